@@ -1,0 +1,65 @@
+"""The capability record: one per model; it drives validation, snapping, choices and costs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+def parse_size(size: str) -> tuple[int, int]:
+    """`"1280x720"` -> `(1280, 720)`; raises ValueError on anything else."""
+    width, sep, height = size.lower().partition("x")
+    if not sep or not width.isdigit() or not height.isdigit():
+        raise ValueError(f"not a size: {size!r}")
+    w, h = int(width), int(height)
+    if w <= 0 or h <= 0:
+        raise ValueError(f"not a size: {size!r}")
+    return w, h
+
+
+@dataclass(frozen=True)
+class ModelCapabilities:
+    """What one model accepts and what it costs."""
+
+    sizes: tuple[str, ...]
+    """Allowed `WxH` sizes, in the order a UI should offer them."""
+    seconds: tuple[int, ...]
+    """Allowed clip lengths, ascending."""
+    default_size: str
+    default_seconds: int
+    image_reference: bool = True
+    """Takes an image as the first frame."""
+    remix: bool = False
+    extension: bool = False
+    edit: bool = False
+    characters: bool = False
+    max_extensions: int = 0
+    max_total_seconds: int = 0
+    """The longest a video may grow through extensions."""
+    price_per_second: dict[str, float] = field(default_factory=dict)
+    """USD per output second by size; a size missing here has no known price."""
+    render_seconds_base: float = 60.0
+    render_seconds_per_second: float = 15.0
+    """Expected wall time of a render: base + per_second * clip seconds (scaled by pixels)."""
+
+    def price(self, size: str, seconds: float) -> float | None:
+        """The list price of a clip, or None where the price is unknown."""
+        rate = self.price_per_second.get(size)
+        return None if rate is None else round(rate * seconds, 6)
+
+    def expected_render_seconds(self, size: str, seconds: float) -> float:
+        """How long a render usually takes, for tracking and deadlines."""
+        w, h = parse_size(size)
+        pixel_scale = max(1.0, (w * h) / (1280 * 720))
+        return (self.render_seconds_base + self.render_seconds_per_second * seconds) * pixel_scale
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A public model name bound to the provider that serves it."""
+
+    name: str
+    provider: str
+    provider_model: str
+    capabilities: ModelCapabilities
+    aliases: tuple[str, ...] = ()
+    description: str = ""

@@ -1,0 +1,57 @@
+"""The `sorakit` command: one Typer app, one module per command group."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+
+from sorakit.cli import jobs, models, serve, videos
+from sorakit.cli.errors import INTERRUPTED, exit_code, one_line
+from sorakit.errors import SorakitError
+
+app = typer.Typer(
+    name="sorakit",
+    help="The Sora Videos API, kept alive: make videos on today's models, or offline.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+videos.register(app)
+app.add_typer(jobs.app)
+models.register(app)
+serve.register(app)
+
+
+def _register_media() -> None:
+    try:
+        from sorakit.cli import media
+    except ImportError:  # the media commands are optional until their module lands
+        return
+    app.add_typer(media.app)
+
+
+_register_media()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; errors become one line on stderr and a meaningful exit code."""
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=argv, prog_name="sorakit", standalone_mode=False)
+    except SorakitError as exc:
+        typer.echo(one_line(exc), err=True)
+        sys.exit(exit_code(exc))
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        code = INTERRUPTED
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    if code == INTERRUPTED:  # Typer turns Ctrl-C into this code itself
+        typer.echo(
+            "sorakit: interrupted; unfinished jobs stay in the ledger, "
+            "`sorakit jobs resume` finishes them",
+            err=True,
+        )
+    sys.exit(code if isinstance(code, int) else 0)

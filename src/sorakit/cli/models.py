@@ -1,0 +1,47 @@
+"""`sorakit models`: every model with its provider, capabilities and price."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sorakit.catalog import ModelEntry, build_catalog
+from sorakit.settings import get_settings
+
+
+def models(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """List the models, their provider, sizes, seconds and price."""
+    entries: list[ModelEntry] = list(build_catalog(get_settings()))
+    if as_json:
+        typer.echo(json.dumps([asdict(e) for e in entries], indent=2))
+        return
+    table = Table("model", "provider", "sizes", "seconds", "$/s", "features")
+    for entry in entries:
+        caps = entry.capabilities
+        prices = sorted(set(caps.price_per_second.values()))
+        features = [
+            name for name in ("remix", "extension", "edit", "characters") if getattr(caps, name)
+        ]
+        if caps.image_reference:
+            features.insert(0, "image")
+        table.add_row(
+            entry.name,
+            entry.provider,
+            " ".join(caps.sizes),
+            " ".join(map(str, caps.seconds)),
+            " / ".join(f"{p:.2f}" for p in prices) or "?",
+            ", ".join(features),
+        )
+    Console().print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `models` to the main app."""
+    app.command()(models)

@@ -1,0 +1,241 @@
+"""`AsyncClient` and its thin blocking facade `Client`: the library's front door.
+
+Without a base URL and without credentials, jobs run on the built-in simulator, in-process, and
+every file lands under `SORAKIT_HOME`. With `base_url` (or `OPENAI_BASE_URL`), the Sora models
+are sent to that `/v1/videos` server instead. Either way every job is in the local ledger first,
+so `resume()` finishes what an interrupted program left.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+import anyio
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+from pydantic import SecretStr
+
+from sorakit.catalog import ModelEntry
+from sorakit.engine import Engine, FitMode, ProgressCallback, ReferenceInput
+from sorakit.errors import job_failed
+from sorakit.ledger import JobRecord, JobStatus
+from sorakit.providers.base import Provider, SourceVideo
+from sorakit.settings import Settings, get_settings
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def raise_for_failure(job: JobRecord) -> JobRecord:
+    """Raise `JobFailedError` (or `ModerationBlockedError`) for a failed job; else return it."""
+    if job.status is JobStatus.FAILED:
+        raise job_failed(job.id, job.error_code, job.error_message)
+    return job
+
+
+class AsyncClient:
+    """Generate, remix, extend and edit videos; track, resume and list jobs."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        home: str | Path | None = None,
+        settings: Settings | None = None,
+        providers: dict[str, Provider] | None = None,
+    ) -> None:
+        overrides: dict[str, Any] = {}
+        if base_url is not None:
+            overrides["openai_base_url"] = base_url
+        if api_key is not None:
+            overrides["openai_api_key"] = SecretStr(api_key)
+        if home is not None:
+            overrides["home"] = Path(home)
+        base = settings or get_settings()
+        self.settings = base.model_copy(update=overrides) if overrides else base
+        self._providers = providers
+        self._engine: Engine | None = None
+        self._opening = anyio.Lock()
+
+    async def engine(self) -> Engine:
+        """The engine, opened on first use."""
+        async with self._opening:  # concurrent first calls open one engine
+            if self._engine is None:
+                self._engine = await Engine.open(self.settings, providers=self._providers)
+        return self._engine
+
+    async def aclose(self) -> None:
+        if self._engine is not None:
+            await self._engine.aclose()
+            self._engine = None
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def generate(
+        self,
+        prompt: str,
+        *,
+        model: str = "sora-2",
+        seconds: int | str | None = None,
+        size: str | None = None,
+        reference: ReferenceInput | None = None,
+        characters: Sequence[str] = (),
+        snap: bool = False,
+        fit: FitMode = "crop",
+        wait: bool = True,
+        on_progress: ProgressCallback | None = None,
+    ) -> JobRecord:
+        """Make a video; with `wait` (the default) return once its files are archived."""
+        engine = await self.engine()
+        job = await engine.create(
+            prompt,
+            model=model,
+            seconds=seconds,
+            size=size,
+            reference=reference,
+            characters=characters,
+            snap=snap,
+            fit=fit,
+        )
+        return await self.wait(job.id, on_progress) if wait else job
+
+    async def remix(
+        self,
+        video_id: str,
+        prompt: str,
+        *,
+        wait: bool = True,
+        on_progress: ProgressCallback | None = None,
+    ) -> JobRecord:
+        """A new video from a completed one, changed as the prompt says."""
+        job = await (await self.engine()).remix(video_id, prompt)
+        return await self.wait(job.id, on_progress) if wait else job
+
+    async def extend(
+        self,
+        video_id: str,
+        prompt: str,
+        seconds: int | str,
+        *,
+        snap: bool = False,
+        wait: bool = True,
+        on_progress: ProgressCallback | None = None,
+    ) -> JobRecord:
+        """Continue a completed video by `seconds`; the result holds the stitched whole."""
+        job = await (await self.engine()).extend(video_id, prompt, seconds, snap=snap)
+        return await self.wait(job.id, on_progress) if wait else job
+
+    async def edit(
+        self,
+        video: str | Path,
+        prompt: str,
+        *,
+        wait: bool = True,
+        on_progress: ProgressCallback | None = None,
+    ) -> JobRecord:
+        """Edit a completed video (by id) or a local clip (by path) as the prompt says."""
+        engine = await self.engine()
+        source: str | SourceVideo = (
+            video
+            if isinstance(video, str)
+            else SourceVideo(Path(video).read_bytes(), Path(video).name)
+        )
+        job = await engine.edit(source, prompt)
+        return await self.wait(job.id, on_progress) if wait else job
+
+    async def wait(self, video_id: str, on_progress: ProgressCallback | None = None) -> JobRecord:
+        """Track a job to its end; raises `JobFailedError` if the provider reports a failure."""
+        return raise_for_failure(await (await self.engine()).wait(video_id, on_progress))
+
+    async def get(self, video_id: str) -> JobRecord:
+        """A job from the ledger."""
+        return await (await self.engine()).get(video_id)
+
+    async def jobs(
+        self, *, limit: int = 20, after: str | None = None, order: str = "desc"
+    ) -> list[JobRecord]:
+        """Jobs from the ledger, newest first."""
+        jobs, _ = await (await self.engine()).ledger.list_jobs(
+            after=after, limit=limit, order=order
+        )
+        return jobs
+
+    async def resume(self, on_progress: ProgressCallback | None = None) -> list[JobRecord]:
+        """Finish every unfinished job in the ledger, creating none twice."""
+        return await (await self.engine()).resume(on_progress)
+
+    async def cancel(self, video_id: str) -> JobRecord:
+        """Stop an unfinished job."""
+        return await (await self.engine()).cancel(video_id)
+
+    async def delete(self, video_id: str) -> JobRecord:
+        """Delete a finished job and its files."""
+        return await (await self.engine()).delete(video_id)
+
+    async def models(self) -> list[ModelEntry]:
+        """The models this client can use."""
+        return list((await self.engine()).catalog)
+
+
+def _blocking(
+    method: Callable[Concatenate[AsyncClient, P], Awaitable[T]],
+) -> Callable[Concatenate[Client, P], T]:
+    """The blocking twin of an `AsyncClient` method, run on the client's portal thread."""
+
+    def call(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self._portal.call(functools.partial(method, self._async, *args, **kwargs))
+
+    call.__name__ = method.__name__
+    call.__doc__ = method.__doc__
+    return call
+
+
+class Client:
+    """The blocking facade of `AsyncClient`: the same verbs, run on a private event loop."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        home: str | Path | None = None,
+        settings: Settings | None = None,
+        providers: dict[str, Provider] | None = None,
+    ) -> None:
+        self._async = AsyncClient(
+            base_url=base_url, api_key=api_key, home=home, settings=settings, providers=providers
+        )
+        self._portal_context = start_blocking_portal()
+        self._portal: BlockingPortal = self._portal_context.__enter__()
+
+    generate = _blocking(AsyncClient.generate)
+    remix = _blocking(AsyncClient.remix)
+    extend = _blocking(AsyncClient.extend)
+    edit = _blocking(AsyncClient.edit)
+    wait = _blocking(AsyncClient.wait)
+    get = _blocking(AsyncClient.get)
+    jobs = _blocking(AsyncClient.jobs)
+    resume = _blocking(AsyncClient.resume)
+    cancel = _blocking(AsyncClient.cancel)
+    delete = _blocking(AsyncClient.delete)
+    models = _blocking(AsyncClient.models)
+
+    def close(self) -> None:
+        """Close the engine and stop the portal thread."""
+        try:
+            self._portal.call(self._async.aclose)
+        finally:
+            self._portal_context.__exit__(None, None, None)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

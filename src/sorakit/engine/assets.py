@@ -1,0 +1,118 @@
+"""Archiving a job's files: stream to a temporary file, check, then rename into place.
+
+Memory stays flat: chunks go straight to disk while a sha256 runs over them. A file is renamed
+to its final name only when it is complete (the announced size, if any, matches) and sound (an
+MP4 demuxes to as many video packets as its index promises; an image decodes). A truncated
+download therefore never becomes an asset; it raises `ContentDownloadError`, which is retried.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+import av
+from PIL import Image
+
+from sorakit.errors import ContentDownloadError
+from sorakit.providers.base import Download
+
+logger = logging.getLogger(__name__)
+
+EXTENSIONS = {"video": "mp4", "thumbnail": "webp", "spritesheet": "jpg", "reference": "png"}
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A checked file in its final place."""
+
+    path: Path
+    size: int
+    sha256: str
+    media_type: str
+
+
+def asset_path(assets_dir: Path, job_id: str, variant: str) -> Path:
+    """Where a job's variant lives."""
+    return assets_dir / job_id / f"{variant}.{EXTENSIONS.get(variant, 'bin')}"
+
+
+def check_video(path: Path) -> None:
+    """Raise ContentDownloadError unless the MP4 holds every video packet its index announces."""
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise ContentDownloadError("the downloaded file has no video stream")
+            stream = container.streams.video[0]
+            announced = stream.frames
+            count = 0
+            for packet in container.demux(stream):
+                if packet.size:
+                    count += 1
+    except ContentDownloadError:
+        raise
+    except Exception as exc:  # PyAV raises a zoo of errors on a cut file
+        raise ContentDownloadError(f"the downloaded video is damaged: {exc}") from exc
+    if announced and count < announced:
+        raise ContentDownloadError(
+            f"the downloaded video is truncated ({count} of {announced} frames)"
+        )
+    if count == 0:
+        raise ContentDownloadError("the downloaded video has no frames")
+
+
+def check_image(path: Path) -> None:
+    """Raise ContentDownloadError unless the image decodes completely."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+    except Exception as exc:
+        raise ContentDownloadError(f"the downloaded image is damaged: {exc}") from exc
+
+
+async def store_download(download: Download, destination: Path) -> StoredFile:
+    """Stream a download to `destination`, checked, atomically; never leaves a partial file."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    temporary = destination.with_name(f".{destination.name}.{os.getpid()}.part")
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        async with await anyio.open_file(temporary, "wb") as out:
+            async for chunk in download.chunks:
+                digest.update(chunk)
+                size += len(chunk)
+                await out.write(chunk)
+            await out.flush()
+            await anyio.to_thread.run_sync(os.fsync, out.wrapped.fileno())
+        if download.expected_size is not None and size != download.expected_size:
+            raise ContentDownloadError(
+                f"download truncated: {size} of {download.expected_size} bytes arrived"
+            )
+        if size == 0:
+            raise ContentDownloadError("download was empty")
+        checker = check_video if destination.suffix == ".mp4" else check_image
+        await anyio.to_thread.run_sync(checker, temporary)
+        os.replace(temporary, destination)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+        raise
+    return StoredFile(destination, size, digest.hexdigest(), download.media_type)
+
+
+async def store_bytes(data: bytes, destination: Path, media_type: str) -> StoredFile:
+    """Write small bytes (a reference image) atomically."""
+
+    def write() -> None:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        temporary = destination.with_name(f".{destination.name}.part")
+        temporary.write_bytes(data)
+        os.replace(temporary, destination)
+
+    await anyio.to_thread.run_sync(write)
+    return StoredFile(destination, len(data), hashlib.sha256(data).hexdigest(), media_type)

@@ -1,0 +1,420 @@
+"""`Engine`: plan a request, write it to the ledger, and drive it through its provider.
+
+The library, the CLI and the server all stand on this one class. Creating a job never returns
+before its ledger row is committed (with the fitted reference archived beside it), so whatever
+happens next, `resume` can finish it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import anyio
+
+from sorakit.catalog import Catalog, ModelEntry, build_catalog
+from sorakit.engine.assets import asset_path, store_bytes
+from sorakit.engine.planning import (
+    FitMode,
+    ReferenceInput,
+    check_prompt,
+    plan_generate,
+    resolve_seconds,
+)
+from sorakit.engine.runner import FinishedListener, JobRunner, ProgressCallback
+from sorakit.errors import InvalidRequestError, InvalidStateError, ProviderError
+from sorakit.ledger import JobRecord, JobStatus, Ledger
+from sorakit.providers.base import Character, Provider, SourceVideo
+from sorakit.providers.registry import ProviderPool
+from sorakit.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def new_video_id() -> str:
+    """`video_` and 32 hex digits, the Videos API's id shape."""
+    return f"video_{uuid.uuid4().hex}"
+
+
+class Engine:
+    """Plans, records, submits, tracks and archives video jobs."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        ledger: Ledger,
+        *,
+        catalog: Catalog | None = None,
+        providers: ProviderPool | None = None,
+        listeners: Iterable[FinishedListener] = (),
+    ) -> None:
+        self.settings = settings
+        self.ledger = ledger
+        self.catalog = catalog or build_catalog(settings)
+        self.providers = providers or ProviderPool(settings)
+        self.runner = JobRunner(
+            ledger,
+            self.providers,
+            assets_dir=settings.assets_dir,
+            retries=settings.transient_retries,
+            max_poll_interval=settings.max_poll_interval,
+            listeners=listeners,
+        )
+
+    @classmethod
+    async def open(
+        cls,
+        settings: Settings,
+        *,
+        providers: dict[str, Provider] | None = None,
+        listeners: Iterable[FinishedListener] = (),
+    ) -> Engine:
+        """Open the ledger (migrating it) and build an engine on it."""
+        ledger = await Ledger.open(settings.ledger_url)
+        pool = ProviderPool(settings, instances=providers)
+        return cls(settings, ledger, providers=pool, listeners=listeners)
+
+    async def aclose(self) -> None:
+        await self.providers.aclose()
+        await self.ledger.close()
+
+    async def __aenter__(self) -> Engine:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # creating jobs
+
+    async def create(
+        self,
+        prompt: str,
+        *,
+        model: str = "sora-2",
+        seconds: int | str | None = None,
+        size: str | None = None,
+        reference: ReferenceInput | None = None,
+        characters: Sequence[str] = (),
+        snap: bool = False,
+        fit: FitMode | None = "crop",
+        client_key: str | None = None,
+        submit: bool = True,
+    ) -> JobRecord:
+        """Plan and record a new video, then submit it (unless `submit=False`)."""
+        if client_key and (existing := await self.ledger.by_client_key(client_key)):
+            return existing
+        entry = self.catalog.resolve(model)
+        plan = await anyio.to_thread.run_sync(
+            lambda: plan_generate(
+                entry,
+                prompt,
+                seconds=seconds,
+                size=size,
+                reference=reference,
+                characters=characters,
+                snap=snap,
+                fit=fit,
+            )
+        )
+        options: dict[str, Any] = {"changes": plan.changes}
+        if plan.characters:
+            options["characters"] = list(plan.characters)
+        job_id = new_video_id()
+        reference_data = plan.reference.data if plan.reference else None
+        job = await self._insert(
+            job_id,
+            "generate",
+            entry,
+            model,
+            plan.prompt,
+            plan.seconds,
+            plan.size,
+            client_key=client_key,
+            estimated_cost=plan.estimated_cost,
+            options=options,
+            attachments={"reference": (reference_data, "image/png")} if reference_data else {},
+        )
+        return await self.runner.submit(job) if submit else job
+
+    async def remix(
+        self, video_id: str, prompt: str, *, client_key: str | None = None, submit: bool = True
+    ) -> JobRecord:
+        """A new video from a completed one, changed as the prompt says; same size and length."""
+        return await self._derive("remix", video_id, prompt, client_key=client_key, submit=submit)
+
+    async def edit(
+        self,
+        video: str | SourceVideo,
+        prompt: str,
+        *,
+        model: str = "sora-2",
+        client_key: str | None = None,
+        submit: bool = True,
+    ) -> JobRecord:
+        """Edit a completed video (by id) or an uploaded clip as the prompt says."""
+        if isinstance(video, str):
+            return await self._derive("edit", video, prompt, client_key=client_key, submit=submit)
+        if client_key and (existing := await self.ledger.by_client_key(client_key)):
+            return existing
+        check_prompt(prompt)
+        entry = self.catalog.resolve(model)
+        self._require(entry, "edit")
+        size, seconds = await anyio.to_thread.run_sync(_probe_upload, video.data)
+        job = await self._insert(
+            new_video_id(),
+            "edit",
+            entry,
+            model,
+            prompt,
+            seconds,
+            size,
+            client_key=client_key,
+            estimated_cost=entry.capabilities.price(size, seconds),
+            options={},
+            attachments={"source": (video.data, video.media_type)},
+        )
+        return await self.runner.submit(job) if submit else job
+
+    async def extend(
+        self,
+        video_id: str,
+        prompt: str,
+        seconds: int | str,
+        *,
+        snap: bool = False,
+        client_key: str | None = None,
+        submit: bool = True,
+    ) -> JobRecord:
+        """Continue a completed video by `seconds`; the new video holds the stitched whole."""
+        if client_key and (existing := await self.ledger.by_client_key(client_key)):
+            return existing
+        check_prompt(prompt)
+        source = await self._completed_source(video_id, "extend")
+        entry = self.catalog.resolve(source.model)
+        caps = self._require(entry, "extension")
+        changes: list[str] = []
+        added = resolve_seconds(seconds, caps, entry.name, snap=snap, changes=changes)
+        chain = await self._extension_count(source)
+        if chain >= caps.max_extensions:
+            raise InvalidRequestError(
+                f"Video {source.id} has been extended {chain} times; the maximum is "
+                f"{caps.max_extensions}.",
+                param="video",
+            )
+        total = float(source.total_seconds) + added
+        if total > caps.max_total_seconds:
+            raise InvalidRequestError(
+                f"Extending {source.total_seconds} s by {added} s gives {total:g} s; "
+                f"{entry.name} videos can grow to at most {caps.max_total_seconds} s.",
+                param="seconds",
+            )
+        job = await self._insert(
+            new_video_id(),
+            "extend",
+            entry,
+            source.model,
+            prompt,
+            added,
+            source.size,
+            client_key=client_key,
+            estimated_cost=caps.price(source.size, added),
+            options={"changes": changes},
+            source=source,
+        )
+        return await self.runner.submit(job) if submit else job
+
+    async def _derive(
+        self, kind: str, video_id: str, prompt: str, *, client_key: str | None, submit: bool
+    ) -> JobRecord:
+        if client_key and (existing := await self.ledger.by_client_key(client_key)):
+            return existing
+        check_prompt(prompt)
+        source = await self._completed_source(video_id, kind)
+        entry = self.catalog.resolve(source.model)
+        self._require(entry, kind)
+        seconds = int(float(source.total_seconds))
+        job = await self._insert(
+            new_video_id(),
+            kind,
+            entry,
+            source.model,
+            prompt,
+            seconds,
+            source.size,
+            client_key=client_key,
+            estimated_cost=entry.capabilities.price(source.size, seconds),
+            options={},
+            source=source,
+        )
+        return await self.runner.submit(job) if submit else job
+
+    async def _completed_source(self, video_id: str, kind: str) -> JobRecord:
+        source = await self.ledger.get(video_id)
+        if source.status is not JobStatus.COMPLETED:
+            raise InvalidRequestError(
+                f"Video {source.id} is {source.status.value}; only a completed video can be "
+                f"used for {'an' if kind[0] in 'aeiou' else 'a'} {kind}.",
+                param="video_id" if kind == "remix" else "video",
+            )
+        return source
+
+    @staticmethod
+    def _require(entry: ModelEntry, capability: str) -> Any:
+        caps = entry.capabilities
+        if not getattr(caps, capability):
+            noun = {"remix": "remixes", "edit": "edits", "extension": "extensions"}[capability]
+            raise InvalidRequestError(f"{entry.name} does not support {noun}.", param="model")
+        return caps
+
+    async def _extension_count(self, job: JobRecord) -> int:
+        count = 0
+        while job.kind == "extend" and job.source_id:
+            count += 1
+            job = await self.ledger.get(job.source_id)
+        return count
+
+    async def _insert(
+        self,
+        job_id: str,
+        kind: str,
+        entry: ModelEntry,
+        model: str,
+        prompt: str,
+        seconds: int,
+        size: str,
+        *,
+        client_key: str | None,
+        estimated_cost: float | None,
+        options: dict[str, Any],
+        source: JobRecord | None = None,
+        attachments: dict[str, tuple[bytes | None, str]] | None = None,
+    ) -> JobRecord:
+        """Archive the inputs, then commit the row: nothing is sent before both are on disk."""
+        provider = source.provider if source else entry.provider
+        files = []
+        for variant, (data, media_type) in (attachments or {}).items():
+            if data is not None:
+                path = asset_path(self.settings.assets_dir, job_id, variant)
+                files.append((variant, await store_bytes(data, path, media_type)))
+        job = await self.ledger.create_job(
+            id=job_id,
+            kind=kind,
+            model=model,
+            provider=provider,
+            provider_model=source.provider_model if source else entry.provider_model,
+            prompt=prompt,
+            seconds=seconds,
+            size=size,
+            idempotency_key=f"sorakit-{uuid.uuid4().hex}",
+            client_key=client_key,
+            source_id=source.id if source else None,
+            estimated_cost=estimated_cost,
+            expected_render_seconds=entry.capabilities.expected_render_seconds(size, seconds),
+            options=options,
+        )
+        for variant, stored in files:
+            await self.ledger.add_asset(
+                job_id, variant, str(stored.path), stored.size, stored.sha256, stored.media_type
+            )
+        return await self.ledger.get(job.id) if files else job
+
+    # driving jobs
+
+    async def wait(self, video_id: str, on_progress: ProgressCallback | None = None) -> JobRecord:
+        """Track a job to its end and archive its files; returns the finished record."""
+        return await self.runner.track(await self.ledger.get(video_id), on_progress)
+
+    async def resume(
+        self, on_progress: ProgressCallback | None = None, *, concurrency: int = 8
+    ) -> list[JobRecord]:
+        """Finish every unfinished job in the ledger, without creating any job twice."""
+        jobs = await self.ledger.unfinished()
+        results: dict[str, JobRecord] = {}
+        errors: list[BaseException] = []
+        limiter = anyio.CapacityLimiter(concurrency)
+
+        async def one(job: JobRecord) -> None:
+            async with limiter:
+                try:
+                    results[job.id] = await self.runner.track(job, on_progress)
+                except (ProviderError, InvalidStateError, InvalidRequestError) as exc:
+                    logger.warning("job %s could not be resumed: %s", job.id, exc)
+                    errors.append(exc)
+                    results[job.id] = await self.ledger.get(job.id)
+
+        async with anyio.create_task_group() as group:
+            for job in jobs:
+                group.start_soon(one, job)
+        return [results[job.id] for job in jobs]
+
+    # reading and removing
+
+    async def get(self, video_id: str) -> JobRecord:
+        return await self.ledger.get(video_id)
+
+    async def cancel(self, video_id: str) -> JobRecord:
+        """Stop a job that has not finished; the provider is asked to drop it where it can."""
+        job = await self.ledger.get(video_id)
+        if job.status.finished:
+            raise InvalidStateError(f"Video {job.id} is already {job.status.value}.")
+        if job.remote_id:
+            with contextlib.suppress(ProviderError):
+                await self.providers.get(job.provider).delete(job.remote_id)
+        return await self.ledger.update(
+            job.id, status=JobStatus.CANCELLED, completed_at=time.time(), detail="cancelled"
+        )
+
+    async def delete(self, video_id: str) -> JobRecord:
+        """Delete a completed or failed video, its files, and the provider's copy."""
+        job = await self.ledger.get(video_id)
+        if not job.status.finished:
+            raise InvalidRequestError(
+                f"Video {job.id} is {job.status.value}; only completed or failed videos can be "
+                "deleted.",
+                param="video_id",
+            )
+        if job.remote_id:
+            with contextlib.suppress(ProviderError):
+                await self.providers.get(job.provider).delete(job.remote_id)
+        folder = self.settings.assets_dir / job.id
+        await anyio.to_thread.run_sync(lambda: shutil.rmtree(folder, ignore_errors=True))
+        await self.ledger.delete_job(job.id)
+        return job
+
+    async def create_character(self, name: str, video: SourceVideo) -> Character:
+        """Make a character at the provider that serves the Sora models."""
+        if not name.strip() or len(name) > 80:
+            raise InvalidRequestError("'name' must be 1 to 80 characters long.", param="name")
+        provider = self.providers.get(self.catalog.resolve("sora-2").provider)
+        return await provider.create_character(name, video)
+
+    async def get_character(self, character_id: str) -> Character:
+        provider = self.providers.get(self.catalog.resolve("sora-2").provider)
+        return await provider.retrieve_character(character_id)
+
+
+def _probe_upload(data: bytes) -> tuple[str, int]:
+    """The size and whole seconds of an uploaded clip, or a clear error."""
+    import io
+
+    import av
+
+    from sorakit.errors import MediaError
+
+    try:
+        container: Any
+        with av.open(io.BytesIO(data)) as container:
+            if not container.streams.video:
+                raise MediaError("the uploaded video has no video stream", param="video")
+            stream = container.streams.video[0]
+            duration = float(container.duration or 0) / 1_000_000
+            return f"{stream.width}x{stream.height}", max(1, round(duration))
+    except MediaError:
+        raise
+    except Exception as exc:
+        raise MediaError(f"the uploaded video cannot be read: {exc}", param="video") from exc

@@ -1,0 +1,293 @@
+"""Driving one job through its provider: submit, track, fetch; each step safe to repeat.
+
+The ledger row exists before `submit` is called and records every attempt, so after a crash at
+any instant the same steps run again without paying twice:
+
+- `submit` on a job whose earlier attempt may have reached the provider first asks the provider
+  to `find` it (the create's answer may have been lost); only if nothing is found is the create
+  re-sent, with the same idempotency key.
+- `track` polls on a `PollSchedule`, honours the server's hints and Retry-After, and retries
+  transient errors a bounded number of times in a row.
+- `fetch` archives each missing variant; a truncated or damaged download is retried.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+
+from sorakit.engine.assets import asset_path, store_download
+from sorakit.engine.polling import PollSchedule
+from sorakit.errors import (
+    InvalidStateError,
+    JobTimeoutError,
+    NotFoundError,
+    ProviderError,
+    SorakitError,
+    TransientProviderError,
+)
+from sorakit.ledger import JobRecord, JobStatus, Ledger
+from sorakit.providers.base import Provider, RemoteJob, SourceVideo, SubmitRequest
+from sorakit.providers.registry import ProviderPool
+from sorakit.wire.videos import CONTENT_TYPES, VideoContentVariant
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+ProgressCallback = Callable[[JobRecord], Awaitable[None] | None]
+FinishedListener = Callable[[JobRecord], Awaitable[None]]
+
+_REMOTE_STATUS = {
+    "queued": JobStatus.QUEUED,
+    "in_progress": JobStatus.IN_PROGRESS,
+    "completed": JobStatus.FETCHING,
+    "failed": JobStatus.FAILED,
+}
+VARIANTS: tuple[VideoContentVariant, ...] = ("video", "thumbnail", "spritesheet")
+
+
+def backoff_delay(attempt: int, error: TransientProviderError) -> float:
+    """The server's Retry-After when it sent one, else exponential backoff with jitter."""
+    if error.retry_after is not None and error.retry_after >= 0:
+        return min(error.retry_after, 120.0)
+    return min(0.25 * 2.0**attempt, 8.0) * random.uniform(0.75, 1.0)
+
+
+class JobRunner:
+    """Submit, track and fetch jobs recorded in a ledger."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        providers: ProviderPool,
+        *,
+        assets_dir: Path,
+        retries: int = 6,
+        max_poll_interval: float = 300.0,
+        listeners: Iterable[FinishedListener] = (),
+    ) -> None:
+        self.ledger = ledger
+        self.providers = providers
+        self.assets_dir = assets_dir
+        self.retries = retries
+        self.max_poll_interval = max_poll_interval
+        self.listeners = list(listeners)
+
+    async def _retrying(self, what: str, job_id: str, call: Callable[[], Awaitable[T]]) -> T:
+        """Run `call`, retrying transient provider errors up to `retries` times in a row."""
+        attempt = 0
+        while True:
+            try:
+                return await call()
+            except TransientProviderError as exc:
+                if attempt >= self.retries:
+                    raise
+                delay = backoff_delay(attempt, exc)
+                attempt += 1
+                logger.info("%s for %s: %s; retry %d in %.2fs", what, job_id, exc, attempt, delay)
+                await anyio.sleep(delay)
+
+    def submit_request(self, job: JobRecord, source_remote_id: str | None) -> SubmitRequest:
+        """The provider request a ledger row stands for (the reference is read from the archive)."""
+        reference = None
+        if "reference" in job.assets:
+            from sorakit.providers.base import ReferenceImage
+
+            raw = _read_bytes(job.assets["reference"].path)
+            width, height = (int(v) for v in job.size.split("x"))
+            reference = ReferenceImage(raw, "image/png", width, height)
+        source_video = None
+        if "source" in job.assets:
+            source_video = SourceVideo(_read_bytes(job.assets["source"].path))
+        return SubmitRequest(
+            kind=job.kind,  # type: ignore[arg-type]
+            model=job.provider_model,
+            prompt=job.prompt,
+            seconds=job.seconds,
+            size=job.size,
+            idempotency_key=job.idempotency_key,
+            reference=reference,
+            source_id=source_remote_id,
+            source_video=source_video,
+            characters=tuple(job.options.get("characters", ())),
+        )
+
+    async def submit(self, job: JobRecord) -> JobRecord:
+        """Create the remote job once; a job an earlier attempt already created is found, not re-made."""
+        if job.status is not JobStatus.PENDING:
+            return job
+        provider = self.providers.get(job.provider)
+        source_remote = None
+        if job.source_id:
+            source = await self.ledger.get(job.source_id)
+            source_remote = source.remote_id
+        request = self.submit_request(job, source_remote)
+
+        async def attempt() -> RemoteJob:
+            nonlocal job
+            if job.submit_attempts > 0:
+                owned = await self.ledger.known_remote_ids(job.provider)
+                found = await provider.find(request, since=job.created_at, exclude=owned)
+                if found is not None:
+                    logger.info(
+                        "job %s: found remote job %s of an earlier attempt", job.id, found.id
+                    )
+                    return found
+            job = await self.ledger.update(job.id, submit_attempts=job.submit_attempts + 1)
+            return await provider.submit(request)
+
+        try:
+            remote = await self._retrying("submit", job.id, attempt)
+        except (ProviderError, SorakitError) as exc:
+            if isinstance(exc, TransientProviderError):
+                raise  # the job stays pending: resumable
+            await self._fail(job, getattr(exc, "code", None) or "rejected", exc.message)
+            raise
+        expected = (
+            provider.expected_render_seconds(request)
+            or remote.expected_seconds
+            or job.expected_render_seconds
+        )
+        return await self._record(
+            job,
+            remote,
+            remote_id=remote.id,
+            submitted_at=time.time(),
+            expected_render_seconds=expected,
+        )
+
+    async def track(self, job: JobRecord, on_progress: ProgressCallback | None = None) -> JobRecord:
+        """Poll until the provider reports a finish, then archive the files."""
+        job = await self.submit(job)
+        provider = self.providers.get(job.provider)
+        schedule = PollSchedule(
+            expected_seconds=job.expected_render_seconds or 60.0,
+            started_at=job.submitted_at or job.created_at,
+            max_interval=self.max_poll_interval,
+        )
+        schedule.observe(time.time(), job.progress)
+        deadline = schedule.started_at + schedule.deadline_seconds
+        hint: float | None = None
+        await _notify(on_progress, job)
+        while job.status in (JobStatus.QUEUED, JobStatus.IN_PROGRESS):
+            now = time.time()
+            if now > deadline:
+                raise JobTimeoutError(job.id, now - schedule.started_at)
+            await anyio.sleep(schedule.next_delay(now, hint))
+            assert job.remote_id is not None
+            remote_id = job.remote_id
+            try:
+                remote = await self._retrying(
+                    "status", job.id, functools.partial(provider.retrieve, remote_id)
+                )
+            except NotFoundError:
+                job = await self._fail(job, "not_found", "the provider no longer knows this job")
+                break
+            hint = remote.poll_after
+            if remote.expected_seconds:
+                schedule.expected_seconds = remote.expected_seconds
+            schedule.observe(time.time(), remote.progress)
+            job = await self._record(job, remote)
+            await _notify(on_progress, job)
+        if job.status is JobStatus.FETCHING:
+            job = await self.fetch(job, provider)
+            await _notify(on_progress, job)
+        return job
+
+    async def fetch(self, job: JobRecord, provider: Provider | None = None) -> JobRecord:
+        """Archive every variant the provider serves that is not on disk yet, then complete."""
+        provider = provider or self.providers.get(job.provider)
+        assert job.remote_id is not None
+        remote_id = job.remote_id
+        for variant in VARIANTS:
+            if variant in job.assets or variant not in provider.variants:
+                continue
+            destination = asset_path(self.assets_dir, job.id, variant)
+
+            async def download(v: VideoContentVariant = variant, d: Any = destination) -> Any:
+                async with provider.download(remote_id, v) as stream:
+                    return await store_download(stream, d)
+
+            stored = await self._retrying(f"download {variant}", job.id, download)
+            await self.ledger.add_asset(
+                job.id,
+                variant,
+                str(stored.path),
+                stored.size,
+                stored.sha256,
+                CONTENT_TYPES[variant],
+            )
+        job = await self.ledger.update(
+            job.id,
+            status=JobStatus.COMPLETED,
+            progress=100,
+            completed_at=time.time(),
+            cost=job.cost if job.cost is not None else job.estimated_cost,
+            detail="archived",
+        )
+        await self._finished(job)
+        return job
+
+    async def _record(self, job: JobRecord, remote: RemoteJob, **extra: Any) -> JobRecord:
+        """Store what the provider reported, writing only what changed."""
+        status = _REMOTE_STATUS.get(remote.status)
+        if status is None:
+            raise InvalidStateError(f"the provider reported an unknown status {remote.status!r}")
+        if status is JobStatus.FAILED:
+            return await self._fail(
+                job, remote.error_code or "failed", remote.error_message, **extra
+            )
+        fields: dict[str, Any] = dict(extra)
+        progress = 100 if status is JobStatus.FETCHING else remote.progress
+        if status is not job.status:
+            fields["status"] = status
+        if progress is not None and progress != job.progress:
+            fields["progress"] = progress
+        if remote.seconds and remote.seconds != job.video_seconds:
+            fields["video_seconds"] = remote.seconds
+        if remote.cost is not None:
+            fields["cost"] = remote.cost
+        return await self.ledger.update(job.id, **fields) if fields else job
+
+    async def _fail(
+        self, job: JobRecord, code: str, message: str | None, **extra: Any
+    ) -> JobRecord:
+        job = await self.ledger.update(
+            job.id,
+            status=JobStatus.FAILED,
+            error_code=code,
+            error_message=message or "the provider gave no reason",
+            completed_at=time.time(),
+            detail=f"{code}: {message}",
+            **extra,
+        )
+        await self._finished(job)
+        return job
+
+    async def _finished(self, job: JobRecord) -> None:
+        for listener in self.listeners:
+            try:
+                await listener(job)
+            except Exception:  # a listener (webhook sender) must never break a job
+                logger.exception("listener failed for job %s", job.id)
+
+
+async def _notify(callback: ProgressCallback | None, job: JobRecord) -> None:
+    if callback is None:
+        return
+    result = callback(job)
+    if inspect.isawaitable(result):
+        await result
+
+
+def _read_bytes(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()

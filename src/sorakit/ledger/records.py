@@ -1,0 +1,138 @@
+"""Plain snapshots of ledger rows, safe to pass around after the session closes."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from sorakit.ledger.tables import AssetRow, EventRow, JobRow
+
+
+class JobStatus(enum.StrEnum):
+    """Where a job stands in the ledger."""
+
+    #: A row exists, nothing confirmed by the provider yet (a create may be in flight or lost).
+    PENDING = "pending"
+    #: The provider accepted the job and has not started it.
+    QUEUED = "queued"
+    #: The provider is rendering.
+    IN_PROGRESS = "in_progress"
+    #: The provider finished; the assets are being archived.
+    FETCHING = "fetching"
+    #: Finished and archived: the files are on disk and checked.
+    COMPLETED = "completed"
+    #: The provider reports a failure (its code and reason are kept).
+    FAILED = "failed"
+    #: Stopped on request; nothing more will happen.
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+@dataclass(frozen=True)
+class AssetRecord:
+    """An archived file."""
+
+    variant: str
+    path: str
+    size: int
+    sha256: str
+    media_type: str
+    created_at: float
+
+    @classmethod
+    def from_row(cls, row: AssetRow) -> AssetRecord:
+        return cls(row.variant, row.path, row.size, row.sha256, row.media_type, row.created_at)
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """A status change."""
+
+    at: float
+    status: str
+    progress: int | None
+    detail: str | None
+
+    @classmethod
+    def from_row(cls, row: EventRow) -> EventRecord:
+        return cls(row.at, row.status, row.progress, row.detail)
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """A job as the ledger holds it."""
+
+    id: str
+    kind: str
+    status: JobStatus
+    model: str
+    provider: str
+    provider_model: str
+    prompt: str
+    seconds: int
+    video_seconds: str | None
+    size: str
+    idempotency_key: str
+    client_key: str | None
+    remote_id: str | None
+    source_id: str | None
+    progress: int
+    error_code: str | None
+    error_message: str | None
+    estimated_cost: float | None
+    cost: float | None
+    expected_render_seconds: float | None
+    options: dict[str, Any]
+    submit_attempts: int
+    created_at: float
+    updated_at: float
+    submitted_at: float | None
+    completed_at: float | None
+    assets: dict[str, AssetRecord] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(cls, row: JobRow, assets: dict[str, AssetRecord] | None = None) -> JobRecord:
+        return cls(
+            id=row.id,
+            kind=row.kind,
+            status=JobStatus(row.status),
+            model=row.model,
+            provider=row.provider,
+            provider_model=row.provider_model,
+            prompt=row.prompt,
+            seconds=row.seconds,
+            video_seconds=row.video_seconds,
+            size=row.size,
+            idempotency_key=row.idempotency_key,
+            client_key=row.client_key,
+            remote_id=row.remote_id,
+            source_id=row.source_id,
+            progress=row.progress,
+            error_code=row.error_code,
+            error_message=row.error_message,
+            estimated_cost=row.estimated_cost,
+            cost=row.cost,
+            expected_render_seconds=row.expected_render_seconds,
+            options=dict(row.options or {}),
+            submit_attempts=row.submit_attempts,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            submitted_at=row.submitted_at,
+            completed_at=row.completed_at,
+            assets=assets or {},
+        )
+
+    @property
+    def total_seconds(self) -> str:
+        """The clip's length as the Videos API reports it (the stitched total for extensions)."""
+        return self.video_seconds or str(self.seconds)
+
+    @property
+    def video_path(self) -> str | None:
+        """The archived MP4, once there is one."""
+        asset = self.assets.get("video")
+        return asset.path if asset else None

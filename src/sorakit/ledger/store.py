@@ -1,0 +1,268 @@
+"""`Ledger`: the async repository over the ledger's tables.
+
+Every write commits at once: a job is a row before anything is sent, its remote id is stored the
+moment it is known, and every status change is an event row. SQLite runs in WAL mode with a busy
+timeout so the CLI and a server can share one file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import delete, event, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from sorakit.errors import ConfigurationError, NotFoundError
+from sorakit.ledger.records import AssetRecord, EventRecord, JobRecord, JobStatus
+from sorakit.ledger.tables import AssetRow, EventRow, JobRow
+
+logger = logging.getLogger(__name__)
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+_UNFINISHED = [s.value for s in JobStatus if not s.finished]
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _upgrade(connection: Connection) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+class Ledger:
+    """Jobs, events and assets, persisted."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._session = async_sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    async def open(cls, url: str) -> Ledger:
+        """Connect, creating the SQLite file's folder, and apply pending migrations."""
+        if url.startswith("sqlite"):
+            path = url.split(":///", 1)[-1]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            engine = create_async_engine(url)
+        except Exception as exc:  # bad URL or missing driver
+            raise ConfigurationError(f"cannot open the ledger at {url!r}: {exc}") from exc
+        if engine.dialect.name == "sqlite":
+            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        for attempt in range(5):
+            try:
+                async with engine.begin() as conn:
+                    await conn.run_sync(_upgrade)
+                break
+            except OperationalError as exc:
+                # Another process migrated the same database at the same moment: its schema is
+                # there now, and the next pass finds nothing left to do.
+                if attempt == 4 or "already exists" not in str(exc):
+                    await engine.dispose()
+                    raise
+                await asyncio.sleep(0.1 * (attempt + 1))
+        return cls(engine)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def create_job(self, **fields: Any) -> JobRecord:
+        """Insert a job (and its first event); `id`, `idempotency_key` and the request are required."""
+        now = time.time()
+        fields.setdefault("created_at", now)
+        fields.setdefault("updated_at", now)
+        fields.setdefault("status", JobStatus.PENDING.value)
+        fields.setdefault("options", {})
+        row = JobRow(**fields)
+        async with self._session() as session:
+            session.add(row)
+            await session.flush()  # the job row first: events reference it
+            session.add(
+                EventRow(job_id=row.id, at=now, status=row.status, progress=0, detail="created")
+            )
+            await session.commit()
+        return JobRecord.from_row(row)
+
+    async def get(self, job_id: str) -> JobRecord:
+        """A job by its ledger id, or by its provider's remote id."""
+        async with self._session() as session:
+            row = await session.get(JobRow, job_id)
+            if row is None:
+                row = (
+                    await session.execute(select(JobRow).where(JobRow.remote_id == job_id).limit(1))
+                ).scalar_one_or_none()
+            if row is None:
+                raise NotFoundError(f"No video found with id '{job_id}'.", param="video_id")
+            return JobRecord.from_row(row, await self._assets(session, row.id))
+
+    async def by_client_key(self, client_key: str) -> JobRecord | None:
+        """The job created under a client's Idempotency-Key, if any."""
+        async with self._session() as session:
+            row = (
+                await session.execute(select(JobRow).where(JobRow.client_key == client_key))
+            ).scalar_one_or_none()
+            return (
+                None
+                if row is None
+                else JobRecord.from_row(row, await self._assets(session, row.id))
+            )
+
+    async def update(self, job_id: str, *, detail: str | None = None, **fields: Any) -> JobRecord:
+        """Change fields; a change of status or progress also writes an event row."""
+        now = time.time()
+        async with self._session() as session:
+            row = await session.get(JobRow, job_id)
+            if row is None:
+                raise NotFoundError(f"No video found with id '{job_id}'.", param="video_id")
+            status = fields.get("status", row.status)
+            if isinstance(status, JobStatus):
+                fields["status"] = status = status.value
+            changed = status != row.status or fields.get("progress", row.progress) != row.progress
+            for name, value in fields.items():
+                setattr(row, name, value)
+            row.updated_at = now
+            if changed or detail:
+                session.add(
+                    EventRow(
+                        job_id=job_id, at=now, status=status, progress=row.progress, detail=detail
+                    )
+                )
+            await session.commit()
+            return JobRecord.from_row(row, await self._assets(session, job_id))
+
+    async def list_jobs(
+        self,
+        *,
+        after: str | None = None,
+        limit: int = 20,
+        order: str = "desc",
+        statuses: Iterable[str] | None = None,
+    ) -> tuple[list[JobRecord], bool]:
+        """A page of jobs by creation time, with whether more follow (cursor: a job id)."""
+        query = select(JobRow)
+        if statuses is not None:
+            query = query.where(JobRow.status.in_(list(statuses)))
+        descending = order == "desc"
+        async with self._session() as session:
+            if after is not None:
+                cursor = await session.get(JobRow, after)
+                if cursor is None:
+                    raise NotFoundError(f"No video found with id '{after}'.", param="after")
+                if descending:
+                    query = query.where(
+                        (JobRow.created_at < cursor.created_at)
+                        | ((JobRow.created_at == cursor.created_at) & (JobRow.id < cursor.id))
+                    )
+                else:
+                    query = query.where(
+                        (JobRow.created_at > cursor.created_at)
+                        | ((JobRow.created_at == cursor.created_at) & (JobRow.id > cursor.id))
+                    )
+            if descending:
+                query = query.order_by(JobRow.created_at.desc(), JobRow.id.desc())
+            else:
+                query = query.order_by(JobRow.created_at.asc(), JobRow.id.asc())
+            rows = list((await session.execute(query.limit(limit + 1))).scalars())
+            page = rows[:limit]
+            assets: dict[str, dict[str, AssetRecord]] = {row.id: {} for row in page}
+            if page:
+                found = await session.execute(
+                    select(AssetRow).where(AssetRow.job_id.in_(list(assets)))
+                )
+                for asset in found.scalars():
+                    assets[asset.job_id][asset.variant] = AssetRecord.from_row(asset)
+            return [JobRecord.from_row(r, assets[r.id]) for r in page], len(rows) > limit
+
+    async def unfinished(self) -> list[JobRecord]:
+        """Every job that is not completed, failed or cancelled, oldest first."""
+        async with self._session() as session:
+            rows = (
+                await session.execute(
+                    select(JobRow).where(JobRow.status.in_(_UNFINISHED)).order_by(JobRow.created_at)
+                )
+            ).scalars()
+            return [JobRecord.from_row(r) for r in rows]
+
+    async def known_remote_ids(self, provider: str) -> set[str]:
+        """Remote ids this ledger already owns at a provider (so recovery never claims them twice)."""
+        async with self._session() as session:
+            result = await session.execute(
+                select(JobRow.remote_id).where(
+                    JobRow.provider == provider, JobRow.remote_id.is_not(None)
+                )
+            )
+            return {rid for rid in result.scalars() if rid}
+
+    async def add_asset(
+        self, job_id: str, variant: str, path: str, size: int, sha256: str, media_type: str
+    ) -> AssetRecord:
+        """Record an archived file (replacing an earlier one of the same variant)."""
+        async with self._session() as session:
+            await session.execute(
+                delete(AssetRow).where(AssetRow.job_id == job_id, AssetRow.variant == variant)
+            )
+            row = AssetRow(
+                job_id=job_id,
+                variant=variant,
+                path=path,
+                size=size,
+                sha256=sha256,
+                media_type=media_type,
+                created_at=time.time(),
+            )
+            session.add(row)
+            await session.commit()
+            return AssetRecord.from_row(row)
+
+    async def events(self, job_id: str) -> list[EventRecord]:
+        """A job's status changes, oldest first."""
+        async with self._session() as session:
+            rows = (
+                await session.execute(
+                    select(EventRow)
+                    .where(EventRow.job_id == job_id)
+                    .order_by(EventRow.at, EventRow.id)
+                )
+            ).scalars()
+            return [EventRecord.from_row(r) for r in rows]
+
+    async def delete_job(self, job_id: str) -> None:
+        """Remove a job with its events and asset rows (the caller removes the files)."""
+        async with self._session() as session:
+            await session.execute(delete(EventRow).where(EventRow.job_id == job_id))
+            await session.execute(delete(AssetRow).where(AssetRow.job_id == job_id))
+            await session.execute(delete(JobRow).where(JobRow.id == job_id))
+            await session.commit()
+
+    @staticmethod
+    async def _assets(session: Any, job_id: str) -> dict[str, AssetRecord]:
+        rows: Sequence[AssetRow] = (
+            (await session.execute(select(AssetRow).where(AssetRow.job_id == job_id)))
+            .scalars()
+            .all()
+        )
+        return {r.variant: AssetRecord.from_row(r) for r in rows}
+
+
+def is_duplicate(exc: BaseException) -> bool:
+    """Whether an insert failed on a unique key (an idempotency race)."""
+    return isinstance(exc, IntegrityError)

@@ -1,0 +1,455 @@
+"""`OpenAIProvider`: the provider seam spoken over `/v1/videos` with one `httpx.AsyncClient`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Collection
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, ClassVar, Literal, TypeVar
+
+import httpx
+import pydantic
+
+from sorakit.errors import (
+    ConfigurationError,
+    ContentDownloadError,
+    ProviderBadRequestError,
+    ProviderError,
+)
+from sorakit.providers.base import (
+    EXPECTED_SECONDS_HEADER,
+    Character,
+    Download,
+    Provider,
+    RemoteJob,
+    SourceVideo,
+    SubmitRequest,
+)
+from sorakit.providers.openai._bodies import Body, matches, path_segment, submit_body
+from sorakit.providers.openai._errors import HTTPX_ERRORS, PROVIDER, translate_error
+from sorakit.settings import Settings
+from sorakit.wire.videos import (
+    CONTENT_TYPES,
+    Video,
+    VideoCharacter,
+    VideoContentVariant,
+    VideoDeleted,
+    VideoList,
+)
+
+logger = logging.getLogger(__name__)
+
+_Model = TypeVar("_Model", bound=pydantic.BaseModel)
+
+FIND_WINDOW_SECONDS = 120.0
+"""How far before `since` a lost create's job may carry its `created_at` (clock skew, queueing)."""
+FIND_MAX_PAGES = 20
+"""`find` reads at most this many pages of 100 videos."""
+_CLAIMED_MAX = 10_000
+"""How many job ids handed out by `submit` or `find` are remembered, so `find` skips them."""
+_STATUS_ALIASES = {"cancelled": "failed", "canceled": "failed", "expired": "failed"}
+"""Statuses outside the contract that some servers send; read as failed, with the status as code."""
+
+
+def _user_agent() -> str:
+    try:
+        return f"sorakit/{version('sorakit')}"
+    except PackageNotFoundError:
+        return "sorakit/0+unknown"
+
+
+class OpenAIProvider(Provider):
+    """Any server that speaks the OpenAI Videos API: another `sorakit serve`, a reseller, a proxy.
+
+    Every call goes through one long-lived `httpx.AsyncClient` (pass `transport` to test it
+    against a fake), with `Authorization: Bearer`, the optional `OpenAI-Organization` /
+    `OpenAI-Project` headers and `User-Agent: sorakit/<version>`. Creates always carry the
+    request's `Idempotency-Key`. Every failure leaves as a `sorakit.errors` error (see
+    `sorakit.providers.openai._errors` for the table); no httpx exception escapes.
+
+    Lookups by id (`retrieve`, `download`, `delete`, `retrieve_character`) raise `NotFoundError`
+    on 404/410 and `InvalidStateError` on 409; creates raise `ProviderBadRequestError` on 404,
+    since there it means a wrong model, path or base URL rather than a missing object.
+    """
+
+    name: ClassVar[str] = "openai"
+    variants: ClassVar[frozenset[VideoContentVariant]] = frozenset(
+        {"video", "thumbnail", "spritesheet"}
+    )
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str | None,
+        timeout: float = 60.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        organization: str | None = None,
+        project: str | None = None,
+    ) -> None:
+        url = _checked_base_url(base_url)
+        headers = {"User-Agent": _user_agent()}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        if organization:
+            headers["OpenAI-Organization"] = organization
+        if project:
+            headers["OpenAI-Project"] = project
+        self.base_url = str(url)
+        self._claimed: dict[str, None] = {}
+        self._client = httpx.AsyncClient(
+            base_url=url,
+            headers=headers,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            transport=transport,
+        )
+        if url.host == "api.openai.com":
+            logger.warning(
+                "api.openai.com stopped serving /v1/videos on 2026-09-24; "
+                "point OPENAI_BASE_URL at a server that still speaks it"
+            )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OpenAIProvider:
+        """The provider for `OPENAI_BASE_URL` and `OPENAI_API_KEY` (or their `SORAKIT_` names)."""
+        if not settings.openai_base_url:
+            raise ConfigurationError(
+                "the openai provider needs OPENAI_BASE_URL (or SORAKIT_OPENAI_BASE_URL), "
+                "the base URL of a /v1/videos server, e.g. http://127.0.0.1:8000/v1"
+            )
+        key = settings.openai_api_key
+        return cls(
+            base_url=settings.openai_base_url,
+            api_key=key.get_secret_value() if key is not None else None,
+        )
+
+    def __repr__(self) -> str:
+        return f"OpenAIProvider(base_url={self.base_url!r})"
+
+    async def aclose(self) -> None:
+        """Close the HTTP client and its connections."""
+        await self._client.aclose()
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    async def submit(self, request: SubmitRequest) -> RemoteJob:
+        """Create the job: `POST /videos`, `/videos/{id}/remix`, `/videos/extensions` or `/edits`."""
+        body: Body = submit_body(request)
+        logger.debug(
+            "openai: %s %s (model %s, idempotency key %s)",
+            request.kind,
+            body.path,
+            request.model,
+            request.idempotency_key,
+        )
+        response = await self._send(
+            "POST",
+            body.path,
+            headers={"Idempotency-Key": request.idempotency_key},
+            **body.httpx_kwargs(),
+        )
+        job = _remote_job(self._parse_video(response), response)
+        self._claim(job.id)
+        return job
+
+    async def retrieve(self, remote_id: str) -> RemoteJob:
+        """`GET /videos/{id}`, with the server's `openai-poll-after-ms` hint as `poll_after`."""
+        path = f"/videos/{path_segment(remote_id, 'video_id')}"
+        response = await self._send("GET", path, lookup="video_id")
+        return _remote_job(self._parse_video(response), response)
+
+    async def delete(self, remote_id: str) -> None:
+        """`DELETE /videos/{id}`."""
+        path = f"/videos/{path_segment(remote_id, 'video_id')}"
+        response = await self._send("DELETE", path, lookup="video_id")
+        _parse(VideoDeleted, response)
+
+    async def list_videos(
+        self,
+        *,
+        after: str | None = None,
+        limit: int = 20,
+        order: Literal["asc", "desc"] = "desc",
+    ) -> VideoList:
+        """One page of `GET /videos`; pass the page's `last_id` as `after` for the next one."""
+        params: dict[str, str | int] = {"limit": limit, "order": order}
+        if after is not None:
+            params["after"] = after
+        response = await self._send("GET", "/videos", params=params)
+        return _parse(VideoList, response, normalize=_normalize_list)
+
+    async def find(
+        self, request: SubmitRequest, *, since: float, exclude: Collection[str] = ()
+    ) -> RemoteJob | None:
+        """The job a create whose answer was lost may have made, or None.
+
+        The Videos API has no lookup by idempotency key, so this lists `GET /videos` newest
+        first (100 a page, following `after`) back to `since - 120 s` (`since` is the unix time
+        the create was first sent) and returns the newest video that matches the request: the
+        same prompt and, for a generation, the same model, size and seconds; for a remix, the
+        same source (`remixed_from_video_id`); for an extension, the same size and a stitched
+        total of at least the added seconds; for an edit, the same size. Jobs this instance
+        already handed out (from `submit` or an earlier `find`) and the ledger's `exclude` are skipped, so identical
+        siblings (variations) are not mistaken for the lost one. When nothing matches, the
+        engine re-sends the create with the same `Idempotency-Key`, which a server that honours
+        the key dedupes. A server without `GET /videos` (404/405) counts as no match.
+        """
+        horizon = since - FIND_WINDOW_SECONDS
+        best: Video | None = None
+        after: str | None = None
+        for _ in range(FIND_MAX_PAGES):
+            try:
+                page = await self.list_videos(after=after, limit=100, order="desc")
+            except ProviderBadRequestError as exc:
+                if exc.status_code in (404, 405):
+                    logger.info("openai: the server cannot list videos; find returns nothing")
+                    return None
+                raise
+            recent = [video for video in page.data if video.created_at >= horizon]
+            for video in recent:
+                if video.id in self._claimed or video.id in exclude or not matches(video, request):
+                    continue
+                if best is None or video.created_at > best.created_at:
+                    best = video
+            if not page.has_more or len(recent) < len(page.data) or not page.data:
+                break
+            next_after = page.last_id or page.data[-1].id
+            if next_after == after:
+                break
+            after = next_after
+        if best is None:
+            return None
+        logger.info("openai: found %s for the %s that lost its answer", best.id, request.kind)
+        self._claim(best.id)
+        return _remote_job(best, None)
+
+    # -- content -----------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def download(
+        self, remote_id: str, variant: VideoContentVariant = "video"
+    ) -> AsyncIterator[Download]:
+        """Stream `GET /videos/{id}/content?variant=...`; a short body raises `ContentDownloadError`."""
+        path = f"/videos/{path_segment(remote_id, 'video_id')}/content"
+        headers = {"Accept": "application/binary", "Accept-Encoding": "identity"}
+        try:
+            request = self._client.build_request(
+                "GET", path, params={"variant": variant}, headers=headers
+            )
+            response = await self._client.send(request, stream=True)
+        except HTTPX_ERRORS as exc:
+            raise translate_error(exc) from exc
+        try:
+            if not response.is_success:
+                await _read_quietly(response)
+                raise translate_error(response, lookup="video_id")
+            encoded = response.headers.get("content-encoding", "identity").lower() != "identity"
+            expected = None if encoded else _content_length(response)
+            media_type = response.headers.get("content-type", CONTENT_TYPES[variant])
+            yield Download(
+                chunks=_chunks(response, expected, raw=not encoded),
+                media_type=media_type.split(";")[0].strip(),
+                expected_size=expected,
+                extra=_extra_headers(response),
+            )
+        finally:
+            try:
+                await response.aclose()
+            except HTTPX_ERRORS:
+                logger.debug("openai: closing the download of %s failed", path)
+
+    # -- characters --------------------------------------------------------------------------
+
+    async def create_character(self, name: str, video: SourceVideo) -> Character:
+        """`POST /videos/characters` (multipart: `name` and the `video` clip)."""
+        response = await self._send(
+            "POST",
+            "/videos/characters",
+            data={"name": name},
+            files={"video": (video.filename, video.data, video.media_type)},
+        )
+        return _character(_parse(VideoCharacter, response), response, fallback_name=name)
+
+    async def retrieve_character(self, character_id: str) -> Character:
+        """`GET /videos/characters/{id}`."""
+        path = f"/videos/characters/{path_segment(character_id, 'character_id')}"
+        response = await self._send("GET", path, lookup="character_id")
+        return _character(_parse(VideoCharacter, response), response, fallback_name=None)
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    async def _send(
+        self, method: str, path: str, *, lookup: str | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        """One request; any httpx failure or error status leaves as a sorakit error."""
+        try:
+            response = await self._client.request(method, path, **kwargs)
+        except HTTPX_ERRORS as exc:
+            raise translate_error(exc) from exc
+        if not response.is_success:
+            logger.debug(
+                "openai: %s %s -> HTTP %s (request id %s)",
+                method,
+                path,
+                response.status_code,
+                response.headers.get("x-request-id"),
+            )
+            raise translate_error(response, lookup=lookup)
+        return response
+
+    def _claim(self, video_id: str) -> None:
+        self._claimed[video_id] = None
+        if len(self._claimed) > _CLAIMED_MAX:
+            del self._claimed[next(iter(self._claimed))]
+
+    def _parse_video(self, response: httpx.Response) -> Video:
+        return _parse(Video, response, normalize=_normalize_video)
+
+
+def _checked_base_url(base_url: str) -> httpx.URL:
+    try:
+        url = httpx.URL(base_url)
+    except httpx.InvalidURL as exc:
+        raise ConfigurationError(f"OPENAI_BASE_URL is not a URL ({exc}): {base_url!r}") from exc
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ConfigurationError(
+            f"OPENAI_BASE_URL must be an http(s) URL such as http://127.0.0.1:8000/v1, "
+            f"not {base_url!r}"
+        )
+    if url.userinfo:
+        raise ConfigurationError("OPENAI_BASE_URL must not carry credentials; use OPENAI_API_KEY")
+    return url
+
+
+def _normalize_video(data: Any) -> Any:
+    """Read a status outside the contract (`cancelled`, `expired`) as `failed` with that code."""
+    if isinstance(data, dict) and data.get("status") in _STATUS_ALIASES:
+        status = data["status"]
+        data = {**data, "status": _STATUS_ALIASES[status]}
+        if not data.get("error"):
+            data["error"] = {"code": status, "message": f"the server reports the job {status}"}
+    return data
+
+
+def _normalize_list(data: Any) -> Any:
+    if isinstance(data, dict) and isinstance(data.get("data"), list):
+        return {**data, "data": [_normalize_video(item) for item in data["data"]]}
+    return data
+
+
+def _parse(
+    model: type[_Model], response: httpx.Response, *, normalize: Callable[[Any], Any] | None = None
+) -> _Model:
+    """Validate a success body as `model`; anything else is a `ProviderError`."""
+    try:
+        data = response.json()
+        return model.model_validate(normalize(data) if normalize else data)
+    except (ValueError, pydantic.ValidationError) as exc:
+        raise ProviderError(
+            f"the openai provider answered {response.request.method} {response.request.url.path} "
+            f"with HTTP {response.status_code} but not a valid {model.__name__} ({_short(exc)})",
+            provider=PROVIDER,
+            status_code=response.status_code,
+        ) from exc
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).splitlines()
+    return text[0][:200] if text else type(exc).__name__
+
+
+def _poll_after(response: httpx.Response | None) -> float | None:
+    if response is None:
+        return None
+    raw = response.headers.get("openai-poll-after-ms")
+    try:
+        millis = float(raw) if raw is not None else -1.0
+    except ValueError:
+        return None
+    return millis / 1000 if millis >= 0 else None
+
+
+def _expected_seconds(response: httpx.Response | None) -> float | None:
+    """A sorakit server's own render estimate (`x-sorakit-expected-seconds`), if it sent one."""
+    raw = response.headers.get(EXPECTED_SECONDS_HEADER) if response is not None else None
+    try:
+        value = float(raw) if raw is not None else -1.0
+    except ValueError:
+        return None
+    return value if value > 0 else None
+
+
+def _remote_job(video: Video, response: httpx.Response | None) -> RemoteJob:
+    return RemoteJob(
+        id=video.id,
+        status=video.status,
+        progress=video.progress,
+        seconds=video.seconds,
+        size=video.size,
+        error_code=video.error.code if video.error else None,
+        error_message=video.error.message if video.error else None,
+        poll_after=_poll_after(response),
+        expected_seconds=_expected_seconds(response),
+        created_at=float(video.created_at),
+        remixed_from=video.remixed_from_video_id,
+    )
+
+
+def _character(
+    character: VideoCharacter, response: httpx.Response, *, fallback_name: str | None
+) -> Character:
+    name = character.name or fallback_name
+    if not character.id or name is None:
+        raise ProviderError(
+            "the openai provider answered a character without an id or a name",
+            provider=PROVIDER,
+            status_code=response.status_code,
+        )
+    return Character(id=character.id, name=name, created_at=character.created_at)
+
+
+def _content_length(response: httpx.Response) -> int | None:
+    raw = response.headers.get("content-length")
+    if raw is None or not raw.strip().isdigit():
+        return None
+    return int(raw)
+
+
+def _extra_headers(response: httpx.Response) -> dict[str, str]:
+    names = ("etag", "last-modified", "x-request-id", "content-disposition")
+    return {name: response.headers[name] for name in names if name in response.headers}
+
+
+async def _read_quietly(response: httpx.Response) -> None:
+    """Read an error body so it can be translated; a body that breaks off reads as empty."""
+    try:
+        await response.aread()
+    except HTTPX_ERRORS:
+        logger.debug("openai: the error body of %s broke off", response.request.url.path)
+
+
+async def _chunks(
+    response: httpx.Response, expected: int | None, *, raw: bool
+) -> AsyncIterator[bytes]:
+    """The body's chunks; a body that breaks off or ends short raises `ContentDownloadError`."""
+    received = 0
+    stream = response.aiter_raw() if raw else response.aiter_bytes()
+    try:
+        async for chunk in stream:
+            received += len(chunk)
+            yield chunk
+    except HTTPX_ERRORS as exc:
+        raise ContentDownloadError(
+            f"the download of {response.request.url.path} broke off after {received} bytes "
+            f"({type(exc).__name__}: {exc})",
+            provider=PROVIDER,
+            status_code=response.status_code,
+        ) from exc
+    if expected is not None and received != expected:
+        raise ContentDownloadError(
+            f"the download of {response.request.url.path} ended after {received} of "
+            f"{expected} bytes",
+            provider=PROVIDER,
+            status_code=response.status_code,
+        )

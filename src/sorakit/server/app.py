@@ -1,0 +1,107 @@
+"""`create_app(settings)`: the FastAPI app behind `sorakit serve`.
+
+Nothing is built at import. The lifespan opens the engine on the server's own ledger, resumes
+tracking of every unfinished job (so the server survives a restart), and wires webhooks and, on
+the simulator, wire faults.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from sorakit import __version__
+from sorakit.engine import Engine
+from sorakit.engine.runner import FinishedListener
+from sorakit.providers.base import Provider
+from sorakit.server.errors import install_error_handlers
+from sorakit.server.routes import health, videos
+from sorakit.server.supervisor import JobSupervisor
+from sorakit.server.webhooks import WebhookSender
+from sorakit.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: Settings | None = None, *, providers: dict[str, Provider] | None = None
+) -> FastAPI:
+    """Build the app; `providers` replaces built-in providers by name (tests use it)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        listeners: list[FinishedListener] = []
+        sender = None
+        if settings.webhook_url:
+            if settings.webhook_secret is None:
+                from sorakit.errors import ConfigurationError
+
+                raise ConfigurationError(
+                    "SORAKIT_WEBHOOK_URL is set but SORAKIT_WEBHOOK_SECRET is not; "
+                    "webhooks are always signed"
+                )
+            sender = WebhookSender(settings.webhook_url, settings.webhook_secret.get_secret_value())
+            listeners.append(sender)
+        engine = await Engine.open(
+            settings, providers=_server_providers(settings, providers), listeners=listeners
+        )
+        supervisor = JobSupervisor(engine)
+        app.state.settings = settings
+        app.state.engine = engine
+        app.state.supervisor = supervisor
+        resumed = await supervisor.start()
+        logger.warning(
+            "sorakit %s serving the Videos API; no API keys are configured, so any bearer token "
+            "is accepted (bind to loopback only)",
+            __version__,
+        )
+        if resumed:
+            logger.info("resumed tracking of %d unfinished jobs", resumed)
+        try:
+            yield
+        finally:
+            await supervisor.stop()
+            if sender is not None:
+                await sender.aclose()
+            await engine.aclose()
+
+    app = FastAPI(
+        title="sorakit",
+        version=__version__,
+        summary="The Sora Videos API, routed to video models that exist today.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(videos.router)
+    app.include_router(health.router)
+    _install_faults(app, settings)
+    return app
+
+
+def _server_providers(
+    settings: Settings, overrides: dict[str, Provider] | None
+) -> dict[str, Provider]:
+    """On the server, the simulator's wire faults happen in HTTP, not again inside the engine."""
+    instances = dict(overrides or {})
+    if "simulator" not in instances and settings.simulator_faults:
+        from sorakit.providers.simulator import FaultInjector, FaultPlan, SimulatorProvider
+
+        plan = FaultPlan.parse(settings.simulator_faults)
+        job_level = FaultPlan(moderation=plan.moderation, retry_after=plan.retry_after)
+        instances["simulator"] = SimulatorProvider(settings, faults=FaultInjector(job_level))
+    return instances
+
+
+def _install_faults(app: FastAPI, settings: Settings) -> None:
+    if not settings.simulator_faults:
+        return
+    from sorakit.providers.simulator import FaultInjector, FaultPlan
+    from sorakit.server.faults import FaultMiddleware
+
+    plan = FaultPlan.parse(settings.simulator_faults)
+    app.add_middleware(FaultMiddleware, injector=FaultInjector(plan), retry_after=plan.retry_after)
+    logger.warning("simulated faults are on: %s", settings.simulator_faults)

@@ -1,0 +1,31 @@
+"""Annotated dependencies: what a route needs, taken from the app's state."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from sorakit.engine import Engine
+from sorakit.server.supervisor import JobSupervisor
+from sorakit.settings import Settings
+
+
+def _engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def _supervisor(request: Request) -> JobSupervisor:
+    supervisor: JobSupervisor = request.app.state.supervisor
+    return supervisor
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+EngineDep = Annotated[Engine, Depends(_engine)]
+SupervisorDep = Annotated[JobSupervisor, Depends(_supervisor)]
+SettingsDep = Annotated[Settings, Depends(_settings)]

@@ -1,0 +1,293 @@
+"""The ten Videos API endpoints under `/v1`."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import FileResponse, JSONResponse
+
+from sorakit.errors import InvalidRequestError, NotFoundError, TransientProviderError
+from sorakit.ledger import JobRecord, JobStatus
+from sorakit.providers.base import EXPECTED_SECONDS_HEADER, SourceVideo
+from sorakit.server.bodies import Upload, read_body, refuse_unknown, seconds_field, string_field
+from sorakit.server.deps import EngineDep, SettingsDep, SupervisorDep
+from sorakit.server.views import poll_after_ms, video_view
+from sorakit.wire.videos import (
+    CONTENT_TYPES,
+    VideoCharacter,
+    VideoDeleted,
+    VideoList,
+)
+
+router = APIRouter(prefix="/v1", tags=["videos"])
+
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+_CREATE_FIELDS = {"prompt", "model", "seconds", "size", "input_reference", "characters"}
+
+
+def _video_response(job: JobRecord) -> JSONResponse:
+    headers = {}
+    if not job.status.finished:
+        headers["openai-poll-after-ms"] = str(poll_after_ms(job))
+        if job.expected_render_seconds:
+            headers[EXPECTED_SECONDS_HEADER] = f"{job.expected_render_seconds:.3f}"
+
+    return JSONResponse(video_view(job).model_dump(mode="json"), headers=headers)
+
+
+async def _reference(value: Any) -> bytes | str | None:
+    """`input_reference`: an uploaded file, or an object with exactly one of image_url/file_id."""
+    if value is None:
+        return None
+    if isinstance(value, Upload):
+        return value.data
+    if not isinstance(value, dict) or set(value) - {"image_url", "file_id"}:
+        raise InvalidRequestError(
+            "'input_reference' must be an image file or an object with 'image_url' or 'file_id'.",
+            param="input_reference",
+        )
+    given = [k for k in ("image_url", "file_id") if value.get(k)]
+    if len(given) != 1:
+        raise InvalidRequestError(
+            "Provide exactly one of 'input_reference.image_url' or 'input_reference.file_id'.",
+            param="input_reference",
+        )
+    if given[0] == "file_id":
+        raise InvalidRequestError(
+            "This server keeps no Files API; upload the image or send it as a data URL.",
+            param="input_reference.file_id",
+        )
+    url = value["image_url"]
+    if not isinstance(url, str):
+        raise InvalidRequestError(
+            "'input_reference.image_url' must be a string.", param="input_reference.image_url"
+        )
+    return url
+
+
+def _characters(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(c, dict) and "id" in c for c in value):
+        raise InvalidRequestError(
+            "'characters' must be a list of {\"id\": ...} objects.", param="characters"
+        )
+    return [str(c["id"]) for c in value]
+
+
+async def _source(value: Any, param: str = "video") -> str | SourceVideo:
+    """`video`: `{"id": ...}` or an uploaded clip."""
+    if isinstance(value, Upload):
+        return SourceVideo(
+            value.data, value.filename or "video.mp4", value.content_type or "video/mp4"
+        )
+    if isinstance(value, dict) and isinstance(value.get("id"), str) and value["id"]:
+        return str(value["id"])
+    raise InvalidRequestError(
+        f"Missing required parameter: '{param}' (an object with 'id', or a video file).",
+        param=param,
+    )
+
+
+async def _accepted(job: JobRecord, engine: Any, supervisor: Any) -> JSONResponse:
+    """Submit (a transient provider failure leaves it queued for the supervisor), then track."""
+    with contextlib.suppress(TransientProviderError):
+        job = await engine.runner.submit(job)
+    supervisor.watch(job.id)
+    return _video_response(job)
+
+
+@router.post("/videos", summary="Create a video")
+async def create_video(
+    request: Request,
+    engine: EngineDep,
+    supervisor: SupervisorDep,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Create a video job."""
+    body, is_json = await read_body(request)
+    refuse_unknown(body, _CREATE_FIELDS)
+    model = string_field(body, "model") or "sora-2"
+    entry = engine.catalog.resolve(model)
+    seconds = seconds_field(body, entry.capabilities.seconds) if is_json else body.get("seconds")
+    job = await engine.create(
+        string_field(body, "prompt", required=True) or "",
+        model=model,
+        seconds=seconds,
+        size=string_field(body, "size"),
+        reference=await _reference(body.get("input_reference")),
+        characters=_characters(body.get("characters")),
+        snap=False,
+        fit="crop" if settings.fit_references else None,
+        client_key=idempotency_key,
+        submit=False,
+    )
+    return await _accepted(job, engine, supervisor)
+
+
+@router.get("/videos", summary="List videos")
+async def list_videos(
+    engine: EngineDep,
+    after: str | None = None,
+    limit: Annotated[int, Query(ge=0, le=100)] = 20,
+    order: Literal["asc", "desc"] = "desc",
+) -> VideoList:
+    """List video jobs, newest first by default."""
+    jobs, has_more = await engine.ledger.list_jobs(after=after, limit=limit, order=order)
+    data = [video_view(job) for job in jobs]
+    return VideoList(
+        data=data,
+        first_id=data[0].id if data else None,
+        last_id=data[-1].id if data else None,
+        has_more=has_more,
+    )
+
+
+@router.post("/videos/edits", summary="Edit a video")
+async def edit_video(
+    request: Request,
+    engine: EngineDep,
+    supervisor: SupervisorDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Edit a completed video, or an uploaded clip, as the prompt says."""
+    body, _ = await read_body(request)
+    refuse_unknown(body, {"prompt", "video", "model"})
+    prompt = string_field(body, "prompt", required=True) or ""
+    job = await engine.edit(
+        await _source(body.get("video")),
+        prompt,
+        model=string_field(body, "model") or "sora-2",
+        client_key=idempotency_key,
+        submit=False,
+    )
+    return await _accepted(job, engine, supervisor)
+
+
+@router.post("/videos/extensions", summary="Extend a video")
+async def extend_video(
+    request: Request,
+    engine: EngineDep,
+    supervisor: SupervisorDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Continue a completed video; the new video holds the stitched whole."""
+    body, is_json = await read_body(request)
+    refuse_unknown(body, {"prompt", "video", "seconds"})
+    prompt = string_field(body, "prompt", required=True) or ""
+    source = await _source(body.get("video"))
+    if not isinstance(source, str):
+        raise InvalidRequestError(
+            "Extending an uploaded clip is not supported here; extend a video by its id.",
+            param="video",
+        )
+    allowed = engine.catalog.resolve((await engine.get(source)).model).capabilities.seconds
+    seconds = (
+        seconds_field(body, allowed, required=True) if is_json else body.get("seconds")
+    ) or ""
+    if not seconds:
+        raise InvalidRequestError("Missing required parameter: 'seconds'.", param="seconds")
+    job = await engine.extend(source, prompt, seconds, client_key=idempotency_key, submit=False)
+    return await _accepted(job, engine, supervisor)
+
+
+@router.post("/videos/characters", summary="Create a character")
+async def create_character(request: Request, engine: EngineDep) -> VideoCharacter:
+    """Make a character from a short clip (multipart only)."""
+    body, is_json = await read_body(request)
+    if is_json:
+        raise InvalidRequestError(
+            "Characters are created with multipart/form-data, with a 'video' file."
+        )
+    name = string_field(body, "name", required=True) or ""
+    video = body.get("video")
+    if not isinstance(video, Upload):
+        raise InvalidRequestError(
+            "Missing required parameter: 'video' (a video file).", param="video"
+        )
+    character = await engine.create_character(
+        name,
+        SourceVideo(video.data, video.filename or "video.mp4", video.content_type or "video/mp4"),
+    )
+    return VideoCharacter(id=character.id, name=character.name, created_at=character.created_at)
+
+
+@router.get("/videos/characters/{character_id}", summary="Retrieve a character")
+async def get_character(character_id: str, engine: EngineDep) -> VideoCharacter:
+    """Look a character up."""
+    character = await engine.get_character(character_id)
+    return VideoCharacter(id=character.id, name=character.name, created_at=character.created_at)
+
+
+@router.get("/videos/{video_id}", summary="Retrieve a video")
+async def retrieve_video(video_id: str, engine: EngineDep) -> JSONResponse:
+    """Retrieve a video job; `openai-poll-after-ms` says when to ask again."""
+    return _video_response(await _own(engine, video_id))
+
+
+@router.delete("/videos/{video_id}", summary="Delete a video")
+async def delete_video(video_id: str, engine: EngineDep) -> VideoDeleted:
+    """Delete a completed or failed video and its files."""
+    job = await engine.delete((await _own(engine, video_id)).id)
+    return VideoDeleted(id=job.id)
+
+
+@router.get("/videos/{video_id}/content", summary="Download video content", response_model=None)
+async def video_content(
+    video_id: str,
+    engine: EngineDep,
+    variant: Literal["video", "thumbnail", "spritesheet"] = "video",
+) -> Response:
+    """Download the MP4, or its WebP thumbnail or JPEG spritesheet."""
+    job = await _own(engine, video_id)
+    if job.status is not JobStatus.COMPLETED:
+        raise NotFoundError(
+            f"Video {job.id} is not ready: its status is {video_view(job).status}. "
+            "Content can be downloaded once the video is completed.",
+            param="video_id",
+        )
+    asset = job.assets.get(variant)
+    if asset is None:
+        raise NotFoundError(f"Video {job.id} has no {variant}.", param="variant")
+    return FileResponse(
+        asset.path,
+        media_type=CONTENT_TYPES[variant],
+        headers={
+            "content-disposition": f'inline; filename="{job.id}.{asset.path.rsplit(".", 1)[-1]}"'
+        },
+    )
+
+
+@router.post("/videos/{video_id}/remix", summary="Remix a video")
+async def remix_video(
+    video_id: str,
+    request: Request,
+    engine: EngineDep,
+    supervisor: SupervisorDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Make a new video from a completed one, changed as the prompt says."""
+    body, _ = await read_body(request)
+    refuse_unknown(body, {"prompt"})
+    prompt = string_field(body, "prompt", required=True) or ""
+    job = await engine.remix(
+        (await _own(engine, video_id)).id, prompt, client_key=idempotency_key, submit=False
+    )
+    return await _accepted(job, engine, supervisor)
+
+
+async def _own(engine: Any, video_id: str) -> JobRecord:
+    """A video by its public id (the server never exposes provider ids)."""
+    job: JobRecord = await engine.get(video_id)
+    if job.id != video_id:
+        raise NotFoundError(f"No video found with id '{video_id}'.", param="video_id")
+    return job
+
+
+def data_url(data: bytes, media_type: str) -> str:
+    """A base64 data URL (for tests and clients that send references inline)."""
+    return f"data:{media_type};base64,{base64.b64encode(data).decode()}"

@@ -1,0 +1,1 @@
+"""Hand-written pydantic models of what travels on the wire, one module per resource."""

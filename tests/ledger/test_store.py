@@ -1,0 +1,101 @@
+"""The ledger on a real SQLite file: migrations, events, paging, unfinished jobs."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from sorakit.errors import NotFoundError
+from sorakit.ledger import JobStatus, Ledger
+
+
+def job_fields(job_id: str, **extra: object) -> dict[str, object]:
+    fields: dict[str, object] = {
+        "id": job_id,
+        "kind": "generate",
+        "model": "sora-2",
+        "provider": "simulator",
+        "provider_model": "sora-2",
+        "prompt": "p",
+        "seconds": 4,
+        "size": "720x1280",
+        "idempotency_key": f"key-{job_id}",
+    }
+    fields.update(extra)
+    return fields
+
+
+@pytest.fixture
+async def ledger(tmp_path: Path) -> Ledger:
+    ledger = await Ledger.open(f"sqlite+aiosqlite:///{tmp_path}/ledger/sorakit.db")
+    yield ledger  # type: ignore[misc]
+    await ledger.close()
+
+
+async def test_migrations_create_the_schema_once(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/x.db"
+    for _ in range(2):  # re-opening applies nothing twice
+        await (await Ledger.open(url)).close()
+    with sqlite3.connect(tmp_path / "x.db") as db:
+        tables = {r[0] for r in db.execute("select name from sqlite_master where type='table'")}
+        version = db.execute("select version_num from alembic_version").fetchall()
+        mode = db.execute("pragma journal_mode").fetchone()[0]
+    assert {"jobs", "job_events", "assets", "alembic_version"} <= tables
+    assert version == [("m001",)]
+    assert mode == "wal"
+
+
+async def test_status_changes_are_events(ledger: Ledger) -> None:
+    await ledger.create_job(**job_fields("video_a"))
+    await ledger.update("video_a", status=JobStatus.QUEUED, remote_id="sim_1")
+    await ledger.update("video_a", progress=50)
+    await ledger.update("video_a", progress=50)  # no change, no event
+    await ledger.update("video_a", status=JobStatus.COMPLETED, progress=100)
+    events = await ledger.events("video_a")
+    assert [(e.status, e.progress) for e in events] == [
+        ("pending", 0),
+        ("queued", 0),
+        ("queued", 50),
+        ("completed", 100),
+    ]
+    assert (await ledger.get("sim_1")).id == "video_a"
+
+
+async def test_idempotency_keys_are_unique(ledger: Ledger) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    await ledger.create_job(**job_fields("video_a", client_key="c1"))
+    with pytest.raises(IntegrityError):
+        await ledger.create_job(**job_fields("video_b", idempotency_key="key-video_a"))
+    assert (await ledger.by_client_key("c1")).id == "video_a"  # type: ignore[union-attr]
+
+
+async def test_paging_by_cursor(ledger: Ledger) -> None:
+    for i in range(5):
+        await ledger.create_job(**job_fields(f"video_{i}", created_at=1000.0 + i))
+    page, more = await ledger.list_jobs(limit=2)
+    assert [j.id for j in page] == ["video_4", "video_3"] and more
+    page, more = await ledger.list_jobs(limit=2, after="video_3")
+    assert [j.id for j in page] == ["video_2", "video_1"] and more
+    page, more = await ledger.list_jobs(limit=2, after="video_1")
+    assert [j.id for j in page] == ["video_0"] and not more
+    page, _ = await ledger.list_jobs(limit=3, order="asc", after="video_0")
+    assert [j.id for j in page] == ["video_1", "video_2", "video_3"]
+    with pytest.raises(NotFoundError):
+        await ledger.list_jobs(after="video_missing")
+
+
+async def test_unfinished_and_assets_and_delete(ledger: Ledger) -> None:
+    await ledger.create_job(**job_fields("video_a"))
+    await ledger.create_job(**job_fields("video_b", status="completed"))
+    await ledger.create_job(**job_fields("video_c", status="fetching"))
+    assert [j.id for j in await ledger.unfinished()] == ["video_a", "video_c"]
+    await ledger.add_asset("video_b", "video", "/x.mp4", 10, "ab" * 32, "video/mp4")
+    await ledger.add_asset("video_b", "video", "/y.mp4", 11, "cd" * 32, "video/mp4")
+    job = await ledger.get("video_b")
+    assert job.assets["video"].path == "/y.mp4" and job.video_path == "/y.mp4"
+    await ledger.delete_job("video_b")
+    with pytest.raises(NotFoundError):
+        await ledger.get("video_b")
