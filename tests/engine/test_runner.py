@@ -123,3 +123,12 @@ async def test_cancel_and_delete(engine: Engine) -> None:
     await engine.delete(job.id)
     with pytest.raises(Exception, match="No video found"):
         await engine.get(job.id)
+
+
+async def test_cancel_on_the_simulator(settings: Settings) -> None:
+    async with await Engine.open(
+        settings.model_copy(update={"simulator_render_seconds": 30.0})
+    ) as engine:
+        job = await engine.create("a long one")
+        cancelled = await engine.cancel(job.id)
+        assert cancelled.status is JobStatus.CANCELLED and cancelled.remote_id

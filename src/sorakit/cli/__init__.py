@@ -7,7 +7,7 @@ import sys
 import click
 import typer
 
-from sorakit.cli import jobs, models, serve, videos
+from sorakit.cli import jobs, media, models, serve, videos
 from sorakit.cli.errors import INTERRUPTED, exit_code, one_line
 from sorakit.errors import SorakitError
 
@@ -22,17 +22,7 @@ videos.register(app)
 app.add_typer(jobs.app)
 models.register(app)
 serve.register(app)
-
-
-def _register_media() -> None:
-    try:
-        from sorakit.cli import media
-    except ImportError:  # the media commands are optional until their module lands
-        return
-    app.add_typer(media.app)
-
-
-_register_media()
+app.add_typer(media.app)
 
 
 def main(argv: list[str] | None = None) -> None:

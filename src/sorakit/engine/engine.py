@@ -363,7 +363,7 @@ class Engine:
         if job.status.finished:
             raise InvalidStateError(f"Video {job.id} is already {job.status.value}.")
         if job.remote_id:
-            with contextlib.suppress(ProviderError):
+            with contextlib.suppress(ProviderError, InvalidStateError):  # best effort
                 await self.providers.get(job.provider).delete(job.remote_id)
         return await self.ledger.update(
             job.id, status=JobStatus.CANCELLED, completed_at=time.time(), detail="cancelled"

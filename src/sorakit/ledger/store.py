@@ -3,6 +3,11 @@
 Every write commits at once: a job is a row before anything is sent, its remote id is stored the
 moment it is known, and every status change is an event row. SQLite runs in WAL mode with a busy
 timeout so the CLI and a server can share one file.
+
+Finished jobs (completed, failed, cancelled) no longer change except by deletion, so `get`
+keeps them in a small in-process cache; this is what lets `GET /v1/videos/{id}` answer at close
+to a bare endpoint's rate. Writes through this ledger keep the cache right; a deletion made by
+another process is seen once the entry ages out (`CACHE_SECONDS`).
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +35,8 @@ from sorakit.ledger.tables import AssetRow, EventRow, JobRow
 logger = logging.getLogger(__name__)
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
+CACHE_SIZE = 4096
+CACHE_SECONDS = 300.0
 _UNFINISHED = [s.value for s in JobStatus if not s.finished]
 
 
@@ -54,6 +62,16 @@ class Ledger:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._session = async_sessionmaker(engine, expire_on_commit=False)
+        self._finished: OrderedDict[str, tuple[float, JobRecord]] = OrderedDict()
+
+    def _remember(self, job: JobRecord) -> JobRecord:
+        """Cache a finished job under its id (and forget an unfinished one)."""
+        self._finished.pop(job.id, None)
+        if job.status.finished:
+            self._finished[job.id] = (time.monotonic() + CACHE_SECONDS, job)
+            if len(self._finished) > CACHE_SIZE:
+                self._finished.popitem(last=False)
+        return job
 
     @classmethod
     async def open(cls, url: str) -> Ledger:
@@ -104,15 +122,16 @@ class Ledger:
 
     async def get(self, job_id: str) -> JobRecord:
         """A job by its ledger id, or by its provider's remote id."""
+        cached = self._finished.get(job_id)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
         async with self._session() as session:
-            row = await session.get(JobRow, job_id)
-            if row is None:
-                row = (
-                    await session.execute(select(JobRow).where(JobRow.remote_id == job_id).limit(1))
-                ).scalar_one_or_none()
-            if row is None:
-                raise NotFoundError(f"No video found with id '{job_id}'.", param="video_id")
-            return JobRecord.from_row(row, await self._assets(session, row.id))
+            job = await self._load(session, JobRow.id == job_id)
+            if job is None:
+                job = await self._load(session, JobRow.remote_id == job_id)
+        if job is None:
+            raise NotFoundError(f"No video found with id '{job_id}'.", param="video_id")
+        return self._remember(job)
 
     async def by_client_key(self, client_key: str) -> JobRecord | None:
         """The job created under a client's Idempotency-Key, if any."""
@@ -147,7 +166,7 @@ class Ledger:
                     )
                 )
             await session.commit()
-            return JobRecord.from_row(row, await self._assets(session, job_id))
+            return self._remember(JobRecord.from_row(row, await self._assets(session, job_id)))
 
     async def list_jobs(
         self,
@@ -216,6 +235,7 @@ class Ledger:
         self, job_id: str, variant: str, path: str, size: int, sha256: str, media_type: str
     ) -> AssetRecord:
         """Record an archived file (replacing an earlier one of the same variant)."""
+        self._finished.pop(job_id, None)
         async with self._session() as session:
             await session.execute(
                 delete(AssetRow).where(AssetRow.job_id == job_id, AssetRow.variant == variant)
@@ -247,11 +267,24 @@ class Ledger:
 
     async def delete_job(self, job_id: str) -> None:
         """Remove a job with its events and asset rows (the caller removes the files)."""
+        self._finished.pop(job_id, None)
         async with self._session() as session:
             await session.execute(delete(EventRow).where(EventRow.job_id == job_id))
             await session.execute(delete(AssetRow).where(AssetRow.job_id == job_id))
             await session.execute(delete(JobRow).where(JobRow.id == job_id))
             await session.commit()
+
+    @staticmethod
+    async def _load(session: Any, where: Any) -> JobRecord | None:
+        """One job and its assets in a single round trip (a join, not two queries)."""
+        query = (
+            select(JobRow, AssetRow).outerjoin(AssetRow, AssetRow.job_id == JobRow.id).where(where)
+        )
+        rows = (await session.execute(query)).all()
+        if not rows:
+            return None
+        assets = {a.variant: AssetRecord.from_row(a) for _, a in rows if a is not None}
+        return JobRecord.from_row(rows[0][0], assets)
 
     @staticmethod
     async def _assets(session: Any, job_id: str) -> dict[str, AssetRecord]:

@@ -1,4 +1,8 @@
-"""Annotated dependencies: what a route needs, taken from the app's state."""
+"""Annotated dependencies: what a route needs, taken from the app's state.
+
+They are `async def` on purpose: FastAPI runs a plain `def` dependency in a worker thread, and
+that hop per request cost more than the whole handler.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +15,17 @@ from sorakit.server.supervisor import JobSupervisor
 from sorakit.settings import Settings
 
 
-def _engine(request: Request) -> Engine:
+async def _engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
 
 
-def _supervisor(request: Request) -> JobSupervisor:
+async def _supervisor(request: Request) -> JobSupervisor:
     supervisor: JobSupervisor = request.app.state.supervisor
     return supervisor
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
