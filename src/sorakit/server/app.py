@@ -21,6 +21,7 @@ from sorakit.providers.base import Provider
 from sorakit.server.errors import install_error_handlers
 from sorakit.server.routes import health, videos
 from sorakit.server.supervisor import JobSupervisor
+from sorakit.server.views import RenderedViews
 from sorakit.server.webhooks import WebhookSender
 from sorakit.settings import Settings, get_settings
 
@@ -54,6 +55,7 @@ def create_app(
         app.state.settings = settings
         app.state.engine = engine
         app.state.supervisor = supervisor
+        app.state.views = RenderedViews()
         resumed = await supervisor.start()
         logger.warning(
             "sorakit %s serving the Videos API; no API keys are configured, so any bearer token "

@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 
 from sorakit.engine import Engine
 from sorakit.server.supervisor import JobSupervisor
+from sorakit.server.views import RenderedViews
 from sorakit.settings import Settings
 
 
@@ -30,6 +31,12 @@ async def _settings(request: Request) -> Settings:
     return settings
 
 
+async def _views(request: Request) -> RenderedViews:
+    views: RenderedViews = request.app.state.views
+    return views
+
+
 EngineDep = Annotated[Engine, Depends(_engine)]
 SupervisorDep = Annotated[JobSupervisor, Depends(_supervisor)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
+ViewsDep = Annotated[RenderedViews, Depends(_views)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from sorakit.engine.polling import PollSchedule
 from sorakit.ledger import JobRecord, JobStatus
 from sorakit.wire.videos import Video, VideoCreateError
@@ -46,6 +48,26 @@ def video_view(job: JobRecord) -> Video:
         remixed_from_video_id=job.source_id if job.kind == "remix" else None,
         error=error,
     )
+
+
+class RenderedViews:
+    """JSON bodies of finished videos, which never change: polling a done job costs no encoding."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._bodies: OrderedDict[tuple[str, float], bytes] = OrderedDict()
+
+    def body(self, job: JobRecord) -> bytes:
+        """The `Video` JSON of a job, from the cache when the job is finished."""
+        if not job.status.finished:
+            return video_view(job).model_dump_json().encode()
+        key = (job.id, job.updated_at)
+        body = self._bodies.get(key)
+        if body is None:
+            body = self._bodies[key] = video_view(job).model_dump_json().encode()
+            if len(self._bodies) > self.size:
+                self._bodies.popitem(last=False)
+        return body
 
 
 def poll_after_ms(job: JobRecord) -> int:

@@ -7,14 +7,14 @@ import contextlib
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse
 
 from sorakit.errors import InvalidRequestError, NotFoundError, TransientProviderError
 from sorakit.ledger import JobRecord, JobStatus
 from sorakit.providers.base import EXPECTED_SECONDS_HEADER, SourceVideo
 from sorakit.server.bodies import Upload, read_body, refuse_unknown, seconds_field, string_field
-from sorakit.server.deps import EngineDep, SettingsDep, SupervisorDep
-from sorakit.server.views import poll_after_ms, video_view
+from sorakit.server.deps import EngineDep, SettingsDep, SupervisorDep, ViewsDep
+from sorakit.server.views import RenderedViews, poll_after_ms, video_view
 from sorakit.wire.videos import (
     CONTENT_TYPES,
     VideoCharacter,
@@ -28,14 +28,15 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 _CREATE_FIELDS = {"prompt", "model", "seconds", "size", "input_reference", "characters"}
 
 
-def _video_response(job: JobRecord) -> JSONResponse:
+def _video_response(job: JobRecord, views: RenderedViews | None = None) -> Response:
     headers = {}
     if not job.status.finished:
         headers["openai-poll-after-ms"] = str(poll_after_ms(job))
         if job.expected_render_seconds:
             headers[EXPECTED_SECONDS_HEADER] = f"{job.expected_render_seconds:.3f}"
 
-    return JSONResponse(video_view(job).model_dump(mode="json"), headers=headers)
+    body = views.body(job) if views else video_view(job).model_dump_json().encode()
+    return Response(body, media_type="application/json", headers=headers)
 
 
 async def _reference(value: Any) -> bytes | str | None:
@@ -92,7 +93,7 @@ async def _source(value: Any, param: str = "video") -> str | SourceVideo:
     )
 
 
-async def _accepted(job: JobRecord, engine: Any, supervisor: Any) -> JSONResponse:
+async def _accepted(job: JobRecord, engine: Any, supervisor: Any) -> Response:
     """Submit (a transient provider failure leaves it queued for the supervisor), then track."""
     with contextlib.suppress(TransientProviderError):
         job = await engine.runner.submit(job)
@@ -107,7 +108,7 @@ async def create_video(
     supervisor: SupervisorDep,
     settings: SettingsDep,
     idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+) -> Response:
     """Create a video job."""
     body, is_json = await read_body(request)
     refuse_unknown(body, _CREATE_FIELDS)
@@ -153,7 +154,7 @@ async def edit_video(
     engine: EngineDep,
     supervisor: SupervisorDep,
     idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+) -> Response:
     """Edit a completed video, or an uploaded clip, as the prompt says."""
     body, _ = await read_body(request)
     refuse_unknown(body, {"prompt", "video", "model"})
@@ -174,7 +175,7 @@ async def extend_video(
     engine: EngineDep,
     supervisor: SupervisorDep,
     idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+) -> Response:
     """Continue a completed video; the new video holds the stitched whole."""
     body, is_json = await read_body(request)
     refuse_unknown(body, {"prompt", "video", "seconds"})
@@ -224,9 +225,9 @@ async def get_character(character_id: str, engine: EngineDep) -> VideoCharacter:
 
 
 @router.get("/videos/{video_id}", summary="Retrieve a video")
-async def retrieve_video(video_id: str, engine: EngineDep) -> JSONResponse:
+async def retrieve_video(video_id: str, engine: EngineDep, views: ViewsDep) -> Response:
     """Retrieve a video job; `openai-poll-after-ms` says when to ask again."""
-    return _video_response(await _own(engine, video_id))
+    return _video_response(await _own(engine, video_id), views)
 
 
 @router.delete("/videos/{video_id}", summary="Delete a video")
@@ -269,7 +270,7 @@ async def remix_video(
     engine: EngineDep,
     supervisor: SupervisorDep,
     idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+) -> Response:
     """Make a new video from a completed one, changed as the prompt says."""
     body, _ = await read_body(request)
     refuse_unknown(body, {"prompt"})
