@@ -1,19 +1,44 @@
 """Settings: one pydantic-settings class, built when needed (`get_settings()`), never at import.
 
-Every field reads `SORAKIT_<NAME>`; the `openai` provider also reads the usual `OPENAI_API_KEY`
-and `OPENAI_BASE_URL`. A `.env` file in the working directory is read too.
+Every field reads `SORAKIT_<NAME>`; providers also read their usual variables (`OPENAI_API_KEY`,
+`FAL_KEY`, `RUNWAYML_API_SECRET`, `GEMINI_API_KEY`, ...). Below the environment come a `.env`
+file in the working directory and a TOML settings file: `SORAKIT_CONFIG`, else `sorakit.toml`
+in the working directory, else `config.toml` in the user config folder. For example::
+
+    [aliases]
+    "sora-2" = "kling-3.0"          # old apps keep sending sora-2; Kling renders it
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
 import platformdirs
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 _PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "password", "whsec_changeme", "xxx"}
+
+
+def config_file() -> Path | None:
+    """The TOML settings file in force, if there is one."""
+    explicit = os.environ.get("SORAKIT_CONFIG")
+    if explicit:
+        return Path(explicit)
+    for candidate in (
+        Path("sorakit.toml"),
+        platformdirs.user_config_path("sorakit", appauthor=False) / "config.toml",
+    ):
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def default_home() -> Path:
@@ -46,6 +71,41 @@ class Settings(BaseSettings):
     )
     """Base URL (ending in `/v1`) of a `/v1/videos` server; setting it routes Sora models there."""
 
+    fal_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SORAKIT_FAL_KEY", "FAL_KEY")
+    )
+    """fal.ai API key (`key_id:key_secret`)."""
+    fal_queue_url: str | None = None
+    """fal's queue base URL; set only to point the fal provider at a fake or a proxy."""
+    runway_api_secret: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SORAKIT_RUNWAY_API_SECRET", "RUNWAYML_API_SECRET"),
+    )
+    """Runway API secret."""
+    runway_base_url: str | None = None
+    """Runway's API base URL; set only to point the Runway provider at a fake or a proxy."""
+    gemini_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SORAKIT_GEMINI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY"),
+    )
+    """Gemini API key, for Gemini Omni Flash on the Gemini API."""
+    gemini_base_url: str | None = None
+    """The Gemini API's base URL; set only to point at a fake or a proxy."""
+    vertex_project: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SORAKIT_VERTEX_PROJECT", "GOOGLE_CLOUD_PROJECT"),
+    )
+    """Google Cloud project for Veo on Vertex AI."""
+    vertex_location: str = Field(
+        default="us-central1",
+        validation_alias=AliasChoices("SORAKIT_VERTEX_LOCATION", "GOOGLE_CLOUD_LOCATION"),
+    )
+    """Vertex AI region."""
+    vertex_access_token: SecretStr | None = None
+    """An OAuth access token for Vertex (else Application Default Credentials are used)."""
+    vertex_base_url: str | None = None
+    """Vertex AI's base URL; set only to point at a fake or a proxy."""
+
     simulator_render_seconds: float = Field(default=4.0, ge=0.0)
     """Wall seconds a simulated job takes from create to completed."""
     simulator_faults: str = ""
@@ -65,10 +125,30 @@ class Settings(BaseSettings):
     port: int = 8000
     """`sorakit serve` listens here."""
 
+    aliases: dict[str, str] = Field(default_factory=dict)
+    """Model names routed to other models, e.g. `{"sora-2": "kling-3.0"}`; requests are snapped
+    into the target's capabilities and the answer says what changed."""
+
     max_poll_interval: float = Field(default=300.0, gt=0)
     """The tracker never waits longer than this between status calls."""
     transient_retries: int = Field(default=6, ge=0)
     """How many times a transient provider error is retried before the step gives up."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then the environment, then `.env`, then the TOML settings file."""
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
+        path = config_file()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return (*sources, file_secret_settings)
 
     @field_validator("webhook_secret")
     @classmethod

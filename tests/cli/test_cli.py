@@ -116,6 +116,8 @@ def test_snap_says_what_it_changed(
 def test_models_json(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["models", "--json"])
-    models = {m["name"]: m for m in json.loads(capsys.readouterr().out)}
+    listing = json.loads(capsys.readouterr().out)
+    models = {m["name"]: m for m in listing["models"]}
+    assert models["sora-2"]["configured"] is True and listing["aliases"] == {}
     assert models["sora-2"]["provider"] == "simulator"
     assert models["sora-2-pro"]["capabilities"]["price_per_second"]["1792x1024"] == 0.5

@@ -41,7 +41,7 @@ def test_refusals_name_the_allowed_values(catalog) -> None:  # type: ignore[no-u
     with pytest.raises(InvalidRequestError, match="'4', '8', '12', '16', or '20'") as caught:
         plan_generate(entry, "a cat", seconds=5)
     assert caught.value.param == "seconds" and caught.value.allowed == ("4", "8", "12", "16", "20")
-    with pytest.raises(InvalidRequestError, match="'720x1280', or '1280x720'"):
+    with pytest.raises(InvalidRequestError, match="'720x1280' or '1280x720'"):
         plan_generate(entry, "a cat", size="1792x1024")
     with pytest.raises(InvalidRequestError, match="non-empty"):
         plan_generate(entry, "  ")

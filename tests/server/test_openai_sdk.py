@@ -192,7 +192,7 @@ def test_errors_are_the_openai_envelope(
     }
     with pytest.raises(openai.NotFoundError, match="sora-3"):
         client.videos.create(prompt="x", model="sora-3")
-    with pytest.raises(openai.BadRequestError, match="'720x1280', or '1280x720'"):
+    with pytest.raises(openai.BadRequestError, match="'720x1280' or '1280x720'"):
         client.videos.create(prompt="x", size="1792x1024")
     url = f"{server[0]}/v1/videos"
     answer = httpx.post(url, json={"prompt": "x", "seconds": 8})

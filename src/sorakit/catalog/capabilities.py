@@ -32,6 +32,12 @@ class ModelCapabilities:
     extension: bool = False
     edit: bool = False
     characters: bool = False
+    last_frame: bool = False
+    """Takes an image as the last frame too (first-and-last-frame interpolation)."""
+    reference_images: int = 0
+    """How many extra reference images (subject/style) a request may carry."""
+    audio: bool = True
+    """Renders a soundtrack."""
     max_extensions: int = 0
     max_total_seconds: int = 0
     """The longest a video may grow through extensions."""

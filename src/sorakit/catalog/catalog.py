@@ -1,41 +1,60 @@
-"""The catalog of models a sorakit instance can serve, built from settings."""
+"""The catalog of models a sorakit instance can serve, built from settings.
+
+Names resolve in three steps: an operator's alias (`settings.aliases`, so an old app that sends
+`sora-2` can be routed to another model without a code change), then a model's own aliases, then
+the model names themselves.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 from sorakit.catalog.capabilities import ModelEntry
 from sorakit.catalog.sora import sora_models
-from sorakit.errors import NotFoundError
+from sorakit.errors import ConfigurationError, NotFoundError
 from sorakit.settings import Settings
 
 
 class Catalog:
     """Model names (and aliases) to entries."""
 
-    def __init__(self, entries: list[ModelEntry]) -> None:
+    def __init__(self, entries: list[ModelEntry], aliases: Mapping[str, str] | None = None) -> None:
         self._entries: dict[str, ModelEntry] = {}
-        self._aliases: dict[str, str] = {}
+        self._names: dict[str, str] = {}
         for entry in entries:
             self._entries[entry.name] = entry
             for alias in entry.aliases:
-                self._aliases[alias] = entry.name
+                self._names[alias] = entry.name
+        self.aliases = dict(aliases or {})
+        for alias, target in self.aliases.items():
+            if self._lookup(target) is None:
+                raise ConfigurationError(
+                    f"the alias {alias!r} points at {target!r}, which is not a known model"
+                )
 
     def __iter__(self) -> Iterator[ModelEntry]:
         return iter(self._entries.values())
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries or name in self._aliases
+        return isinstance(name, str) and self._lookup(self.aliases.get(name, name)) is not None
 
-    def resolve(self, name: str) -> ModelEntry:
-        """The entry for a model name or alias; NotFoundError names the known models."""
-        entry = self._entries.get(self._aliases.get(name, name))
+    def _lookup(self, name: str) -> ModelEntry | None:
+        return self._entries.get(self._names.get(name, name))
+
+    def route(self, name: str) -> tuple[ModelEntry, bool]:
+        """The entry that serves a name, and whether an operator's alias routed it there."""
+        target = self.aliases.get(name)
+        entry = self._lookup(target or name)
         if entry is None:
             known = ", ".join(sorted(self._entries))
             raise NotFoundError(
                 f"The model {name!r} does not exist. Known models: {known}.", param="model"
             )
-        return entry
+        return entry, target is not None
+
+    def resolve(self, name: str) -> ModelEntry:
+        """The entry for a model name or alias; NotFoundError names the known models."""
+        return self.route(name)[0]
 
 
 def sora_provider(settings: Settings) -> str:
@@ -48,5 +67,13 @@ def sora_provider(settings: Settings) -> str:
 
 
 def build_catalog(settings: Settings) -> Catalog:
-    """The catalog for these settings."""
-    return Catalog(sora_models(sora_provider(settings)))
+    """The catalog for these settings: Sora's names, every live provider's models, the aliases."""
+    entries = sora_models(sora_provider(settings))
+    for provider_models in live_model_lists():
+        entries.extend(provider_models())
+    return Catalog(entries, settings.aliases)
+
+
+def live_model_lists() -> list[Callable[[], list[ModelEntry]]]:
+    """The catalog functions of the live providers (one line per provider)."""
+    return []

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sorakit.catalog import ModelEntry, build_catalog
+from sorakit.providers.registry import is_configured
 from sorakit.settings import get_settings
 
 
@@ -18,11 +19,14 @@ def models(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """List the models, their provider, sizes, seconds and price."""
-    entries: list[ModelEntry] = list(build_catalog(get_settings()))
+    settings = get_settings()
+    catalog = build_catalog(settings)
+    entries: list[ModelEntry] = list(catalog)
     if as_json:
-        typer.echo(json.dumps([asdict(e) for e in entries], indent=2))
+        rows = [{**asdict(e), "configured": is_configured(e.provider, settings)} for e in entries]
+        typer.echo(json.dumps({"models": rows, "aliases": catalog.aliases}, indent=2))
         return
-    table = Table("model", "provider", "sizes", "seconds", "$/s", "features")
+    table = Table("model", "provider", "key", "sizes", "seconds", "$/s", "features")
     for entry in entries:
         caps = entry.capabilities
         prices = sorted(set(caps.price_per_second.values()))
@@ -39,7 +43,10 @@ def models(
             " / ".join(f"{p:.2f}" for p in prices) or "?",
             ", ".join(features),
         )
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    for alias, target in catalog.aliases.items():
+        console.print(f"alias: {alias} -> {target}", markup=False)
 
 
 def register(app: typer.Typer) -> None:

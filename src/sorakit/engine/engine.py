@@ -108,7 +108,9 @@ class Engine:
         """Plan and record a new video, then submit it (unless `submit=False`)."""
         if client_key and (existing := await self.ledger.by_client_key(client_key)):
             return existing
-        entry = self.catalog.resolve(model)
+        entry, aliased = self.catalog.route(model)
+        if aliased:  # an old app's Sora values are fitted to the model it is routed to
+            snap, fit = True, fit or "crop"
         plan = await anyio.to_thread.run_sync(
             lambda: plan_generate(
                 entry,
@@ -121,7 +123,8 @@ class Engine:
                 fit=fit,
             )
         )
-        options: dict[str, Any] = {"changes": plan.changes}
+        changes = [f"model {model} -> {entry.name} (alias)"] if aliased else []
+        options: dict[str, Any] = {"changes": changes + plan.changes}
         if plan.characters:
             options["characters"] = list(plan.characters)
         job_id = new_video_id()

@@ -63,7 +63,9 @@ def check_prompt(prompt: str) -> str:
 
 def _quoted(values: Sequence[object]) -> str:
     items = [f"'{v}'" for v in values]
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f", or {items[-1]}"
+    if len(items) <= 2:
+        return " or ".join(items)
+    return ", ".join(items[:-1]) + f", or {items[-1]}"
 
 
 def resolve_seconds(

@@ -7,12 +7,23 @@ provider is first used, so an unused provider's SDK costs nothing at start-up.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from sorakit.errors import ConfigurationError
 from sorakit.providers.base import Provider
 from sorakit.settings import Settings
 
 ProviderFactory = Callable[[Settings], Provider]
+
+
+@dataclass(frozen=True)
+class Registration:
+    """How to build a provider, and how to tell whether its credential is configured."""
+
+    factory: ProviderFactory
+    configured: Callable[[Settings], bool]
+    credential: str
+    """The variable a user sets to enable it."""
 
 
 def _simulator(settings: Settings) -> Provider:
@@ -27,10 +38,16 @@ def _openai(settings: Settings) -> Provider:
     return OpenAIProvider.from_settings(settings)
 
 
-PROVIDERS: dict[str, ProviderFactory] = {
-    "simulator": _simulator,
-    "openai": _openai,
+PROVIDERS: dict[str, Registration] = {
+    "simulator": Registration(_simulator, lambda _settings: True, "(none: built in)"),
+    "openai": Registration(_openai, lambda s: bool(s.openai_base_url), "OPENAI_BASE_URL"),
 }
+
+
+def is_configured(name: str, settings: Settings) -> bool:
+    """Whether the provider called `name` has its credential set."""
+    registration = PROVIDERS.get(name)
+    return registration is not None and registration.configured(settings)
 
 
 class ProviderPool:
@@ -44,7 +61,7 @@ class ProviderPool:
         factories: Mapping[str, ProviderFactory] | None = None,
     ) -> None:
         self._settings = settings
-        self._factories = dict(factories or PROVIDERS)
+        self._factories = dict(factories or {n: r.factory for n, r in PROVIDERS.items()})
         self._instances: dict[str, Provider] = dict(instances or {})
 
     def get(self, name: str) -> Provider:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -23,6 +24,8 @@ from sorakit.wire.videos import (
 )
 
 router = APIRouter(prefix="/v1", tags=["videos"])
+
+CHANGES_HEADER = "x-sorakit-changes"
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 _CREATE_FIELDS = {"prompt", "model", "seconds", "size", "input_reference", "characters"}
@@ -98,7 +101,10 @@ async def _accepted(job: JobRecord, engine: Any, supervisor: Any) -> Response:
     with contextlib.suppress(TransientProviderError):
         job = await engine.runner.submit(job)
     supervisor.watch(job.id)
-    return _video_response(job)
+    response = _video_response(job)
+    if job.options.get("changes"):  # what routing and snapping changed, for clients that care
+        response.headers[CHANGES_HEADER] = json.dumps(job.options["changes"])
+    return response
 
 
 @router.post("/videos", summary="Create a video")
