@@ -41,6 +41,10 @@ class Catalog:
     def _lookup(self, name: str) -> ModelEntry | None:
         return self._entries.get(self._names.get(name, name))
 
+    def unaliased(self, name: str) -> ModelEntry | None:
+        """The entry a name has of its own, ignoring operator aliases (None if it has none)."""
+        return self._lookup(name)
+
     def route(self, name: str) -> tuple[ModelEntry, bool]:
         """The entry that serves a name, and whether an operator's alias routed it there."""
         target = self.aliases.get(name)
@@ -76,4 +80,6 @@ def build_catalog(settings: Settings) -> Catalog:
 
 def live_model_lists() -> list[Callable[[], list[ModelEntry]]]:
     """The catalog functions of the live providers (one line per provider)."""
-    return []
+    from sorakit.catalog.runway import runway_models
+
+    return [runway_models]

@@ -28,6 +28,8 @@ class RunwayModel:
     ratios: tuple[str, ...]
     """`W:H` ratios accepted by every endpoint the model is on, in the order a UI offers them."""
     durations: tuple[int, ...]
+    image_ratios: tuple[str, ...] = ()
+    """Further ratios `/v1/image_to_video` alone accepts (so only with a reference image)."""
     text_to_video: bool = True
     image_to_video: bool = True
     video_modes: tuple[str, ...] = ()
@@ -35,6 +37,8 @@ class RunwayModel:
     last_frame: bool = False
     audio: bool = False
     """The model has an `audio` switch (sorakit always asks for sound, as Sora made it)."""
+    soundtrack: bool | None = None
+    """Whether clips have sound; None: exactly when the model has the `audio` switch."""
     credits_per_second: float | None = None
     render_base: float = 60.0
     render_per_second: float = 10.0
@@ -90,6 +94,7 @@ RUNWAY_MODELS: tuple[RunwayModel, ...] = (
         "gen4.5",
         ("1280:720", "720:1280"),  # text_to_video takes only these two; image_to_video all six
         tuple(range(2, 11)),
+        image_ratios=_GEN4_RATIOS[2:],
         credits_per_second=12,
         render_base=45.0,
         render_per_second=10.0,
@@ -163,7 +168,7 @@ RUNWAY_MODELS: tuple[RunwayModel, ...] = (
         tuple(range(3, 11)),
         video_modes=("extend", "edit"),
         last_frame=True,
-        audio=True,
+        soundtrack=True,  # no switch: Omni always renders audio (providers.md §2)
         render_base=60.0,
         render_per_second=10.0,
         description="Google Gemini Omni Flash 1.1 through Runway, with edit and extend",
@@ -191,7 +196,7 @@ def capabilities(spec: RunwayModel) -> ModelCapabilities:
         extension=extends,
         edit="edit" in spec.video_modes,
         last_frame=spec.last_frame,
-        audio=spec.audio,
+        audio=spec.audio if spec.soundtrack is None else spec.soundtrack,
         max_extensions=6 if extends else 0,
         max_total_seconds=60 if extends else 0,
         price_per_second=per_second,

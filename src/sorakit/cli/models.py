@@ -35,11 +35,17 @@ def models(
         ]
         if caps.image_reference:
             features.insert(0, "image")
+        if caps.last_frame:
+            features.insert(1, "last frame")
+        sizes = " ".join(caps.sizes) if len(caps.sizes) <= 4 else f"{len(caps.sizes)} sizes"
         table.add_row(
             entry.name,
             entry.provider,
-            " ".join(caps.sizes),
-            " ".join(map(str, caps.seconds)),
+            "yes" if is_configured(entry.provider, settings) else "no",
+            sizes,
+            f"{caps.seconds[0]}-{caps.seconds[-1]}"
+            if len(caps.seconds) > 3
+            else " ".join(map(str, caps.seconds)),
             " / ".join(f"{p:.2f}" for p in prices) or "?",
             ", ".join(features),
         )

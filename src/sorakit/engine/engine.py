@@ -111,6 +111,9 @@ class Engine:
         entry, aliased = self.catalog.route(model)
         if aliased:  # an old app's Sora values are fitted to the model it is routed to
             snap, fit = True, fit or "crop"
+            if (own := self.catalog.unaliased(model)) is not None:  # the defaults it expects
+                seconds = seconds or own.capabilities.default_seconds
+                size = size or own.capabilities.default_size
         plan = await anyio.to_thread.run_sync(
             lambda: plan_generate(
                 entry,

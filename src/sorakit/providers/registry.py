@@ -38,9 +38,18 @@ def _openai(settings: Settings) -> Provider:
     return OpenAIProvider.from_settings(settings)
 
 
+def _runway(settings: Settings) -> Provider:
+    from sorakit.providers.runway import RunwayProvider
+
+    return RunwayProvider.from_settings(settings)
+
+
 PROVIDERS: dict[str, Registration] = {
     "simulator": Registration(_simulator, lambda _settings: True, "(none: built in)"),
     "openai": Registration(_openai, lambda s: bool(s.openai_base_url), "OPENAI_BASE_URL"),
+    "runway": Registration(
+        _runway, lambda s: s.runway_api_secret is not None, "RUNWAYML_API_SECRET"
+    ),
 }
 
 

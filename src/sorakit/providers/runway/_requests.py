@@ -1,0 +1,167 @@
+"""From a `SubmitRequest` to a Runway create call, and the remote id that finds the task again.
+
+A Runway task lives at `GET /v1/tasks/{id}` whatever endpoint made it, so the remote id only
+adds what a new process needs to describe the job without the request: the model, the size and
+the seconds, as `"<model>|<WxH>|<seconds>|<task id>"`.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sorakit.catalog.runway import BY_MODEL, PROVIDER, RunwayModel
+from sorakit.errors import InvalidRequestError, ReferenceImageError
+from sorakit.providers.base import SubmitRequest
+
+Endpoint = Literal["text_to_video", "image_to_video", "video_to_video"]
+
+MAX_DATA_URI_BYTES = 5 * 1024 * 1024
+"""Runway takes data URIs of up to 5 MB for images and videos."""
+
+
+@dataclass(frozen=True)
+class RemoteId:
+    """The parts of a Runway remote id."""
+
+    model: str
+    size: str
+    seconds: int
+    task_id: str
+
+    def __str__(self) -> str:
+        return f"{self.model}|{self.size}|{self.seconds}|{self.task_id}"
+
+    @classmethod
+    def parse(cls, remote_id: str) -> RemoteId:
+        """Split a remote id; a bare task id (from elsewhere) keeps only the task."""
+        parts = remote_id.split("|")
+        if len(parts) == 4 and parts[2].isdigit() and parts[3]:
+            return cls(parts[0], parts[1], int(parts[2]), parts[3])
+        if len(parts) == 1 and remote_id:
+            return cls("", "", 0, remote_id)
+        raise InvalidRequestError(f"{remote_id!r} is not a Runway job id", param="video_id")
+
+
+@dataclass(frozen=True)
+class CreateCall:
+    """Which SDK resource to call and with which keyword arguments (snake_case, as the SDK takes)."""
+
+    endpoint: Endpoint
+    params: dict[str, Any]
+
+
+def model_spec(model: str) -> RunwayModel:
+    """The spec of a Runway model (with or without the `runway/` prefix)."""
+    name = model.removeprefix(f"{PROVIDER}/")
+    spec = BY_MODEL.get(name)
+    if spec is None:
+        raise InvalidRequestError(
+            f"the runway provider has no model {model!r}",
+            param="model",
+            allowed=sorted(BY_MODEL),
+        )
+    return spec
+
+
+def create_call(request: SubmitRequest, spec: RunwayModel, *, source_uri: str | None) -> CreateCall:
+    """The create call for a request; anything the model cannot do is refused before sending."""
+    if request.kind == "remix":
+        raise InvalidRequestError(
+            f"the Runway model {spec.model} cannot remix a video; generate a new one instead",
+            param="model",
+        )
+    if request.kind in ("extend", "edit") and request.kind not in spec.video_modes:
+        raise InvalidRequestError(
+            f"the Runway model {spec.model} cannot {request.kind} a video "
+            f"(only {', '.join(m.model for m in _with_mode(request.kind)) or 'no model'} can)",
+            param="model",
+        )
+    ratio = _ratio(request, spec)
+    duration = _duration(request, spec)
+    params: dict[str, Any] = {"model": spec.model, "prompt_text": request.prompt, "ratio": ratio}
+    params["duration"] = duration
+    if spec.audio:
+        params["audio"] = True
+    if request.kind in ("extend", "edit"):
+        if request.reference is not None:
+            raise InvalidRequestError(
+                f"a Runway {request.kind} takes no reference image", param="input_reference"
+            )
+        if source_uri is None:
+            raise InvalidRequestError(
+                f"a Runway {request.kind} needs a source video", param="video"
+            )
+        params.pop("audio", None)
+        return CreateCall(
+            "video_to_video", {**params, "video_uri": source_uri, "mode": request.kind}
+        )
+    if request.reference is not None:
+        if not spec.image_to_video:
+            raise InvalidRequestError(
+                f"the Runway model {spec.model} takes no reference image", param="input_reference"
+            )
+        params["prompt_image"] = [{"uri": image_data_uri(request), "position": "first"}]
+        return CreateCall("image_to_video", params)
+    if not spec.text_to_video:
+        raise InvalidRequestError(
+            f"the Runway model {spec.model} renders only from an image: "
+            "send a reference image (input_reference)",
+            param="input_reference",
+        )
+    return CreateCall("text_to_video", params)
+
+
+def image_data_uri(request: SubmitRequest) -> str:
+    """The reference image as a `data:` URI, refused when over Runway's 5 MB."""
+    assert request.reference is not None
+    ref = request.reference
+    if len(ref.data) > MAX_DATA_URI_BYTES * 3 // 4:
+        raise ReferenceImageError(
+            f"the reference image is {len(ref.data)} bytes; Runway takes images up to 5 MB "
+            "as a data URI",
+            param="input_reference",
+        )
+    return f"data:{ref.media_type};base64,{base64.b64encode(ref.data).decode('ascii')}"
+
+
+def video_data_uri(data: bytes, media_type: str) -> str:
+    """An uploaded source clip as a `data:` URI, refused when over Runway's 5 MB."""
+    if len(data) > MAX_DATA_URI_BYTES * 3 // 4:
+        raise InvalidRequestError(
+            f"the source video is {len(data)} bytes; Runway takes clips up to 5 MB as a data URI",
+            param="video",
+        )
+    return f"data:{media_type};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def _with_mode(mode: str) -> list[RunwayModel]:
+    return [spec for spec in BY_MODEL.values() if mode in spec.video_modes]
+
+
+def _ratio(request: SubmitRequest, spec: RunwayModel) -> str:
+    ratios = list(spec.ratios)
+    if request.reference is not None and request.kind == "generate":
+        ratios += spec.image_ratios
+    ratio = request.size.lower().replace("x", ":")
+    if ratio not in ratios:
+        raise InvalidRequestError(
+            f"the Runway model {spec.model} renders {', '.join(r.replace(':', 'x') for r in ratios)}, "
+            f"not {request.size}",
+            param="size",
+            allowed=[r.replace(":", "x") for r in ratios],
+        )
+    return ratio
+
+
+def _duration(request: SubmitRequest, spec: RunwayModel) -> int:
+    if request.seconds not in spec.durations:
+        allowed = [str(d) for d in spec.durations]
+        raise InvalidRequestError(
+            f"the Runway model {spec.model} renders {', '.join(allowed)} seconds, "
+            f"not {request.seconds}",
+            param="seconds",
+            allowed=allowed,
+        )
+    return int(request.seconds)
