@@ -132,3 +132,12 @@ async def test_cancel_on_the_simulator(settings: Settings) -> None:
         job = await engine.create("a long one")
         cancelled = await engine.cancel(job.id)
         assert cancelled.status is JobStatus.CANCELLED and cancelled.remote_id
+
+
+async def test_a_missing_credential_is_refused_before_anything_is_recorded(settings: Settings) -> None:
+    from sorakit.errors import ConfigurationError
+
+    async with await Engine.open(settings) as engine:
+        with pytest.raises(ConfigurationError, match="RUNWAYML_API_SECRET"):
+            await engine.create("a cat", model="runway/gen4.5", seconds=5, size="1280x720")
+        assert (await engine.ledger.list_jobs())[0] == []

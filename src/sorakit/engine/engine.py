@@ -302,6 +302,7 @@ class Engine:
     ) -> JobRecord:
         """Archive the inputs, then commit the row: nothing is sent before both are on disk."""
         provider = source.provider if source else entry.provider
+        self.providers.get(provider)  # a missing credential is refused now, before any row exists
         files = []
         for variant, (data, media_type) in (attachments or {}).items():
             if data is not None:
