@@ -24,9 +24,10 @@ def clip(name: str, **kwargs: object) -> Path:
     return path
 
 
-def timed(fn: Callable[[], object], runs: int = 3) -> float:
-    """Median wall seconds of `runs` calls after one warm-up."""
-    fn()
+def timed(fn: Callable[[], object], runs: int = 3, *, warmup: bool = True) -> float:
+    """Median wall seconds of `runs` calls after one warm-up (none for long calls)."""
+    if warmup:
+        fn()
     samples = []
     for _ in range(runs):
         start = time.perf_counter()

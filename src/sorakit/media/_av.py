@@ -38,16 +38,25 @@ def as_path(path: str | os.PathLike[str]) -> Path:
     return Path(path)
 
 
+NO_DECODE = {"skip_frame": "all"}
+"""Codec options that keep `avformat_find_stream_info` from decoding frames (a third of an open)."""
+
+
 @contextlib.contextmanager
-def open_input(path: str | os.PathLike[str]) -> Iterator[InputContainer]:
-    """Open a media file for reading; any problem becomes a `MediaError` naming the file."""
+def open_input(path: str | os.PathLike[str], *, decoders: bool = True) -> Iterator[InputContainer]:
+    """Open a media file for reading; any problem becomes a `MediaError` naming the file.
+
+    `decoders=False` is for demux-only work (stream copy, packet scans): an MP4/MOV file, whose
+    sample tables store every timestamp, is opened without decoding any frame, so its streams'
+    pixel format is unknown until a frame is decoded.
+    """
     p = as_path(path)
     if not p.is_file():
         raise MediaError(f"{p}: no such file", param="path")
     if p.stat().st_size == 0:
         raise MediaError(f"{p}: the file is empty", param="path")
     try:
-        container = av.open(str(p), "r")
+        container = _open(p, decoders)
     except (av.error.FFmpegError, UnicodeDecodeError) as exc:
         raise MediaError(f"{p}: not a readable media file ({_reason(exc)})", param="path") from exc
     try:
@@ -56,6 +65,19 @@ def open_input(path: str | os.PathLike[str]) -> Iterator[InputContainer]:
         raise MediaError(f"{p}: cannot be decoded ({_reason(exc)})", param="path") from exc
     finally:
         container.close()
+
+
+def _open(path: Path, decoders: bool) -> InputContainer:
+    if not decoders:
+        with contextlib.suppress(ValueError):  # a format whose streams appear only once probed
+            per_stream: Any = [NO_DECODE] * 16  # PyAV's stub says list[str]; it takes dicts
+            container: InputContainer = av.open(str(path), "r", stream_options=per_stream)
+            if container.format.name.startswith("mov,"):
+                return container
+            # Other containers (Matroska, MPEG-TS) may not store dts: FFmpeg derives it from the
+            # reorder delay that only decoding frames reveals, so open them the usual way.
+            container.close()
+    return av.open(str(path), "r")
 
 
 def _reason(exc: BaseException) -> str:
@@ -108,3 +130,33 @@ def seconds(value: int | None, time_base: Fraction | None) -> Fraction | None:
     if value is None or time_base is None:
         return None
     return value * time_base
+
+
+def round_div(num: int, den: int) -> int:
+    """`round(Fraction(num, den))` (halves to even) without building a Fraction; `den` > 0."""
+    if den == 1:
+        return num
+    quotient, rest = divmod(num, den)
+    twice = 2 * rest
+    if twice > den or (twice == den and quotient % 2):
+        quotient += 1
+    return quotient
+
+
+class Rescale:
+    """`round((value - origin) * scale + offset)` in integers, for one range of one stream."""
+
+    def __init__(self, origin: int, scale: Fraction, offset: Fraction) -> None:
+        self.origin = origin
+        self.mul = scale.numerator * offset.denominator
+        self.add = offset.numerator * scale.denominator
+        self.den = scale.denominator * offset.denominator
+        self.dur_num, self.dur_den = scale.numerator, scale.denominator
+
+    def __call__(self, value: int) -> int:
+        """The rescaled timestamp."""
+        return round_div((value - self.origin) * self.mul + self.add, self.den)
+
+    def duration(self, value: int) -> int:
+        """A duration rescaled (no origin or offset); 0 stays 0."""
+        return round_div(value * self.dur_num, self.dur_den) if value else 0

@@ -3,8 +3,12 @@
 A re-encoded window can sit in the same MP4 track as copied packets only if its decoder
 configuration (H.264 SPS/PPS) is byte-identical to the copied clip's, because the track has one
 `avcC`. x264 writes its settings into the first frame (an SEI), so `matching_encoder_options` reads
-the CRF from there and tries the x264 presets (opening an encoder costs about a millisecond) until
-the parameter sets match exactly. No match means no splice: the caller re-encodes everything.
+them from there and tries candidates (opening an encoder costs about a millisecond) until the
+parameter sets match exactly. The first candidates keep the re-encode's own speed preset (e.g.
+`veryfast`) and pin only what the SPS/PPS encode (reference count, B-frames and pyramid, weighted
+prediction, CABAC, 8x8 transform, GOP length, chroma QP offset) to the clip's values, so a seam
+window costs what a full re-encode costs per frame; the clip's own preset (often the 2-3x slower
+`medium`) is the fallback. No match means no splice: the caller re-encodes everything.
 """
 
 from __future__ import annotations
@@ -81,6 +85,24 @@ class EncodeTarget:
         )
 
 
+STRUCTURE_KEYS = (
+    "ref",
+    "bframes",
+    "b_pyramid",
+    "weightb",
+    "weightp",
+    "8x8dct",
+    "cabac",
+    "keyint",
+    "keyint_min",
+    "scenecut",
+    "open_gop",
+    "interlaced",
+    "constrained_intra",
+)
+"""x264 settings (as its SEI names them) that shape the SPS/PPS, or the GOPs a window must match."""
+
+
 def x264_settings(path: Path) -> dict[str, str] | None:
     """The option string x264 left in a clip's first video packet, if any."""
     with open_input(path) as container:
@@ -134,13 +156,30 @@ def matching_encoder_options(
     candidates: list[dict[str, str]] = []
     if preferred is not None:
         candidates.append(preferred.options())
+        if crf is not None and preferred.codec == "libx264":
+            candidates += _pinned(preferred.preset, crf, settings)
     if crf is not None:
         candidates += [{"preset": preset, "crf": crf} for preset in X264_PRESETS]
     for options in candidates:
         if _config_for(video, options, colors) == video.codec_config:
-            logger.debug("seam encoder options %s match %s", options, info.path.name)
+            logger.info("seam encoder options %s match %s", options, info.path.name)
             return options
     return None
+
+
+def _pinned(preset: str, crf: str, settings: dict[str, str]) -> list[dict[str, str]]:
+    """`preset` at the clip's CRF with its SPS/PPS-shaping settings pinned (two chroma QP variants).
+
+    x264 adjusts the chroma QP offset for psy-RD, so the clip's final offset is tried as given and
+    then left to the preset.
+    """
+    pinned = [f"{key}={settings[key]}" for key in STRUCTURE_KEYS if key in settings]
+    pinned = [item for item in pinned if ":" not in item and "," not in item]
+    params = ":".join(pinned)
+    variants = [params]
+    if "chroma_qp_offset" in settings:
+        variants.insert(0, f"{params}:chroma_qp_offset={settings['chroma_qp_offset']}")
+    return [{"preset": preset, "crf": crf, "x264-params": v.strip(":")} for v in variants]
 
 
 def conform(frame: av.VideoFrame, target: EncodeTarget) -> av.VideoFrame:

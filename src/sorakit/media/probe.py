@@ -2,7 +2,7 @@
 
 `probe` demuxes every video packet (no decoding, so it is cheap) to count frames exactly, find the
 keyframes in display order and tell constant from variable frame rate, and decodes the first frame
-only, to prove the stream decodes and to read the display matrix (phone videos are often stored
+only (its packet alone, drained at once), to prove the stream decodes and to read the display matrix (phone videos are often stored
 sideways with a rotation flag). A file whose header promises more frames than it holds is reported
 as truncated instead of being joined into a silent bad file.
 
@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
+
+import av
 
 from sorakit.errors import MediaError
 from sorakit.media._av import as_path, open_input
@@ -97,7 +99,7 @@ class MediaInfo:
 def probe(path: str | os.PathLike[str], *, require_video: bool = True) -> MediaInfo:
     """Probe a file; `MediaError` for an empty, truncated or non-media file or one without video."""
     p = as_path(path)
-    with open_input(p) as container:
+    with open_input(p, decoders=False) as container:
         fmt = container.format.name
         duration = container.duration / 1_000_000 if container.duration else 0.0
         video = _video_info(p, container) if container.streams.video else None
@@ -113,12 +115,8 @@ def _video_info(path: Path, container: Any) -> VideoStreamInfo:
     stream = container.streams.video[0]
     ctx = stream.codec_context
     time_base: Fraction = stream.time_base or Fraction(1, 90_000)
-    rotation = 0
-    for frame in container.decode(stream):
-        rotation = int(frame.rotation) % 360
-        break
-    else:
-        raise MediaError(f"{path}: the video stream has no decodable frame", param="path")
+    first = _first_frame(path, container, stream)
+    rotation = int(first.rotation) % 360
     container.seek(0, stream=stream, backward=True)
     entries: list[tuple[int, bool, int]] = []
     for packet in container.demux(stream):
@@ -150,7 +148,7 @@ def _video_info(path: Path, container: Any) -> VideoStreamInfo:
         profile=stream.profile,
         width=ctx.width,
         height=ctx.height,
-        pix_fmt=ctx.pix_fmt or "unknown",
+        pix_fmt=first.format.name,
         frame_rate=Fraction(rate),
         constant_frame_rate=cfr,
         frames=len(entries),
@@ -160,6 +158,23 @@ def _video_info(path: Path, container: Any) -> VideoStreamInfo:
         keyframes=tuple(i for i, entry in enumerate(entries) if entry[1]),
         codec_config=codec_config(ctx.name, ctx.extradata),
     )
+
+
+def _first_frame(path: Path, container: Any, stream: Any) -> av.VideoFrame:
+    """The first decoded frame: its packet alone, drained at once (no wait for reordering)."""
+    ctx = stream.codec_context
+    for packet in container.demux(stream):
+        if packet.size:
+            decoded = list(ctx.decode(packet)) or list(ctx.decode(None))
+            ctx.flush_buffers()
+            if decoded:
+                frame: av.VideoFrame = decoded[0]
+                return frame
+        break
+    container.seek(0, stream=stream, backward=True)
+    for frame in container.decode(stream):  # the first packet needs others (an open GOP)
+        return frame
+    raise MediaError(f"{path}: the video stream has no decodable frame", param="path")
 
 
 def _audio_info(container: Any) -> AudioStreamInfo:
