@@ -22,7 +22,7 @@ from sorakit.errors import InvalidStateError, NotFoundError
 from sorakit.providers.base import Download, Provider, RemoteJob, SubmitRequest
 from sorakit.settings import Settings, get_settings
 
-_ENV_PREFIXES = ("SORAKIT_", "OPENAI_")
+_ENV_PREFIXES = ("SORAKIT_", "OPENAI_", "FAL_", "RUNWAYML_", "GEMINI_", "GOOGLE_")
 
 
 @pytest.fixture(autouse=True)

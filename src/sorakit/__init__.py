@@ -6,8 +6,9 @@
 >>> job.video_path
 """
 
+from typing import TYPE_CHECKING, Any
+
 from sorakit._version import __version__
-from sorakit.client import AsyncClient, Client
 from sorakit.errors import (
     ConfigurationError,
     ContentDownloadError,
@@ -28,8 +29,34 @@ from sorakit.errors import (
     SorakitError,
     TransientProviderError,
 )
-from sorakit.ledger import JobRecord as Job, JobStatus
-from sorakit.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from sorakit.client import AsyncClient, Client
+    from sorakit.ledger import JobRecord as Job, JobStatus
+    from sorakit.settings import Settings, get_settings
+
+# The engine pulls in SQLAlchemy, Alembic and PyAV: import it when first used, so that
+# `import sorakit` and the CLI's start stay light.
+_LAZY = {
+    "AsyncClient": ("sorakit.client", "AsyncClient"),
+    "Client": ("sorakit.client", "Client"),
+    "Job": ("sorakit.ledger", "JobRecord"),
+    "JobStatus": ("sorakit.ledger", "JobStatus"),
+    "Settings": ("sorakit.settings", "Settings"),
+    "get_settings": ("sorakit.settings", "get_settings"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module, attribute = _LAZY[name]
+        value = getattr(importlib.import_module(module), attribute)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'sorakit' has no attribute {name!r}")
+
 
 __all__ = [
     "AsyncClient",

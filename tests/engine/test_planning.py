@@ -47,7 +47,7 @@ def test_refusals_name_the_allowed_values(catalog) -> None:  # type: ignore[no-u
         plan_generate(entry, "  ")
     with pytest.raises(InvalidRequestError, match="32000"):
         plan_generate(entry, "x" * 32001)
-    with pytest.raises(NotFoundError, match="Known models: sora-2"):
+    with pytest.raises(NotFoundError, match="'sora-3' does not exist. Known models: .*sora-2-pro"):
         catalog.resolve("sora-3")
 
 

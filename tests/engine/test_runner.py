@@ -134,7 +134,9 @@ async def test_cancel_on_the_simulator(settings: Settings) -> None:
         assert cancelled.status is JobStatus.CANCELLED and cancelled.remote_id
 
 
-async def test_a_missing_credential_is_refused_before_anything_is_recorded(settings: Settings) -> None:
+async def test_a_missing_credential_is_refused_before_anything_is_recorded(
+    settings: Settings,
+) -> None:
     from sorakit.errors import ConfigurationError
 
     async with await Engine.open(settings) as engine:

@@ -80,6 +80,8 @@ def build_catalog(settings: Settings) -> Catalog:
 
 def live_model_lists() -> list[Callable[[], list[ModelEntry]]]:
     """The catalog functions of the live providers (one line per provider)."""
+    from sorakit.catalog.fal import fal_models
+    from sorakit.catalog.google import google_models
     from sorakit.catalog.runway import runway_models
 
-    return [runway_models]
+    return [fal_models, google_models, runway_models]

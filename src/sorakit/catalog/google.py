@@ -3,7 +3,8 @@
 Figures from `shared/reference/providers.md` §2 and §3.3 (researched 2026-11-23). Omni is
 token-billed at about $0.10 per output second at 720p; 1080p and 4k are upscales whose price was
 not published, so none is guessed. Omni 1.2 is said to allow 15 s per call [3P only]; the 3–10 s
-the official skill validates is what is entered here.
+the official skill validates is what is entered here. Veo extension on Vertex grows a clip to at
+most 30 s (Vertex doc); the per-step seconds reuse the 4/6/8 table, which is an inference.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ OMNI_FLASH = ModelCapabilities(
     remix=True,
     extension=True,
     edit=True,
-    last_frame=True,
-    reference_images=3,
+    last_frame=False,  # the model takes a last frame; `SubmitRequest` has no field for it
+    reference_images=0,  # up to 3 on the model; `SubmitRequest` has no field for them
     audio=True,
     max_extensions=10,
     max_total_seconds=40,
@@ -49,9 +50,12 @@ def _veo(rate: float, *, base: float, per_second: float) -> ModelCapabilities:
         default_size="1280x720",
         default_seconds=8,
         image_reference=True,
-        last_frame=True,
-        reference_images=3,
+        extension=True,
+        last_frame=False,  # the model takes a last frame; `SubmitRequest` has no field for it
+        reference_images=0,  # up to 3 on the model; `SubmitRequest` has no field for them
         audio=True,
+        max_extensions=6,
+        max_total_seconds=30,
         price_per_second=dict.fromkeys(VEO_SIZES[:4], rate),
         render_seconds_base=base,
         render_seconds_per_second=per_second,

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import anyio
 import typer
 
-from sorakit.client import AsyncClient
 from sorakit.logs import configure_logging
+
+if TYPE_CHECKING:
+    from sorakit.client import AsyncClient
 
 T = TypeVar("T")
 
@@ -53,6 +55,7 @@ def run(
 ) -> T:
     """Open a client, run `make(client)` on a fresh event loop, close the client."""
     configure_logging(verbose)
+    from sorakit.client import AsyncClient
 
     async def main() -> T:
         async with AsyncClient(base_url=base_url, api_key=api_key, home=home) as client:

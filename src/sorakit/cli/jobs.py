@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import asdict
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -13,8 +13,10 @@ from rich.table import Table
 
 from sorakit.cli.common import ApiKey, BaseUrl, Home, Verbose, run
 from sorakit.cli.output import job_progress, stderr
-from sorakit.client import AsyncClient
-from sorakit.ledger import EventRecord, JobRecord, JobStatus
+
+if TYPE_CHECKING:
+    from sorakit.client import AsyncClient
+    from sorakit.ledger import EventRecord, JobRecord
 
 app = typer.Typer(name="jobs", help="The ledger of every job.", invoke_without_command=True)
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
@@ -117,6 +119,8 @@ def resume(
     async def go(client: AsyncClient) -> list[JobRecord]:
         with job_progress(not quiet) as progress:
             return await client.resume(progress)
+
+    from sorakit.ledger import JobStatus
 
     finished = run(go, base_url=base_url, api_key=api_key, home=home, verbose=verbose)
     if not finished:

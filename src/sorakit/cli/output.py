@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import (
@@ -16,7 +17,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from sorakit.ledger import JobRecord
+if TYPE_CHECKING:
+    from sorakit.ledger import JobRecord
+
 
 stderr = Console(stderr=True)
 

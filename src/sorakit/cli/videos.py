@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Annotated, cast
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
 from sorakit.cli.common import ApiKey, BaseUrl, Home, Verbose, run
 from sorakit.cli.output import job_progress, stderr
-from sorakit.client import AsyncClient
-from sorakit.engine import FitMode
-from sorakit.ledger import JobRecord
+
+if TYPE_CHECKING:
+    from sorakit.client import AsyncClient
+    from sorakit.engine import FitMode
+    from sorakit.ledger import JobRecord
 
 Out = Annotated[Path | None, typer.Option("--out", "-o", help="Copy the video into this folder.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
@@ -67,7 +69,7 @@ def generate(
     """Make a video and print its path."""
     if fit not in ("crop", "letterbox", "pad"):
         raise typer.BadParameter("--fit must be crop, letterbox or pad")
-    fit_mode = cast(FitMode, fit)
+    fit_mode = cast("FitMode", fit)
 
     async def make(client: AsyncClient) -> JobRecord:
         with job_progress(not quiet) as progress:

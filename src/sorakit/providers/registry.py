@@ -44,9 +44,30 @@ def _runway(settings: Settings) -> Provider:
     return RunwayProvider.from_settings(settings)
 
 
+def _fal(settings: Settings) -> Provider:
+    from sorakit.providers.fal import FalProvider
+
+    return FalProvider.from_settings(settings)
+
+
+def _gemini(settings: Settings) -> Provider:
+    from sorakit.providers.google import GeminiProvider
+
+    return GeminiProvider.from_settings(settings)
+
+
+def _vertex(settings: Settings) -> Provider:
+    from sorakit.providers.google import VertexVeoProvider
+
+    return VertexVeoProvider.from_settings(settings)
+
+
 PROVIDERS: dict[str, Registration] = {
     "simulator": Registration(_simulator, lambda _settings: True, "(none: built in)"),
     "openai": Registration(_openai, lambda s: bool(s.openai_base_url), "OPENAI_BASE_URL"),
+    "fal": Registration(_fal, lambda s: s.fal_key is not None, "FAL_KEY"),
+    "gemini": Registration(_gemini, lambda s: s.gemini_api_key is not None, "GEMINI_API_KEY"),
+    "vertex": Registration(_vertex, lambda s: bool(s.vertex_project), "GOOGLE_CLOUD_PROJECT"),
     "runway": Registration(
         _runway, lambda s: s.runway_api_secret is not None, "RUNWAYML_API_SECRET"
     ),

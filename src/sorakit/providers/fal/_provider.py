@@ -1,0 +1,420 @@
+"""`FalProvider`: the provider seam over fal.ai's queue API (submit, status with logs, result, cancel)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import fal_client
+import httpx
+from fal_client.client import QUEUE_URL_FORMAT, AppId
+
+from sorakit.errors import (
+    ConfigurationError,
+    ContentDownloadError,
+    InvalidRequestError,
+    InvalidStateError,
+    NotFoundError,
+    ProviderBadRequestError,
+    ProviderError,
+)
+from sorakit.providers.base import Download, Provider, RemoteJob, SubmitRequest
+from sorakit.providers.fal._errors import (
+    PROVIDER,
+    WIRE_ERRORS,
+    describe,
+    is_moderation,
+    response_error,
+    translate_error,
+)
+from sorakit.providers.fal._models import FAL_MODELS, build_input, check, fal_model
+from sorakit.settings import Settings
+from sorakit.wire.videos import VideoContentVariant
+
+logger = logging.getLogger(__name__)
+
+_STEP = re.compile(r"(\d+)\s*/\s*(\d+)")
+"""`step 10/50` in a log line: the only progress fal ever tells."""
+
+
+@dataclass(frozen=True)
+class RemoteRef:
+    """Everything a remote id carries: `<endpoint>|<request_id>|<submitted unix>|<expected s>`."""
+
+    endpoint: str
+    request_id: str
+    submitted_at: float | None = None
+    expected_seconds: float | None = None
+
+    def encode(self) -> str:
+        """The remote id."""
+        parts = [self.endpoint, self.request_id]
+        if self.submitted_at is not None:
+            parts.append(f"{self.submitted_at:.0f}")
+            parts.append(f"{self.expected_seconds or 0:g}")
+        return "|".join(parts)
+
+    @classmethod
+    def parse(cls, remote_id: str) -> RemoteRef:
+        """Read a remote id; anything that is not one of ours is refused before sending."""
+        parts = remote_id.split("|")
+        if len(parts) not in (2, 4) or not all(parts[:2]) or "/" not in parts[0]:
+            raise InvalidRequestError(
+                f"{remote_id!r} is not a fal remote id (<endpoint>|<request_id>)", param="id"
+            )
+        if len(parts) == 2:
+            return cls(parts[0], parts[1])
+        try:
+            submitted, expected = float(parts[2]), float(parts[3])
+        except ValueError as exc:
+            raise InvalidRequestError(f"{remote_id!r} is not a fal remote id", param="id") from exc
+        return cls(parts[0], parts[1], submitted, expected or None)
+
+
+class FalProvider(Provider):
+    """fal.ai's queue API: one adapter, many models through per-model input maps (`_models`).
+
+    Status and cancel go through fal-client's `AsyncRequestHandle` (its status parsing and
+    retry policy: 408/409/429 and ingress 5xx are retried up to ten times). The submit POST and
+    the result GET use the same `httpx.AsyncClient` directly: fal-client's own `AsyncClient`
+    takes its queue host from a module constant read at import (`FAL_QUEUE_RUN_HOST`, always
+    `https://`), so it cannot be pointed per instance at a proxy or an http loopback fake.
+    A submit is never retried here, since fal has no idempotency key and a second POST is a
+    second paid job.
+
+    The remote id carries the endpoint, the request id, the submit time and the expected render
+    time, so a new process reaches the same job and estimates its progress from the id alone.
+    Output files are fetched from fal's media URLs without the `Authorization` header.
+    """
+
+    name: ClassVar[str] = "fal"
+
+    def __init__(
+        self,
+        *,
+        key: str,
+        queue_url: str | None = None,
+        timeout: float = 60.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        base = queue_url or QUEUE_URL_FORMAT
+        if not base.startswith(("http://", "https://")):
+            raise ConfigurationError(f"SORAKIT_FAL_QUEUE_URL must be an http(s) URL, not {base!r}")
+        self.queue_url = base.rstrip("/") + "/"
+        self._clock = clock
+        limits = httpx.Timeout(timeout, connect=min(timeout, 10.0))
+        user_agent = f"sorakit {fal_client.client.USER_AGENT}"
+        self._client = httpx.AsyncClient(
+            headers={"Authorization": f"Key {key}", "User-Agent": user_agent},
+            timeout=limits,
+            transport=transport,
+        )
+        self._media = httpx.AsyncClient(
+            headers={"User-Agent": user_agent}, timeout=limits, transport=transport
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FalProvider:
+        """The provider for `FAL_KEY` (or `SORAKIT_FAL_KEY`) and `SORAKIT_FAL_QUEUE_URL`."""
+        if settings.fal_key is None:
+            raise ConfigurationError(
+                "the fal provider needs FAL_KEY (or SORAKIT_FAL_KEY), "
+                "your fal.ai API key (`key_id:key_secret`)"
+            )
+        return cls(key=settings.fal_key.get_secret_value(), queue_url=settings.fal_queue_url)
+
+    def __repr__(self) -> str:
+        return f"FalProvider(queue_url={self.queue_url!r})"
+
+    async def aclose(self) -> None:
+        """Close both HTTP clients."""
+        await self._client.aclose()
+        await self._media.aclose()
+
+    def expected_render_seconds(self, request: SubmitRequest) -> float | None:
+        """The model's usual wall time for a clip of this length."""
+        model = FAL_MODELS.get(request.model)
+        if model is None:
+            return None
+        return model.render_base + model.render_per_second * request.seconds
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    async def submit(self, request: SubmitRequest) -> RemoteJob:
+        """`POST {queue}/{endpoint}` with the model's input JSON; the job starts `queued`."""
+        model = fal_model(request.model)
+        check(model, request)
+        source_url = await self._source_url(request) if request.kind == "extend" else None
+        endpoint, arguments = build_input(model, request, source_url=source_url)
+        logger.debug("fal: submit %s to %s", request.kind, endpoint)
+        try:
+            response = await self._client.post(self.queue_url + endpoint, json=arguments)
+        except WIRE_ERRORS as exc:
+            raise translate_error(exc) from exc
+        if not response.is_success:
+            raise translate_error(response)
+        request_id = _json_field(response, "request_id")
+        now = self._clock()
+        ref = RemoteRef(endpoint, request_id, now, self.expected_render_seconds(request))
+        logger.info("fal: %s queued as %s", endpoint, request_id)
+        return RemoteJob(
+            id=ref.encode(),
+            status="queued",
+            progress=0,
+            seconds=str(request.seconds),
+            size=request.size,
+            expected_seconds=ref.expected_seconds,
+            created_at=now,
+        )
+
+    async def retrieve(self, remote_id: str) -> RemoteJob:
+        """`GET …/requests/{id}/status?logs=true`, and the result once it is `COMPLETED`."""
+        ref = RemoteRef.parse(remote_id)
+        handle = self._handle(ref)
+        try:
+            state = await handle.status(with_logs=True)
+        except WIRE_ERRORS as exc:
+            raise translate_error(exc, lookup=ref.request_id) from exc
+        except (KeyError, ValueError, TypeError) as exc:  # fal-client's parse of a strange body
+            raise ProviderError(
+                f"fal answered the status of {ref.request_id} outside its contract ({exc!r})",
+                provider=PROVIDER,
+            ) from exc
+        if isinstance(state, fal_client.Queued):
+            return self._job(ref, "queued", 0)
+        if isinstance(state, fal_client.InProgress):
+            return self._job(ref, "in_progress", self._progress(ref, state.logs))
+        assert isinstance(state, fal_client.Completed)
+        if state.error:
+            return self._failed(ref, state.error_type, state.error)
+        result = await self._result(ref)
+        if isinstance(result, tuple):
+            return self._failed(ref, result[1], result[0])
+        return self._job(ref, "completed", 100)
+
+    async def cancel(self, remote_id: str) -> None:
+        """`PUT …/requests/{id}/cancel`."""
+        ref = RemoteRef.parse(remote_id)
+        try:
+            await self._handle(ref).cancel()
+        except WIRE_ERRORS as exc:
+            raise translate_error(exc, lookup=ref.request_id) from exc
+
+    async def delete(self, remote_id: str) -> None:
+        """Cancel the job if it still runs; fal keeps no deletable job, so a finished one is left."""
+        try:
+            await self.cancel(remote_id)
+        except (ProviderBadRequestError, NotFoundError) as exc:
+            logger.debug("fal: nothing to cancel for %s (%s)", remote_id, exc)
+
+    # -- content -----------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def download(
+        self, remote_id: str, variant: VideoContentVariant = "video"
+    ) -> AsyncIterator[Download]:
+        """Read the result for the output's URL, then stream that file."""
+        if variant != "video":
+            raise InvalidRequestError(
+                f"the fal provider serves only the video, not a {variant}", param="variant"
+            )
+        ref = RemoteRef.parse(remote_id)
+        result = await self._result(ref)
+        if isinstance(result, tuple):
+            raise InvalidStateError(f"the fal request {ref.request_id} has no video: {result[0]}")
+        video = result.get("video")
+        url = video.get("url") if isinstance(video, dict) else None
+        if not isinstance(url, str) or not url:
+            raise ProviderError(
+                f"fal's result for {ref.request_id} names no video URL", provider=PROVIDER
+            )
+        try:
+            response = await self._media.send(self._media.build_request("GET", url), stream=True)
+        except WIRE_ERRORS as exc:
+            raise translate_error(exc) from exc
+        try:
+            if response.status_code in (403, 404, 410):
+                await _read_quietly(response)
+                raise NotFoundError(
+                    f"the output of fal request {ref.request_id} is gone from its URL "
+                    f"(HTTP {response.status_code}); fal's output URLs expire",
+                    param="id",
+                )
+            if not response.is_success:
+                await _read_quietly(response)
+                raise translate_error(response)
+            expected = _content_length(response)
+            if expected is None:
+                size = video.get("file_size") if isinstance(video, dict) else None
+                expected = size if isinstance(size, int) and size > 0 else None
+            yield Download(
+                chunks=_chunks(response, expected),
+                media_type="video/mp4",
+                expected_size=expected,
+                extra={"url": url.split("?")[0]},
+            )
+        finally:
+            try:
+                await response.aclose()
+            except WIRE_ERRORS:
+                logger.debug("fal: closing the download of %s failed", ref.request_id)
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _urls(self, ref: RemoteRef) -> str:
+        """`{queue}/{owner}/{alias}/requests/{id}`: the endpoint's sub-path is dropped."""
+        try:
+            app = AppId.from_endpoint_id(ref.endpoint)
+        except ValueError as exc:
+            raise InvalidRequestError(str(exc), param="id") from exc
+        prefix = f"{app.namespace}/" if app.namespace else ""
+        return f"{self.queue_url}{prefix}{app.owner}/{app.alias}/requests/{ref.request_id}"
+
+    def _handle(self, ref: RemoteRef) -> fal_client.AsyncRequestHandle:
+        base = self._urls(ref)
+        return fal_client.AsyncRequestHandle(
+            request_id=ref.request_id,
+            response_url=base,
+            status_url=base + "/status",
+            cancel_url=base + "/cancel",
+            client=self._client,
+        )
+
+    async def _result(self, ref: RemoteRef) -> dict[str, Any] | tuple[str, str | None]:
+        """The output JSON, or `(message, error_type)` when fal answers the result with a 4xx."""
+        try:
+            response = await self._client.get(self._urls(ref))
+        except WIRE_ERRORS as exc:
+            raise translate_error(exc) from exc
+        if response.is_success:
+            try:
+                body = response.json()
+            except ValueError:
+                body = None
+            if not isinstance(body, dict):
+                raise ProviderError(
+                    f"fal's result for {ref.request_id} is not a JSON object",
+                    provider=PROVIDER,
+                    status_code=response.status_code,
+                )
+            return body
+        status = response.status_code
+        if status in (401, 403, 404, 408, 409, 410, 429) or status > 500:
+            raise translate_error(response, lookup=ref.request_id)
+        return response_error(response)  # the model's own failure: 400, 422, 500
+
+    async def _source_url(self, request: SubmitRequest) -> str:
+        """The clip to extend: a fal job's output URL, else the uploaded clip as a data URI."""
+        if request.source_id is not None and _is_fal_id(request.source_id):
+            source = RemoteRef.parse(request.source_id)
+            result = await self._result(source)
+            video = result.get("video") if isinstance(result, dict) else None
+            url = video.get("url") if isinstance(video, dict) else None
+            if not isinstance(url, str) or not url:
+                raise InvalidStateError(
+                    f"the fal request {source.request_id} has no video to extend"
+                )
+            return url
+        if request.source_video is not None:
+            clip = request.source_video
+            return fal_client.encode(clip.data, clip.media_type)
+        raise InvalidRequestError(
+            "a fal extension needs a video made on fal or an uploaded clip", param="video"
+        )
+
+    def _elapsed_progress(self, ref: RemoteRef) -> int | None:
+        if ref.submitted_at is None or not ref.expected_seconds:
+            return None
+        share = (self._clock() - ref.submitted_at) / ref.expected_seconds
+        return max(1, min(99, int(share * 100)))
+
+    def _progress(self, ref: RemoteRef, logs: list[dict[str, Any]] | None) -> int | None:
+        """The last `n/m` step in the logs, else elapsed versus expected time; at most 99."""
+        for entry in reversed(logs or []):
+            match = _STEP.search(str(entry.get("message", "")))
+            if match and int(match.group(2)) > 0:
+                return max(1, min(99, int(match.group(1)) * 100 // int(match.group(2))))
+        return self._elapsed_progress(ref)
+
+    def _job(self, ref: RemoteRef, status: Any, progress: int | None) -> RemoteJob:
+        return RemoteJob(
+            id=ref.encode(),
+            status=status,
+            progress=progress,
+            expected_seconds=ref.expected_seconds,
+            created_at=ref.submitted_at,
+        )
+
+    def _failed(self, ref: RemoteRef, error_type: str | None, message: str) -> RemoteJob:
+        code = "moderation_blocked" if is_moderation(error_type, message) else "failed"
+        reason = f"{message} ({error_type})" if error_type else message
+        logger.info("fal: %s failed (%s): %s", ref.request_id, code, reason)
+        return RemoteJob(
+            id=ref.encode(),
+            status="failed",
+            error_code=code,
+            error_message=reason,
+            expected_seconds=ref.expected_seconds,
+            created_at=ref.submitted_at,
+        )
+
+
+def _is_fal_id(remote_id: str) -> bool:
+    try:
+        RemoteRef.parse(remote_id)
+    except InvalidRequestError:
+        return False
+    return True
+
+
+def _json_field(response: httpx.Response, name: str) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    value = body.get(name) if isinstance(body, dict) else None
+    if not isinstance(value, str) or not value:
+        message, _ = describe(body, f"fal's answer has no {name}")
+        raise ProviderError(message, provider=PROVIDER, status_code=response.status_code)
+    return value
+
+
+def _content_length(response: httpx.Response) -> int | None:
+    raw = response.headers.get("content-length")
+    if raw is None or not raw.strip().isdigit():
+        return None
+    if response.headers.get("content-encoding", "identity").lower() != "identity":
+        return None
+    return int(raw)
+
+
+async def _read_quietly(response: httpx.Response) -> None:
+    try:
+        await response.aread()
+    except WIRE_ERRORS:
+        logger.debug("fal: an error body broke off")
+
+
+async def _chunks(response: httpx.Response, expected: int | None) -> AsyncIterator[bytes]:
+    """The file's chunks; one that breaks off or ends short raises `ContentDownloadError`."""
+    received = 0
+    try:
+        async for chunk in response.aiter_bytes():
+            received += len(chunk)
+            yield chunk
+    except WIRE_ERRORS as exc:
+        raise ContentDownloadError(
+            f"the fal output download broke off after {received} bytes ({type(exc).__name__})",
+            provider=PROVIDER,
+        ) from exc
+    if expected is not None and received != expected:
+        raise ContentDownloadError(
+            f"the fal output download ended after {received} of {expected} bytes",
+            provider=PROVIDER,
+        )

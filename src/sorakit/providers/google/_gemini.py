@@ -1,0 +1,326 @@
+"""`GeminiProvider`: Gemini Omni Flash on the Gemini API, through the Interactions API."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import httpx
+from google import genai
+from google.genai import types
+
+from sorakit.catalog.google import OMNI_FLASH, capabilities_of
+from sorakit.errors import (
+    ConfigurationError,
+    ContentDownloadError,
+    InvalidRequestError,
+    InvalidStateError,
+    ProviderError,
+)
+from sorakit.providers.base import Download, Provider, RemoteJob, SubmitRequest
+from sorakit.providers.google._common import (
+    aspect_and_resolution,
+    byte_chunks,
+    check_seconds,
+    decode_id,
+    encode_id,
+    estimated_progress,
+    expected_seconds,
+    is_moderation,
+    parse_timestamp,
+)
+from sorakit.providers.google._errors import SDK_ERRORS, from_status, translate
+from sorakit.settings import Settings
+from sorakit.wire.videos import VideoContentVariant, VideoStatus
+
+logger = logging.getLogger(__name__)
+
+PROVIDER = "gemini"
+_IN_PROGRESS = {"in_progress", "requires_action", "requires_continuation"}
+_FAILED = {"failed", "cancelled", "incomplete", "budget_exceeded"}
+_GOOGLE_HOST_SUFFIX = ".googleapis.com"
+
+
+class GeminiProvider(Provider):
+    """Gemini Omni Flash: `interactions.create(background=True)`, then `interactions.get`.
+
+    The remote id is `"<model>|<WxH>|<seconds>|<interaction id>"`, so a new process reaches
+    the same job and knows what it asked for. Remix and edit continue the source job's
+    interaction (`previous_interaction_id`, task `edit`); extend does so with task `extend`; an
+    uploaded clip travels as a base64 video part. The video is asked for with `delivery: uri`
+    and streamed from the Files API with httpx (the SDK's `files.download` reads it whole).
+    SDK retries are off: the engine retries transient errors with the server's Retry-After.
+    """
+
+    name: ClassVar[str] = PROVIDER
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str | None = None,
+        timeout: float = 60.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        options = types.HttpOptions(
+            base_url=base_url,
+            timeout=int(timeout * 1000),
+            retry_options=types.HttpRetryOptions(attempts=1),
+        )
+        self._client = genai.Client(api_key=api_key, http_options=options)
+        self._interactions: Any = self._client.aio.interactions
+        self._api_key = api_key
+        self._base_url = base_url.rstrip("/") if base_url else None
+        self._clock = clock
+        self._http = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> GeminiProvider:
+        """The provider for `GEMINI_API_KEY` (or `GOOGLE_API_KEY`, `SORAKIT_GEMINI_API_KEY`)."""
+        if settings.gemini_api_key is None:
+            raise ConfigurationError(
+                "the gemini provider needs GEMINI_API_KEY (or GOOGLE_API_KEY), "
+                "a Gemini API key from https://aistudio.google.com/apikey"
+            )
+        return cls(
+            api_key=settings.gemini_api_key.get_secret_value(), base_url=settings.gemini_base_url
+        )
+
+    def __repr__(self) -> str:
+        return f"GeminiProvider(base_url={self._base_url!r})"
+
+    async def aclose(self) -> None:
+        """Close the SDK's and the download client's connections."""
+        await self._http.aclose()
+        await self._client.aio.aclose()
+
+    def expected_render_seconds(self, request: SubmitRequest) -> float | None:
+        """Omni renders take minutes (5-15 in sync mode); the catalog holds the figure."""
+        return expected_seconds(request.model, request.size, request.seconds)
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    async def submit(self, request: SubmitRequest) -> RemoteJob:
+        """`POST /{v}/interactions` with `background: true` and a video `response_format`."""
+        body, total = _create_body(request)
+        logger.debug(
+            "gemini: %s with %s (key %s)", request.kind, request.model, request.idempotency_key
+        )
+        interaction = await self._call(self._interactions.create, **body)
+        remote_id = encode_id(request.model, request.size, str(total), str(interaction.id))
+        job = self._remote_job(remote_id, interaction)
+        if request.kind == "remix":
+            return replace(job, remixed_from=request.source_id)
+        return job
+
+    async def retrieve(self, remote_id: str) -> RemoteJob:
+        """`GET /{v}/interactions/{id}`, mapped onto the Sora states (providers.md §1)."""
+        interaction_id = _parts(remote_id)[3]
+        interaction = await self._call(self._interactions.get, interaction_id)
+        return self._remote_job(remote_id, interaction)
+
+    async def delete(self, remote_id: str) -> None:
+        """`DELETE /{v}/interactions/{id}`."""
+        await self._call(self._interactions.delete, _parts(remote_id)[3])
+
+    @asynccontextmanager
+    async def download(
+        self, remote_id: str, variant: VideoContentVariant = "video"
+    ) -> AsyncIterator[Download]:
+        """Stream the interaction's `output_video` (its Files API URI, or inline base64)."""
+        if variant != "video":
+            raise InvalidRequestError("the gemini provider serves only the video", param="variant")
+        interaction = await self._call(self._interactions.get, _parts(remote_id)[3])
+        video = getattr(interaction, "output_video", None)
+        if interaction.status != "completed" or video is None:
+            raise InvalidStateError(f"job {remote_id} has no video yet ({interaction.status})")
+        media_type = getattr(video, "mime_type", None) or "video/mp4"
+        if getattr(video, "data", None):
+            data = base64.b64decode(video.data)
+            yield Download(chunks=byte_chunks(data), media_type=media_type, expected_size=len(data))
+            return
+        if not getattr(video, "uri", None):
+            raise ProviderError(f"gemini: job {remote_id} completed without a video URI")
+        async with self._stream(str(video.uri)) as response:
+            size = response.headers.get("content-length")
+            if response.headers.get("content-encoding", "identity") != "identity":
+                size = None  # the length is of the encoded body; the decoded one differs
+            yield Download(
+                chunks=_chunks(response),
+                media_type=media_type,
+                expected_size=int(size) if size and size.isdigit() else None,
+            )
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    async def _call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await method(*args, **kwargs)
+        except SDK_ERRORS as exc:
+            raise translate(exc, provider=PROVIDER) from exc
+
+    @asynccontextmanager
+    async def _stream(self, uri: str) -> AsyncIterator[httpx.Response]:
+        url, send_key = self._file_url(uri)
+        headers = {"Accept-Encoding": "identity"}
+        if send_key:
+            headers["x-goog-api-key"] = self._api_key
+        try:
+            request = self._http.build_request("GET", url, headers=headers)
+            response = await self._http.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise translate(exc, provider=PROVIDER) from exc
+        try:
+            if not response.is_success:
+                try:
+                    await response.aread()
+                except httpx.HTTPError:
+                    logger.debug("gemini: the error body of a download broke off")
+                message = f"the video's download URL answered HTTP {response.status_code}"
+                if response.status_code == 404:
+                    message += " (Files API outputs expire; it is gone)"
+                raise from_status(
+                    response.status_code, message, None, response.headers, provider=PROVIDER
+                )
+            yield response
+        finally:
+            await response.aclose()
+
+    def _file_url(self, uri: str) -> tuple[str, bool]:
+        """Where to fetch an output URI, and whether the API key may travel with it."""
+        parts = urlsplit(uri)
+        host = parts.hostname or ""
+        if self._base_url and host.endswith(_GOOGLE_HOST_SUFFIX):
+            query = f"?{parts.query}" if parts.query else ""
+            return f"{self._base_url}{parts.path}{query}", True
+        return uri, host.endswith(_GOOGLE_HOST_SUFFIX)
+
+    def _remote_job(self, remote_id: str, interaction: Any) -> RemoteJob:
+        model, size, seconds, _ = _parts(remote_id)
+        created = parse_timestamp(getattr(interaction, "created", None))
+        expected = expected_seconds(model, size, int(seconds))
+        native = str(interaction.status)
+        status: VideoStatus
+        code: str | None = None
+        message: str | None = None
+        progress: int | None
+        if native == "queued":
+            status, progress = "queued", 0
+        elif native in _IN_PROGRESS:
+            status = "in_progress"
+            progress = estimated_progress(created, self._clock(), expected)
+        elif native == "completed" and getattr(interaction, "output_video", None) is not None:
+            status, progress = "completed", 100
+        else:
+            status, progress = "failed", None
+            code, message = _failure(native, interaction)
+        return RemoteJob(
+            id=remote_id,
+            status=status,
+            progress=progress,
+            seconds=seconds,
+            size=size,
+            error_code=code,
+            error_message=message,
+            expected_seconds=expected,
+            created_at=created,
+        )
+
+
+def _parts(remote_id: str) -> list[str]:
+    return decode_id(remote_id, 4, "gemini")
+
+
+def _failure(native: str, interaction: Any) -> tuple[str, str]:
+    """The Sora error code and the provider's own reason for a failed interaction."""
+    reasons: list[str] = []
+    codes: list[str] = []
+    for error in getattr(interaction, "errors", None) or []:
+        codes.append(str(getattr(error, "code", "") or ""))
+        reasons.append(str(getattr(error, "message", "") or ""))
+    for step in getattr(interaction, "steps", None) or []:
+        error = getattr(step, "error", None)
+        if error is not None:
+            reasons.append(str(getattr(error, "message", "") or error))
+    reason = "; ".join(text for text in reasons if text)
+    if is_moderation(reason, *codes):
+        return "moderation_blocked", reason
+    if native == "completed":
+        reason = reason or (
+            "the interaction completed without a video (edits of uploaded videos are "
+            "blocked in some regions)"
+        )
+    else:
+        reason = reason or f"the interaction ended {native}"
+    code = next((c for c in codes if c), None) or ("no_video" if native == "completed" else native)
+    return code, reason
+
+
+def _create_body(request: SubmitRequest) -> tuple[dict[str, Any], int]:
+    """The `interactions.create` arguments for `request`, and the clip's total seconds."""
+    caps = capabilities_of(request.model) or OMNI_FLASH
+    aspect, resolution = aspect_and_resolution(request.size, caps.sizes)
+    check_seconds(request, caps.seconds)
+    if request.characters:
+        raise InvalidRequestError("Gemini Omni has no characters", param="characters")
+    if request.reference is not None and request.kind != "generate":
+        raise InvalidRequestError(
+            f"a {request.kind} on Gemini Omni takes no reference image", param="input_reference"
+        )
+    parts: list[dict[str, Any]] = []
+    prompt = request.prompt
+    total = request.seconds
+    body: dict[str, Any] = {"model": request.model, "background": True}
+    if request.kind == "generate":
+        task = "text_to_video"
+        if request.reference is not None:
+            ref = request.reference
+            parts.append({"type": "image", "data": _b64(ref.data), "mime_type": ref.media_type})
+            prompt, task = f"<FIRST_FRAME> {prompt}", "image_to_video"
+    elif request.kind == "edit" and request.source_video is not None:
+        clip = request.source_video
+        parts.append({"type": "video", "data": _b64(clip.data), "mime_type": clip.media_type})
+        task = "edit"
+    else:
+        if request.source_id is None:
+            raise InvalidRequestError(f"a {request.kind} needs a source video id", param="video_id")
+        source = _parts(request.source_id)
+        body["previous_interaction_id"] = source[3]
+        task = "extend" if request.kind == "extend" else "edit"
+        if request.kind == "extend":
+            total = int(source[2]) + request.seconds
+    body["input"] = [*parts, {"type": "text", "text": prompt}] if parts else prompt
+    body["response_format"] = {
+        "type": "video",
+        "aspect_ratio": aspect,
+        "duration": f"{request.seconds}s",
+        "resolution": resolution,
+        "delivery": "uri",
+    }
+    body["generation_config"] = {"video_config": {"task": task}}
+    return body, total
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+async def _chunks(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The body's chunks; a body that breaks off raises `ContentDownloadError`."""
+    received = 0
+    try:
+        async for chunk in response.aiter_bytes():
+            received += len(chunk)
+            yield chunk
+    except httpx.HTTPError as exc:
+        raise ContentDownloadError(
+            f"gemini: the download broke off after {received} bytes ({type(exc).__name__})",
+            provider=PROVIDER,
+            status_code=response.status_code,
+        ) from exc

@@ -1,0 +1,499 @@
+"""A fake of Google's video APIs (Gemini Interactions and Vertex `predictLongRunning`).
+
+It follows `shared/reference/providers.md` §2 and §3: `x-goog-api-key` (Gemini) and
+`Authorization: Bearer` (Vertex) auth, the Google error envelope, strict request bodies (unknown
+keys, a wrong JSON type for `duration`/`durationSeconds`, values outside the model's tables are a
+400 `INVALID_ARGUMENT`), queued -> in_progress -> completed on a clock the test moves, a safety
+failure for prompts that mention `forbidden`, Files API outputs that 404 after they expire, and
+faults on demand (an error answer with headers, a slow answer). It is a Starlette app: the SDK
+sends through httpx2, so tests serve it with uvicorn on loopback. Videos are real MP4s rendered
+by the simulator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import io
+import re
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import av
+from PIL import Image, UnidentifiedImageError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from sorakit.providers.simulator.render import Segment, render
+
+OMNI_MODELS = ("gemini-omni-1.2-flash", "gemini-omni-1.1-flash")
+VEO_MODELS = ("veo-3.1-generate-001", "veo-3.1-fast-generate-001")
+SIZES = {
+    ("16:9", "360p"): (640, 360),
+    ("9:16", "360p"): (360, 640),
+    ("16:9", "720p"): (1280, 720),
+    ("9:16", "720p"): (720, 1280),
+    ("16:9", "1080p"): (1920, 1080),
+    ("9:16", "1080p"): (1080, 1920),
+    ("16:9", "4k"): (3840, 2160),
+    ("9:16", "4k"): (2160, 3840),
+}
+TASKS = {"text_to_video", "image_to_video", "reference_to_video", "edit", "extend", "upscale"}
+_CREATE_KEYS = {"model", "input", "background", "store", "generation_config", "response_format"} | {
+    "previous_interaction_id"
+}
+_FORMAT_KEYS = {"type", "aspect_ratio", "duration", "resolution", "delivery"}
+_SAFETY_REASON = "Blocked by our safety filters (support code 58061214): prohibited content."
+
+
+class GoogleApiError(Exception):
+    """Raised inside a handler to answer the Google error envelope."""
+
+    def __init__(self, code: int, status: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.code, self.status, self.message, self.extra = code, status, message, extra
+
+    def response(self, headers: dict[str, str] | None = None) -> JSONResponse:
+        error = {"code": self.code, "message": self.message, "status": self.status, **self.extra}
+        return JSONResponse({"error": error}, status_code=self.code, headers=headers)
+
+
+def bad(message: str) -> GoogleApiError:
+    return GoogleApiError(400, "INVALID_ARGUMENT", message)
+
+
+@dataclass
+class Job:
+    """One interaction or Veo operation the fake holds."""
+
+    id: str
+    model: str
+    prompt: str
+    size: tuple[int, int]
+    seconds: int
+    created: float
+    first_frame: Image.Image | None = None
+    """The image the video starts from, already at the frame size."""
+    file_id: str | None = None
+    deleted: bool = False
+
+
+@dataclass
+class Fault:
+    """An answer to give instead of the real one (or a delay before the real one)."""
+
+    status: int = 0
+    body: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+class FakeGoogle:
+    """Gemini Interactions + Files download + Vertex Veo, in memory; `app` is the ASGI app."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        api_key: str = "gk-test-key",
+        access_token: str = "ya29.test-token",
+        project: str = "sorakit-test",
+        queue_seconds: float = 5.0,
+        render_seconds: float = 60.0,
+        file_ttl: float = 3600.0,
+    ) -> None:
+        self.directory = directory
+        self.api_key = api_key
+        self.access_token = access_token
+        self.project = project
+        self.queue_seconds = queue_seconds
+        self.render_seconds = render_seconds
+        self.file_ttl = file_ttl
+        self.now = 1_795_000_000.0
+        self.jobs: dict[str, Job] = {}
+        self.requests: list[tuple[str, str, Any]] = []
+        self.faults: list[Fault] = []
+        self.drop_video = False
+        self._counter = 0
+        self._lock = threading.Lock()
+        self._rendered: dict[str, Path] = {}
+        self.app = Starlette(
+            routes=[
+                Route("/{v}/interactions", self._create, methods=["POST"]),
+                Route("/{v}/interactions/{iid}", self._one, methods=["GET", "DELETE"]),
+                Route("/v1beta/files/{name}", self._file, methods=["GET"]),
+                Route(
+                    "/{v}/projects/{project}/locations/{location}/publishers/google/models/{action}",
+                    self._vertex,
+                    methods=["POST"],
+                ),
+            ]
+        )
+
+    # -- test controls -----------------------------------------------------------------------
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    def fail_next(
+        self, status: int, message: str, *, headers: dict[str, str] | None = None
+    ) -> None:
+        names = {401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 429: "RESOURCE_EXHAUSTED"}
+        name = names.get(status, "UNAVAILABLE" if status >= 500 else "INVALID_ARGUMENT")
+        body = {"error": {"code": status, "message": message, "status": name}}
+        self.faults.append(Fault(status, body, headers or {}))
+
+    def slow_next(self, seconds: float) -> None:
+        self.faults.append(Fault(delay=seconds))
+
+    def render_path(self, job: Job) -> Path:
+        """The job's MP4, rendered by the simulator the first time it is asked for."""
+        with self._lock:
+            if job.id not in self._rendered:
+                stem = self.directory / re.sub(r"[^A-Za-z0-9_]", "_", job.id)
+                path = stem.with_suffix(".mp4")
+                width, height = job.size
+                render(
+                    [Segment(job.prompt, job.seconds, seed=1, first_frame=job.first_frame)],
+                    width,
+                    height,
+                    path,
+                    stem.with_suffix(".webp"),
+                    stem.with_suffix(".jpg"),
+                    fps=8,
+                )
+                self._rendered[job.id] = path
+            return self._rendered[job.id]
+
+    def state(self, job: Job) -> str:
+        elapsed = self.now - job.created
+        if elapsed < self.queue_seconds:
+            return "queued"
+        if elapsed < self.queue_seconds + self.render_seconds:
+            return "in_progress"
+        if "forbidden" in job.prompt.lower():
+            return "failed"
+        if job.file_id is None:
+            job.file_id = f"vid{job.id.split('_')[-1]}"
+        return "completed"
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    async def _preamble(self, request: Request, *, vertex: bool = False) -> Response | None:
+        body = await request.body()
+        self.requests.append((request.method, request.url.path, body))
+        if self.faults:
+            fault = self.faults.pop(0)
+            if fault.delay:
+                await asyncio.sleep(fault.delay)
+            if fault.status:
+                return JSONResponse(fault.body, status_code=fault.status, headers=fault.headers)
+        if vertex:
+            if request.headers.get("authorization") != f"Bearer {self.access_token}":
+                message = "Request had invalid credentials."
+                return GoogleApiError(401, "UNAUTHENTICATED", message).response()
+        elif request.headers.get("x-goog-api-key") != self.api_key:
+            info = {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "API_KEY_INVALID",
+            }
+            message = "API key not valid. Please pass a valid API key."
+            return GoogleApiError(400, "INVALID_ARGUMENT", message, details=[info]).response()
+        return None
+
+    def _next_id(self, prefix: str) -> str:
+        self._counter += 1
+        return f"{prefix}_{self._counter:04d}"
+
+    @staticmethod
+    def _stamp(value: float) -> str:
+        return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    # -- Gemini Interactions -----------------------------------------------------------------
+
+    async def _create(self, request: Request) -> Response:
+        if request.path_params["v"] not in ("v1", "v1beta"):
+            return GoogleApiError(404, "NOT_FOUND", "no such API version").response()
+        early = await self._preamble(request)
+        if early is not None:
+            return early
+        try:
+            job = self._interaction_from(await request.json())
+        except GoogleApiError as exc:
+            return exc.response()
+        self.jobs[job.id] = job
+        return JSONResponse(self._interaction(job))
+
+    def _interaction_from(self, body: Any) -> Job:
+        if not isinstance(body, dict):
+            raise bad("Invalid JSON payload received.")
+        unknown = set(body) - _CREATE_KEYS
+        if unknown:
+            raise bad(f'Invalid JSON payload received. Unknown name "{sorted(unknown)[0]}".')
+        if not isinstance(body.get("model"), str) or "input" not in body:
+            raise bad("model and input are required.")
+        if body["model"] not in OMNI_MODELS:
+            raise GoogleApiError(404, "NOT_FOUND", f"models/{body['model']} is not found.")
+        if body.get("background") is not True:
+            raise bad("video generation must run with background=true in this fake.")
+        width, height, seconds = self._format(body.get("response_format"))
+        task = self._task(body.get("generation_config"))
+        prompt, image, video = self._input(body["input"])
+        previous = body.get("previous_interaction_id")
+        if previous is not None:
+            source = self.jobs.get(previous)
+            if source is None or source.deleted:
+                raise GoogleApiError(404, "NOT_FOUND", f"interaction {previous} is not found.")
+            if self.state(source) != "completed":
+                raise bad(f"interaction {previous} has no output to continue from.")
+            if task == "extend":
+                seconds += source.seconds
+        if task == "image_to_video" and image is None:
+            raise bad("task image_to_video needs an image in the input.")
+        if task in ("edit", "extend") and previous is None and video is None:
+            raise bad(f"task {task} needs a video or a previous_interaction_id.")
+        job_id = self._next_id("v1_omni")
+        return Job(
+            job_id,
+            body["model"],
+            prompt,
+            (width, height),
+            seconds,
+            self.now,
+            _frame(image, width, height),
+        )
+
+    def _format(self, value: Any) -> tuple[int, int, int]:
+        if not isinstance(value, dict) or value.get("type") != "video":
+            raise bad("response_format must be a video format.")
+        unknown = set(value) - _FORMAT_KEYS
+        if unknown:
+            raise bad(f"Unknown name \"{sorted(unknown)[0]}\" at 'response_format'.")
+        duration = value.get("duration", "8s")
+        if not isinstance(duration, str):
+            raise bad(f"Invalid value at 'response_format.duration' (TYPE_STRING), {duration!r}")
+        match = re.fullmatch(r"(\d+)s", duration)
+        if match is None or not 3 <= int(match.group(1)) <= 10:
+            raise bad(f"duration must be between 3s and 10s, got {duration!r}.")
+        aspect = value.get("aspect_ratio", "16:9")
+        resolution = value.get("resolution", "720p")
+        if (aspect, resolution) not in SIZES:
+            raise bad(f"unsupported aspect_ratio/resolution {aspect}/{resolution}.")
+        if value.get("delivery", "inline") not in ("inline", "uri"):
+            raise bad("delivery must be inline or uri.")
+        width, height = SIZES[(aspect, resolution)]
+        return width, height, int(match.group(1))
+
+    @staticmethod
+    def _task(config: Any) -> str | None:
+        if config is None:
+            return None
+        if not isinstance(config, dict) or set(config) - {"seed", "video_config"}:
+            raise bad("generation_config has unknown fields.")
+        task = (config.get("video_config") or {}).get("task")
+        if task is not None and task not in TASKS:
+            raise bad(f"unknown video task {task!r}.")
+        return task if isinstance(task, str) else None
+
+    @staticmethod
+    def _input(value: Any) -> tuple[str, bytes | None, bytes | None]:
+        if isinstance(value, str):
+            return value, None, None
+        if not isinstance(value, list) or len(value) != 1 or value[0].get("type") != "user_input":
+            raise bad("input must be a string or one user_input step.")
+        prompt, image, video = "", None, None
+        for part in value[0].get("content", []):
+            kind = part.get("type")
+            if kind == "text" and isinstance(part.get("text"), str):
+                prompt = part["text"]
+            elif kind in ("image", "video") and isinstance(part.get("data"), str):
+                try:
+                    data = base64.b64decode(part["data"], validate=True)
+                except binascii.Error:
+                    raise bad(f"{kind} data is not base64.") from None
+                if kind == "image":
+                    image = data
+                else:
+                    video = data
+            else:
+                raise bad(f"unsupported content part {kind!r}.")
+        return prompt, image, video
+
+    def _interaction(self, job: Job) -> dict[str, Any]:
+        state = self.state(job)
+        out: dict[str, Any] = {
+            "id": job.id,
+            "status": state,
+            "model": job.model,
+            "created": self._stamp(job.created),
+            "updated": self._stamp(self.now),
+        }
+        if state == "completed" and self.drop_video:  # a regional block on an edit
+            out["steps"] = [{"type": "model_output", "content": []}]
+        elif state == "completed":
+            uri = f"https://generativelanguage.googleapis.com/v1beta/files/{job.file_id}:download?alt=media"
+            video = {"type": "video", "mime_type": "video/mp4", "uri": uri}
+            out["steps"] = [{"type": "model_output", "content": [video]}]
+            out["usage"] = {"total_output_tokens": 5792 * job.seconds, "total_input_tokens": 120}
+        elif state == "failed":
+            out["errors"] = [{"code": "SAFETY", "message": _SAFETY_REASON}]
+        return out
+
+    async def _one(self, request: Request) -> Response:
+        """`GET` or `DELETE /{v}/interactions/{id}`."""
+        early = await self._preamble(request)
+        if early is not None:
+            return early
+        job = self.jobs.get(request.path_params["iid"])
+        if job is None or job.deleted:
+            return GoogleApiError(404, "NOT_FOUND", "Interaction not found.").response()
+        if request.method == "DELETE":
+            job.deleted = True
+            return JSONResponse({})
+        return JSONResponse(self._interaction(job))
+
+    async def _file(self, request: Request) -> Response:
+        early = await self._preamble(request)
+        if early is not None:
+            return early
+        name = request.path_params["name"]
+        if not name.endswith(":download") or request.query_params.get("alt") != "media":
+            return GoogleApiError(400, "INVALID_ARGUMENT", "use :download?alt=media").response()
+        file_id = name.removesuffix(":download")
+        job = next((j for j in self.jobs.values() if j.file_id == file_id), None)
+        expired = job is not None and self.now > job.created + self.queue_seconds + (
+            self.render_seconds + self.file_ttl
+        )
+        if job is None or job.deleted or expired:
+            return GoogleApiError(404, "NOT_FOUND", f"File {file_id} not found.").response()
+        path = await asyncio.to_thread(self.render_path, job)
+        return FileResponse(path, media_type="video/mp4")
+
+    # -- Vertex Veo --------------------------------------------------------------------------
+
+    async def _vertex(self, request: Request) -> Response:
+        early = await self._preamble(request, vertex=True)
+        if early is not None:
+            return early
+        params = request.path_params
+        model, _, verb = params["action"].partition(":")
+        if params["v"] not in ("v1", "v1beta1") or params["project"] != self.project:
+            return GoogleApiError(404, "NOT_FOUND", "no such project or API version").response()
+        if model not in VEO_MODELS:
+            message = f"Publisher Model `{model}` was not found or your project lacks access."
+            return GoogleApiError(404, "NOT_FOUND", message).response()
+        prefix = f"projects/{params['project']}/locations/{params['location']}"
+        prefix += f"/publishers/google/models/{model}"
+        try:
+            body = await request.json()
+            if verb == "predictLongRunning":
+                job = self._veo_job(body, model, prefix)
+                self.jobs[job.id] = job
+                return JSONResponse({"name": job.id})
+            if verb == "fetchPredictOperation":
+                return JSONResponse(await self._operation(body, prefix))
+        except GoogleApiError as exc:
+            return exc.response()
+        return GoogleApiError(404, "NOT_FOUND", f"unknown method {verb}").response()
+
+    def _veo_job(self, body: Any, model: str, prefix: str) -> Job:
+        if not isinstance(body, dict) or set(body) - {"instances", "parameters"}:
+            raise bad("Invalid JSON payload received.")
+        instances = body.get("instances")
+        if not isinstance(instances, list) or len(instances) != 1:
+            raise bad("exactly one instance is required.")
+        instance = instances[0]
+        if set(instance) - _VEO_INSTANCE_KEYS or not isinstance(instance.get("prompt"), str):
+            raise bad("instance needs a prompt and only known fields.")
+        image = _media(instance.get("image"), "image")
+        video = _media(instance.get("video"), "video")
+        parameters = body.get("parameters", {})
+        unknown = set(parameters) - _VEO_PARAMETER_KEYS
+        if unknown:
+            raise bad(f"Unknown name \"{sorted(unknown)[0]}\" at 'parameters'.")
+        seconds = parameters.get("durationSeconds", 8)
+        if not isinstance(seconds, int) or isinstance(seconds, bool):
+            raise bad(f"Invalid value at 'parameters.duration_seconds' (TYPE_INT32), {seconds!r}")
+        if seconds not in (4, 6, 8):
+            raise bad(f"durationSeconds must be 4, 6 or 8, got {seconds}.")
+        key = (parameters.get("aspectRatio", "16:9"), parameters.get("resolution", "720p"))
+        if key not in SIZES or key[1] == "360p":
+            raise bad(f"unsupported aspectRatio/resolution {key[0]}/{key[1]}.")
+        if video is not None:
+            seconds += round(_duration(video))
+        self._counter += 1
+        name = f"{prefix}/operations/{self._counter:019d}"
+        frame = _frame(image, *SIZES[key])
+        return Job(name, model, instance["prompt"], SIZES[key], seconds, self.now, frame)
+
+    async def _operation(self, body: Any, prefix: str) -> dict[str, Any]:
+        if not isinstance(body, dict) or set(body) != {"operationName"}:
+            raise bad("operationName is required.")
+        name = body["operationName"]
+        job = self.jobs.get(name)
+        if job is None or not name.startswith(prefix + "/operations/"):
+            raise GoogleApiError(404, "NOT_FOUND", f"Operation {name} not found.")
+        state = self.state(job)
+        if state in ("queued", "in_progress"):
+            return {"name": name}
+        kind = "type.googleapis.com/cloud.ai.large_models.vision.GenerateVideoResponse"
+        if state == "failed":
+            response = {"@type": kind, "raiMediaFilteredCount": 1}
+            return {
+                "name": name,
+                "done": True,
+                "response": {**response, "raiMediaFilteredReasons": [_SAFETY_REASON]},
+            }
+        data = (await asyncio.to_thread(self.render_path, job)).read_bytes()
+        video = {"bytesBase64Encoded": base64.b64encode(data).decode(), "mimeType": "video/mp4"}
+        return {
+            "name": name,
+            "done": True,
+            "response": {"@type": kind, "raiMediaFilteredCount": 0, "videos": [video]},
+        }
+
+
+_VEO_INSTANCE_KEYS = {"prompt", "image", "lastFrame", "video", "referenceImages"}
+_VEO_PARAMETER_KEYS = (
+    {"sampleCount", "durationSeconds", "aspectRatio", "resolution", "seed", "fps"}
+    | {"generateAudio", "personGeneration", "negativePrompt", "enhancePrompt", "storageUri"}
+    | {"compressionQuality", "resizeMode"}
+)
+
+
+def _media(value: Any, what: str) -> bytes | None:
+    """The bytes of an `{bytesBase64Encoded, mimeType}` instance field, or None."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) != {"bytesBase64Encoded", "mimeType"}:
+        raise bad(f"{what} needs bytesBase64Encoded and mimeType.")
+    try:
+        return base64.b64decode(value["bytesBase64Encoded"], validate=True)
+    except binascii.Error:
+        raise bad(f"{what} is not base64.") from None
+
+
+def _duration(data: bytes) -> float:
+    """Seconds of an MP4 the caller sent (a clip to extend); unreadable is a 400."""
+    try:
+        with av.open(io.BytesIO(data), "r") as container:
+            return (container.duration or 0) / 1_000_000
+    except av.error.FFmpegError:
+        raise bad("video is not a readable MP4.") from None
+
+
+def _frame(data: bytes | None, width: int, height: int) -> Image.Image | None:
+    """A first-frame image fitted to the frame; bytes that are no image are a 400."""
+    if data is None:
+        return None
+    try:
+        image = Image.open(io.BytesIO(data)).convert("RGB")
+    except (UnidentifiedImageError, OSError):
+        raise bad("Unable to process input image. Please retry or report in the forum.") from None
+    return image.resize((width, height))
