@@ -207,12 +207,8 @@ class CountingASGI:
 async def _ours(base: str, home: Path, jobs: int) -> list[str]:
     """Our library as shipped: it learns the server's render estimate from its answers."""
     import sorakit
-    from sorakit.settings import get_settings
 
-    # Settings built (and validated) here: `AsyncClient(api_key=...)` keeps a plain str where a
-    # SecretStr is expected (see docs/performance-engine.md, findings).
-    settings = get_settings(home=home, openai_base_url=f"{base}/v1", openai_api_key="sk-bench")
-    async with sorakit.AsyncClient(settings=settings) as client:
+    async with sorakit.AsyncClient(base_url=f"{base}/v1", api_key="sk-bench", home=home) as client:
         done = await asyncio.gather(
             *(client.generate(f"ours {i}", seconds=4, size="720x1280") for i in range(jobs))
         )

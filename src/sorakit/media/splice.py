@@ -9,7 +9,7 @@ whose dts overlaps the previous clip's last packet.
 
 Each source is opened once and demuxed once (its audio with its video when the audio is copied),
 without a decoder, and timestamps are rescaled in integer arithmetic: a copy join costs little more
-than a bare PyAV remux loop (see docs/performance-media.md).
+than a bare PyAV remux loop (see docs/performance.md, section 5).
 """
 
 from __future__ import annotations
