@@ -27,7 +27,7 @@ from sorakit.engine.planning import (
     resolve_seconds,
 )
 from sorakit.engine.runner import FinishedListener, JobRunner, ProgressCallback
-from sorakit.errors import InvalidRequestError, InvalidStateError, ProviderError
+from sorakit.errors import InvalidRequestError, InvalidStateError, ProviderError, SorakitError
 from sorakit.ledger import JobRecord, JobStatus, Ledger
 from sorakit.providers.base import Character, Provider, SourceVideo
 from sorakit.providers.registry import ProviderPool
@@ -323,12 +323,12 @@ class Engine:
             estimated_cost=estimated_cost,
             expected_render_seconds=entry.capabilities.expected_render_seconds(size, seconds),
             options=options,
+            files=[
+                (variant, str(stored.path), stored.size, stored.sha256, stored.media_type)
+                for variant, stored in files
+            ],
         )
-        for variant, stored in files:
-            await self.ledger.add_asset(
-                job_id, variant, str(stored.path), stored.size, stored.sha256, stored.media_type
-            )
-        return await self.ledger.get(job.id) if files else job
+        return job
 
     # driving jobs
 
@@ -342,16 +342,14 @@ class Engine:
         """Finish every unfinished job in the ledger, without creating any job twice."""
         jobs = await self.ledger.unfinished()
         results: dict[str, JobRecord] = {}
-        errors: list[BaseException] = []
         limiter = anyio.CapacityLimiter(concurrency)
 
         async def one(job: JobRecord) -> None:
             async with limiter:
                 try:
                     results[job.id] = await self.runner.track(job, on_progress)
-                except (ProviderError, InvalidStateError, InvalidRequestError) as exc:
+                except SorakitError as exc:  # one job's trouble never stops the others
                     logger.warning("job %s could not be resumed: %s", job.id, exc)
-                    errors.append(exc)
                     results[job.id] = await self.ledger.get(job.id)
 
         async with anyio.create_task_group() as group:

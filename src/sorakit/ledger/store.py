@@ -104,8 +104,14 @@ class Ledger:
     async def close(self) -> None:
         await self.engine.dispose()
 
-    async def create_job(self, **fields: Any) -> JobRecord:
-        """Insert a job (and its first event); `id`, `idempotency_key` and the request are required."""
+    async def create_job(
+        self, *, files: Sequence[tuple[str, str, int, str, str]] = (), **fields: Any
+    ) -> JobRecord:
+        """Insert a job, its first event and its input files in one transaction.
+
+        `files` are `(variant, path, size, sha256, media_type)` of inputs already on disk (a fitted
+        reference, an uploaded clip), so a job is never recorded without what it needs.
+        """
         now = time.time()
         fields.setdefault("created_at", now)
         fields.setdefault("updated_at", now)
@@ -118,8 +124,21 @@ class Ledger:
             session.add(
                 EventRow(job_id=row.id, at=now, status=row.status, progress=0, detail="created")
             )
+            assets = [
+                AssetRow(
+                    job_id=row.id,
+                    variant=variant,
+                    path=path,
+                    size=size,
+                    sha256=digest,
+                    media_type=media_type,
+                    created_at=now,
+                )
+                for variant, path, size, digest, media_type in files
+            ]
+            session.add_all(assets)
             await session.commit()
-        return JobRecord.from_row(row)
+        return JobRecord.from_row(row, {a.variant: AssetRecord.from_row(a) for a in assets})
 
     async def get(self, job_id: str) -> JobRecord:
         """A job by its ledger id, or by its provider's remote id."""
