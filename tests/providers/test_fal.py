@@ -497,3 +497,23 @@ def test_listing_the_models_does_not_import_the_sdk() -> None:
         "assert 'fal_client' not in sys.modules and 'httpx' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+async def test_the_engine_extends_a_veo_job_by_the_seconds_fal_allows(
+    settings: Settings, fake: FakeFalQueue
+) -> None:
+    fake.speed, fake.queue_seconds, fake.render_seconds = 40.0, 2.0, 8.0
+    provider = QuickFal(key=fake.key, queue_url=QUEUE, transport=fake.transport())
+    ledger = await Ledger.open(settings.ledger_url)
+    pool = ProviderPool(settings, instances={"fal": provider})
+    async with Engine(settings, ledger, catalog=Catalog(fal_models()), providers=pool) as engine:
+        base = await engine.wait(
+            (await engine.create("a cat", model="fal/veo-3.1", seconds=8, size="1280x720")).id
+        )
+        with pytest.raises(InvalidRequestError, match="allows '7'"):
+            await engine.extend(base.id, "and then", 8)
+        longer = await engine.wait((await engine.extend(base.id, "and then", 7)).id)
+        snapped = await engine.extend(base.id, "and more", 4, snap=True, submit=False)
+    assert longer.status is JobStatus.COMPLETED and longer.kind == "extend"
+    assert snapped.seconds == 7 and snapped.options["changes"][0].startswith("seconds 4 -> 7")
+    assert any("extend-video" in request.url.path for request in fake.calls("submit"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 
 def parse_size(size: str) -> tuple[int, int]:
@@ -38,6 +38,10 @@ class ModelCapabilities:
     """How many extra reference images (subject/style) a request may carry."""
     audio: bool = True
     """Renders a soundtrack."""
+    extension_seconds: tuple[int, ...] = ()
+    """What one extension may add, where it differs from `seconds` (fal's Veo adds 7 s)."""
+    extension_sizes: tuple[str, ...] = ()
+    """The sizes an extension accepts, where it is fewer than `sizes`."""
     max_extensions: int = 0
     max_total_seconds: int = 0
     """The longest a video may grow through extensions."""
@@ -46,6 +50,14 @@ class ModelCapabilities:
     render_seconds_base: float = 60.0
     render_seconds_per_second: float = 15.0
     """Expected wall time of a render: base + per_second * clip seconds (scaled by pixels)."""
+
+    def for_extension(self) -> ModelCapabilities:
+        """The record as an extension sees it: its own lengths where the model has them."""
+        if not self.extension_seconds:
+            return self
+        return replace(
+            self, seconds=self.extension_seconds, default_seconds=self.extension_seconds[0]
+        )
 
     def price(self, size: str, seconds: float) -> float | None:
         """The list price of a clip, or None where the price is unknown."""

@@ -45,6 +45,14 @@ class Catalog:
         """The entry a name has of its own, ignoring operator aliases (None if it has none)."""
         return self._lookup(name)
 
+    def serving(self, provider: str, provider_model: str, name: str) -> ModelEntry:
+        """The entry a recorded job was made with: by provider and provider model, whatever the
+        aliases say today (an operator may have re-pointed `sora-2` since)."""
+        for entry in self._entries.values():
+            if entry.provider == provider and entry.provider_model == provider_model:
+                return entry
+        return self.resolve(name)
+
     def route(self, name: str) -> tuple[ModelEntry, bool]:
         """The entry that serves a name, and whether an operator's alias routed it there."""
         target = self.aliases.get(name)

@@ -66,6 +66,8 @@ def _caps(
         reference_images=reference_images,
         audio=audio,
         extension=model.extend_endpoint is not None,
+        extension_seconds=model.extend_seconds,
+        extension_sizes=model.extend_sizes,
         max_extensions=max_extensions,
         max_total_seconds=max_total_seconds,
         price_per_second=_by_resolution(model, rates),

@@ -201,10 +201,18 @@ class Engine:
             return existing
         check_prompt(prompt)
         source = await self._completed_source(video_id, "extend")
-        entry = self.catalog.resolve(source.model)
+        entry = self.catalog.serving(source.provider, source.provider_model, source.model)
         caps = self._require(entry, "extension")
         changes: list[str] = []
-        added = resolve_seconds(seconds, caps, entry.name, snap=snap, changes=changes)
+        added = resolve_seconds(
+            seconds, caps.for_extension(), entry.name, snap=snap, changes=changes
+        )
+        if caps.extension_sizes and source.size not in caps.extension_sizes:
+            raise InvalidRequestError(
+                f"{entry.name} extends only {', '.join(caps.extension_sizes)} videos; "
+                f"{source.id} is {source.size}.",
+                param="video",
+            )
         chain = await self._extension_count(source)
         if chain >= caps.max_extensions:
             raise InvalidRequestError(
@@ -241,7 +249,7 @@ class Engine:
             return existing
         check_prompt(prompt)
         source = await self._completed_source(video_id, kind)
-        entry = self.catalog.resolve(source.model)
+        entry = self.catalog.serving(source.provider, source.provider_model, source.model)
         self._require(entry, kind)
         seconds = int(float(source.total_seconds))
         job = await self._insert(

@@ -192,7 +192,9 @@ async def extend_video(
             "Extending an uploaded clip is not supported here; extend a video by its id.",
             param="video",
         )
-    allowed = engine.catalog.resolve((await engine.get(source)).model).capabilities.seconds
+    record = await engine.get(source)
+    caps = engine.catalog.serving(record.provider, record.provider_model, record.model).capabilities
+    allowed = caps.for_extension().seconds
     seconds = (
         seconds_field(body, allowed, required=True) if is_json else body.get("seconds")
     ) or ""
