@@ -7,6 +7,7 @@ which is what a pipeline pays. Every result is checked for pixel-exactness again
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -17,7 +18,8 @@ from PIL import Image
 
 from _clips import RESULTS, clip, timed
 
-OPENCV_PY = Path("/tmp/benchvenv/bin/python")
+# A scratch venv with opencv-python-headless (never a project dependency); see docs/performance.md.
+OPENCV_PY = Path(os.environ.get("OPENCV_PYTHON", "/tmp/benchvenv/bin/python"))
 OURS = "import sys; from sorakit.media import last_frame; last_frame(sys.argv[1]).save(sys.argv[2])"
 OPENCV = (
     "import sys, cv2; c = cv2.VideoCapture(sys.argv[1]); n = int(c.get(cv2.CAP_PROP_FRAME_COUNT));"
