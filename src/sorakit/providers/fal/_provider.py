@@ -16,13 +16,13 @@ from fal_client.client import QUEUE_URL_FORMAT, AppId
 
 from sorakit.errors import (
     ConfigurationError,
-    ContentDownloadError,
     InvalidRequestError,
     InvalidStateError,
     NotFoundError,
     ProviderBadRequestError,
     ProviderError,
 )
+from sorakit.providers._streaming import checked_chunks, content_length, read_quietly
 from sorakit.providers.base import Download, Provider, RemoteJob, SubmitRequest
 from sorakit.providers.fal._errors import (
     PROVIDER,
@@ -240,21 +240,21 @@ class FalProvider(Provider):
             raise translate_error(exc) from exc
         try:
             if response.status_code in (403, 404, 410):
-                await _read_quietly(response)
+                await read_quietly(response, PROVIDER)
                 raise NotFoundError(
                     f"the output of fal request {ref.request_id} is gone from its URL "
                     f"(HTTP {response.status_code}); fal's output URLs expire",
                     param="id",
                 )
             if not response.is_success:
-                await _read_quietly(response)
+                await read_quietly(response, PROVIDER)
                 raise translate_error(response)
-            expected = _content_length(response)
+            expected = content_length(response)
             if expected is None:
                 size = video.get("file_size") if isinstance(video, dict) else None
                 expected = size if isinstance(size, int) and size > 0 else None
             yield Download(
-                chunks=_chunks(response, expected),
+                chunks=checked_chunks(response, expected, provider=PROVIDER),
                 media_type="video/mp4",
                 expected_size=expected,
                 extra={"url": url.split("?")[0]},
@@ -383,38 +383,3 @@ def _json_field(response: httpx.Response, name: str) -> str:
         message, _ = describe(body, f"fal's answer has no {name}")
         raise ProviderError(message, provider=PROVIDER, status_code=response.status_code)
     return value
-
-
-def _content_length(response: httpx.Response) -> int | None:
-    raw = response.headers.get("content-length")
-    if raw is None or not raw.strip().isdigit():
-        return None
-    if response.headers.get("content-encoding", "identity").lower() != "identity":
-        return None
-    return int(raw)
-
-
-async def _read_quietly(response: httpx.Response) -> None:
-    try:
-        await response.aread()
-    except WIRE_ERRORS:
-        logger.debug("fal: an error body broke off")
-
-
-async def _chunks(response: httpx.Response, expected: int | None) -> AsyncIterator[bytes]:
-    """The file's chunks; one that breaks off or ends short raises `ContentDownloadError`."""
-    received = 0
-    try:
-        async for chunk in response.aiter_bytes():
-            received += len(chunk)
-            yield chunk
-    except WIRE_ERRORS as exc:
-        raise ContentDownloadError(
-            f"the fal output download broke off after {received} bytes ({type(exc).__name__})",
-            provider=PROVIDER,
-        ) from exc
-    if expected is not None and received != expected:
-        raise ContentDownloadError(
-            f"the fal output download ended after {received} of {expected} bytes",
-            provider=PROVIDER,
-        )

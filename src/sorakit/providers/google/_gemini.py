@@ -18,11 +18,11 @@ from google.genai import types
 from sorakit.catalog.google import OMNI_FLASH, capabilities_of
 from sorakit.errors import (
     ConfigurationError,
-    ContentDownloadError,
     InvalidRequestError,
     InvalidStateError,
     ProviderError,
 )
+from sorakit.providers._streaming import checked_chunks, content_length
 from sorakit.providers.base import Download, Provider, RemoteJob, SubmitRequest
 from sorakit.providers.google._common import (
     aspect_and_resolution,
@@ -152,7 +152,7 @@ class GeminiProvider(Provider):
             if response.headers.get("content-encoding", "identity") != "identity":
                 size = None  # the length is of the encoded body; the decoded one differs
             yield Download(
-                chunks=_chunks(response),
+                chunks=checked_chunks(response, content_length(response), provider=PROVIDER),
                 media_type=media_type,
                 expected_size=int(size) if size and size.isdigit() else None,
             )
@@ -309,18 +309,3 @@ def _create_body(request: SubmitRequest) -> tuple[dict[str, Any], int]:
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
-
-
-async def _chunks(response: httpx.Response) -> AsyncIterator[bytes]:
-    """The body's chunks; a body that breaks off raises `ContentDownloadError`."""
-    received = 0
-    try:
-        async for chunk in response.aiter_bytes():
-            received += len(chunk)
-            yield chunk
-    except httpx.HTTPError as exc:
-        raise ContentDownloadError(
-            f"gemini: the download broke off after {received} bytes ({type(exc).__name__})",
-            provider=PROVIDER,
-            status_code=response.status_code,
-        ) from exc

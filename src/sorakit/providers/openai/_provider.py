@@ -13,10 +13,10 @@ import pydantic
 
 from sorakit.errors import (
     ConfigurationError,
-    ContentDownloadError,
     ProviderBadRequestError,
     ProviderError,
 )
+from sorakit.providers._streaming import checked_chunks, content_length, read_quietly
 from sorakit.providers.base import (
     EXPECTED_SECONDS_HEADER,
     Character,
@@ -242,13 +242,13 @@ class OpenAIProvider(Provider):
             raise translate_error(exc) from exc
         try:
             if not response.is_success:
-                await _read_quietly(response)
+                await read_quietly(response, PROVIDER)
                 raise translate_error(response, lookup="video_id")
             encoded = response.headers.get("content-encoding", "identity").lower() != "identity"
-            expected = None if encoded else _content_length(response)
+            expected = content_length(response)
             media_type = response.headers.get("content-type", CONTENT_TYPES[variant])
             yield Download(
-                chunks=_chunks(response, expected, raw=not encoded),
+                chunks=checked_chunks(response, expected, provider=PROVIDER, raw=not encoded),
                 media_type=media_type.split(";")[0].strip(),
                 expected_size=expected,
                 extra=_extra_headers(response),
@@ -409,47 +409,6 @@ def _character(
     return Character(id=character.id, name=name, created_at=character.created_at)
 
 
-def _content_length(response: httpx.Response) -> int | None:
-    raw = response.headers.get("content-length")
-    if raw is None or not raw.strip().isdigit():
-        return None
-    return int(raw)
-
-
 def _extra_headers(response: httpx.Response) -> dict[str, str]:
     names = ("etag", "last-modified", "x-request-id", "content-disposition")
     return {name: response.headers[name] for name in names if name in response.headers}
-
-
-async def _read_quietly(response: httpx.Response) -> None:
-    """Read an error body so it can be translated; a body that breaks off reads as empty."""
-    try:
-        await response.aread()
-    except HTTPX_ERRORS:
-        logger.debug("openai: the error body of %s broke off", response.request.url.path)
-
-
-async def _chunks(
-    response: httpx.Response, expected: int | None, *, raw: bool
-) -> AsyncIterator[bytes]:
-    """The body's chunks; a body that breaks off or ends short raises `ContentDownloadError`."""
-    received = 0
-    stream = response.aiter_raw() if raw else response.aiter_bytes()
-    try:
-        async for chunk in stream:
-            received += len(chunk)
-            yield chunk
-    except HTTPX_ERRORS as exc:
-        raise ContentDownloadError(
-            f"the download of {response.request.url.path} broke off after {received} bytes "
-            f"({type(exc).__name__}: {exc})",
-            provider=PROVIDER,
-            status_code=response.status_code,
-        ) from exc
-    if expected is not None and received != expected:
-        raise ContentDownloadError(
-            f"the download of {response.request.url.path} ended after {received} of "
-            f"{expected} bytes",
-            provider=PROVIDER,
-            status_code=response.status_code,
-        )

@@ -22,12 +22,12 @@ from runwayml.types.task_retrieve_response import (
 from sorakit.catalog.runway import USD_PER_CREDIT
 from sorakit.errors import (
     ConfigurationError,
-    ContentDownloadError,
     InvalidRequestError,
     InvalidStateError,
     NotFoundError,
     ProviderError,
 )
+from sorakit.providers._streaming import checked_chunks, content_length, read_quietly
 from sorakit.providers.base import Download, Provider, RemoteJob, SubmitRequest
 from sorakit.providers.runway._errors import (
     HTTPX_ERRORS,
@@ -189,16 +189,16 @@ class RunwayProvider(Provider):
                 raise translate(exc) from exc
             if response.is_success:
                 break
-            await _read_quietly(response)
+            await read_quietly(response, PROVIDER)
             await response.aclose()
             if response.status_code not in _EXPIRED_STATUSES or attempt == 1:
                 raise from_response(response)
             logger.info("runway: the output URL of %s expired; asking for a fresh one", remote)
         assert response is not None
         try:
-            expected = _content_length(response)
+            expected = content_length(response)
             yield Download(
-                chunks=_chunks(response, expected),
+                chunks=checked_chunks(response, expected, provider=PROVIDER),
                 media_type="video/mp4",
                 expected_size=expected,
             )
@@ -300,39 +300,3 @@ def _expected(remote: RemoteId) -> float | None:
     if spec is None or not remote.seconds:
         return None
     return spec.render_base + spec.render_per_second * remote.seconds
-
-
-def _content_length(response: httpx.Response) -> int | None:
-    raw = response.headers.get("content-length")
-    encoded = response.headers.get("content-encoding", "identity").lower() != "identity"
-    if encoded or raw is None or not raw.strip().isdigit():
-        return None
-    return int(raw)
-
-
-async def _read_quietly(response: httpx.Response) -> None:
-    try:
-        await response.aread()
-    except HTTPX_ERRORS:
-        logger.debug("runway: an error body broke off")
-
-
-async def _chunks(response: httpx.Response, expected: int | None) -> AsyncIterator[bytes]:
-    """The body's chunks; a body that breaks off or ends short raises `ContentDownloadError`."""
-    received = 0
-    try:
-        async for chunk in response.aiter_bytes():
-            received += len(chunk)
-            yield chunk
-    except HTTPX_ERRORS as exc:
-        raise ContentDownloadError(
-            f"the Runway download broke off after {received} bytes ({type(exc).__name__})",
-            provider=PROVIDER,
-            status_code=response.status_code,
-        ) from exc
-    if expected is not None and received != expected:
-        raise ContentDownloadError(
-            f"the Runway download ended after {received} of {expected} bytes",
-            provider=PROVIDER,
-            status_code=response.status_code,
-        )
