@@ -36,7 +36,7 @@ from sorakit.errors import (
     SorakitError,
     TransientProviderError,
 )
-from sorakit.providers.openai import parse_retry_after
+from sorakit.providers._http import parse_retry_after
 
 PROVIDER = "fal"
 

@@ -22,7 +22,7 @@ from sorakit.errors import (
     ProviderBadRequestError,
     ProviderError,
 )
-from sorakit.providers._streaming import checked_chunks, content_length, read_quietly
+from sorakit.providers._http import checked_chunks, content_length, read_quietly
 from sorakit.providers.base import Download, Provider, RemoteJob, SubmitRequest
 from sorakit.providers.fal._errors import (
     PROVIDER,

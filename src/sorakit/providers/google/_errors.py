@@ -19,9 +19,6 @@ Two error families reach us: the Interactions client's status classes
 
 from __future__ import annotations
 
-import email.utils
-import time
-from datetime import UTC
 from typing import Any
 
 import httpx
@@ -37,6 +34,7 @@ from sorakit.errors import (
     RateLimitedError,
     SorakitError,
 )
+from sorakit.providers._http import parse_retry_after
 
 SDK_ERRORS: tuple[type[Exception], ...] = (
     _interactions.GeminiNextGenAPIClientError,
@@ -98,9 +96,13 @@ def from_status(
     if status in (401, 403):
         return ProviderAuthError(text, **details)
     if status == 429:
-        return RateLimitedError(text, retry_after=retry_after(headers), **details)
+        return RateLimitedError(
+            text, retry_after=parse_retry_after(headers) if headers is not None else None, **details
+        )
     if status is not None and status >= 500:
-        return ProviderUnavailableError(text, retry_after=retry_after(headers), **details)
+        return ProviderUnavailableError(
+            text, retry_after=parse_retry_after(headers) if headers is not None else None, **details
+        )
     if status is not None and 400 <= status < 500:
         return ProviderBadRequestError(text, **details)
     return ProviderError(text, **details)
@@ -117,21 +119,3 @@ def _envelope(body: object, *, fallback: str) -> tuple[str, str | None]:
             status if isinstance(status, str) else None,
         )
     return fallback, None
-
-
-def retry_after(headers: Any) -> float | None:
-    """Seconds from a `Retry-After` header (seconds or an HTTP date), if there is one."""
-    raw = headers.get("retry-after") if headers is not None else None
-    if raw is None:
-        return None
-    try:
-        seconds = float(raw)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(raw)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        return max(when.timestamp() - time.time(), 0.0)
-    return seconds if seconds >= 0 else None

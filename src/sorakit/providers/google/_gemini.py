@@ -22,7 +22,7 @@ from sorakit.errors import (
     InvalidStateError,
     ProviderError,
 )
-from sorakit.providers._streaming import checked_chunks, content_length
+from sorakit.providers._http import checked_chunks, content_length
 from sorakit.providers.base import Download, Provider, RemoteJob, SubmitRequest
 from sorakit.providers.google._common import (
     aspect_and_resolution,

@@ -12,7 +12,8 @@ deprecated.
 
 from __future__ import annotations
 
-from sorakit.providers.openai._errors import parse_retry_after, translate_error
+from sorakit.providers._http import parse_retry_after
+from sorakit.providers.openai._errors import translate_error
 from sorakit.providers.openai._provider import OpenAIProvider
 
 __all__ = ["OpenAIProvider", "parse_retry_after", "translate_error"]

@@ -24,9 +24,6 @@ code, so the `ProviderBadRequestError` that does is chained as their `__cause__`
 
 from __future__ import annotations
 
-import email.utils
-import time
-from datetime import UTC
 from typing import Any
 
 import httpx
@@ -44,6 +41,7 @@ from sorakit.errors import (
     SorakitError,
     TransientProviderError,
 )
+from sorakit.providers._http import parse_retry_after
 
 PROVIDER = "openai"
 
@@ -142,31 +140,3 @@ def _envelope(response: httpx.Response) -> tuple[str, str | None]:
     if isinstance(detail, str) and detail:
         return f"{fallback}: {detail}", None
     return fallback, None
-
-
-def parse_retry_after(headers: httpx.Headers, *, now: float | None = None) -> float | None:
-    """Seconds to wait from `retry-after-ms`, else `retry-after` (seconds or an HTTP date)."""
-    millis = headers.get("retry-after-ms")
-    if millis is not None:
-        try:
-            value = float(millis) / 1000
-        except ValueError:
-            pass
-        else:
-            if value >= 0:
-                return value
-    raw = headers.get("retry-after")
-    if raw is None:
-        return None
-    try:
-        seconds = float(raw)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(raw)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:  # `-0000` means UTC without saying so
-            when = when.replace(tzinfo=UTC)
-        seconds = when.timestamp() - (time.time() if now is None else now)
-        return max(seconds, 0.0)
-    return seconds if seconds >= 0 else None

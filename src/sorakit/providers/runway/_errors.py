@@ -35,7 +35,7 @@ from sorakit.errors import (
     SorakitError,
     TransientProviderError,
 )
-from sorakit.providers.openai._errors import parse_retry_after
+from sorakit.providers._http import parse_retry_after
 
 PROVIDER = "runway"
 

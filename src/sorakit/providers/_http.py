@@ -1,4 +1,4 @@
-"""Streaming a provider's file over httpx: what every HTTP-based provider shares.
+"""What every HTTP-based provider shares: streaming a file, and reading Retry-After.
 
 A body that breaks off, or ends before its Content-Length, raises `ContentDownloadError` (which
 the engine retries); an error body is read quietly so it can still be translated.
@@ -6,8 +6,12 @@ the engine retries); an error body is read quietly so it can still be translated
 
 from __future__ import annotations
 
+import email.utils
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC
+from typing import Any
 
 import httpx
 
@@ -60,3 +64,33 @@ async def checked_chunks(
             provider=provider,
             status_code=response.status_code,
         )
+
+
+def parse_retry_after(
+    headers: Mapping[str, Any] | httpx.Headers, *, now: float | None = None
+) -> float | None:
+    """Seconds to wait from `retry-after-ms`, else `retry-after` (seconds or an HTTP date)."""
+    millis = headers.get("retry-after-ms")
+    if millis is not None:
+        try:
+            value = float(millis) / 1000
+        except ValueError:
+            pass
+        else:
+            if value >= 0:
+                return value
+    raw = headers.get("retry-after")
+    if raw is None:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(raw)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:  # `-0000` means UTC without saying so
+            when = when.replace(tzinfo=UTC)
+        seconds = when.timestamp() - (time.time() if now is None else now)
+        return max(seconds, 0.0)
+    return seconds if seconds >= 0 else None
