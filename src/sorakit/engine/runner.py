@@ -35,7 +35,13 @@ from sorakit.errors import (
     TransientProviderError,
 )
 from sorakit.ledger import JobRecord, JobStatus, Ledger
-from sorakit.providers.base import Provider, RemoteJob, SourceVideo, SubmitRequest
+from sorakit.providers.base import (
+    Provider,
+    ReferenceImage,
+    RemoteJob,
+    SourceVideo,
+    SubmitRequest,
+)
 from sorakit.providers.registry import ProviderPool
 from sorakit.wire.videos import CONTENT_TYPES, VideoContentVariant
 
@@ -99,8 +105,6 @@ class JobRunner:
         """The provider request a ledger row stands for (the reference is read from the archive)."""
         reference = None
         if "reference" in job.assets:
-            from sorakit.providers.base import ReferenceImage
-
             raw = _read_bytes(job.assets["reference"].path)
             width, height = (int(v) for v in job.size.split("x"))
             reference = ReferenceImage(raw, "image/png", width, height)
