@@ -145,7 +145,7 @@ class AsyncClient:
         source: str | SourceVideo = (
             video
             if isinstance(video, str)
-            else SourceVideo(Path(video).read_bytes(), Path(video).name)
+            else SourceVideo(await anyio.Path(video).read_bytes(), Path(video).name)
         )
         job = await engine.edit(source, prompt)
         return await self.wait(job.id, on_progress) if wait else job

@@ -52,3 +52,18 @@ async def test_base_url_and_api_key_route_to_a_server(tmp_path: Path, serve) -> 
             job = await client.generate("over the wire")
     assert job.provider == "openai" and job.remote_id and job.remote_id != job.id
     assert Path(job.video_path or "").stat().st_size == job.assets["video"].size
+
+
+async def test_edit_a_local_clip(settings: Settings, tmp_path: Path) -> None:
+    from tests.conftest import make_mp4
+
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(make_mp4(1.0, (320, 240)))
+    async with sorakit.AsyncClient(settings=settings) as client:
+        edited = await client.edit(clip, "add snow")
+    assert (edited.kind, edited.size, edited.status) == (
+        "edit",
+        "320x240",
+        sorakit.JobStatus.COMPLETED,
+    )
+    assert edited.assets["source"].size == clip.stat().st_size

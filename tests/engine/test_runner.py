@@ -107,7 +107,7 @@ async def test_resume_after_a_create_whose_answer_was_lost(
 ) -> None:
     job = await engine.create("a cat", submit=False)
     # The create reached the provider, then the process died before the answer was stored.
-    request = engine.runner.submit_request(job, None)
+    request = await engine.runner.submit_request(job, None)
     await fake_provider.submit(request)
     await engine.ledger.update(job.id, submit_attempts=1)
     [done] = await engine.resume()
@@ -143,3 +143,30 @@ async def test_a_missing_credential_is_refused_before_anything_is_recorded(
         with pytest.raises(ConfigurationError, match="RUNWAYML_API_SECRET"):
             await engine.create("a cat", model="runway/gen4.5", seconds=5, size="1280x720")
         assert (await engine.ledger.list_jobs())[0] == []
+
+
+async def test_the_fitted_reference_is_recorded_with_the_job_and_sent(
+    engine: Engine, fake_provider: FakeProvider
+) -> None:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (300, 300), "red").save(buffer, "PNG")
+    sent: list[object] = []
+    original = fake_provider.submit
+
+    async def spy(request):  # type: ignore[no-untyped-def]
+        sent.append(request.reference)
+        return await original(request)
+
+    fake_provider.submit = spy  # type: ignore[method-assign]
+    job = await engine.create(
+        "a red cat", size="1280x720", reference=buffer.getvalue(), submit=False
+    )
+    assert job.assets["reference"].size > 0  # recorded in the same transaction as the job
+    await engine.wait(job.id)
+    [reference] = sent
+    assert reference is not None
+    assert Image.open(io.BytesIO(reference.data)).size == (1280, 720)  # type: ignore[attr-defined]

@@ -101,16 +101,16 @@ class JobRunner:
                 logger.info("%s for %s: %s; retry %d in %.2fs", what, job_id, exc, attempt, delay)
                 await anyio.sleep(delay)
 
-    def submit_request(self, job: JobRecord, source_remote_id: str | None) -> SubmitRequest:
+    async def submit_request(self, job: JobRecord, source_remote_id: str | None) -> SubmitRequest:
         """The provider request a ledger row stands for (the reference is read from the archive)."""
         reference = None
         if "reference" in job.assets:
-            raw = _read_bytes(job.assets["reference"].path)
+            raw = await anyio.Path(job.assets["reference"].path).read_bytes()
             width, height = (int(v) for v in job.size.split("x"))
             reference = ReferenceImage(raw, "image/png", width, height)
         source_video = None
         if "source" in job.assets:
-            source_video = SourceVideo(_read_bytes(job.assets["source"].path))
+            source_video = SourceVideo(await anyio.Path(job.assets["source"].path).read_bytes())
         return SubmitRequest(
             kind=job.kind,  # type: ignore[arg-type]
             model=job.provider_model,
@@ -133,7 +133,7 @@ class JobRunner:
         if job.source_id:
             source = await self.ledger.get(job.source_id)
             source_remote = source.remote_id
-        request = self.submit_request(job, source_remote)
+        request = await self.submit_request(job, source_remote)
 
         async def attempt() -> RemoteJob:
             nonlocal job
@@ -290,8 +290,3 @@ async def _notify(callback: ProgressCallback | None, job: JobRecord) -> None:
     result = callback(job)
     if inspect.isawaitable(result):
         await result
-
-
-def _read_bytes(path: str) -> bytes:
-    with open(path, "rb") as handle:
-        return handle.read()
