@@ -105,6 +105,11 @@ class Settings(BaseSettings):
     """An OAuth access token for Vertex (else Application Default Credentials are used)."""
     vertex_base_url: str | None = None
     """Vertex AI's base URL; set only to point at a fake or a proxy."""
+    vertex_output_gcs_uri: str | None = None
+    """`gs://bucket/prefix/`: Veo on Vertex writes its videos there instead of answering inline
+    (needed for long or 4k clips); they are downloaded with the same credentials."""
+    gcs_base_url: str | None = None
+    """Cloud Storage's JSON API base URL; set only to point at a fake or a proxy."""
 
     simulator_render_seconds: float = Field(default=4.0, ge=0.0)
     """Wall seconds a simulated job takes from create to completed."""
@@ -117,6 +122,10 @@ class Settings(BaseSettings):
     """Where `sorakit serve` POSTs signed `video.completed` / `video.failed` events."""
     webhook_secret: SecretStr | None = None
     """The Standard Webhooks secret (`whsec_...` or raw) that signs them."""
+    public_url: str | None = None
+    """The address at which providers can reach this `sorakit serve` (e.g.
+    `https://videos.example.com`). When set, providers that call back on completion (fal's
+    webhooks) are given a signed per-job URL under it, so a finished job is noticed at once."""
 
     fit_references: bool = False
     """`sorakit serve`: fit a reference of the wrong size instead of answering 400, as Sora did."""

@@ -47,6 +47,8 @@ class ModelCapabilities:
     """The longest a video may grow through extensions."""
     price_per_second: dict[str, float] = field(default_factory=dict)
     """USD per output second by size; a size missing here has no known price."""
+    price_per_clip: dict[tuple[str, int], float] = field(default_factory=dict)
+    """USD per clip by (size, seconds), for models billed per video (Hailuo); takes precedence."""
     render_seconds_base: float = 60.0
     render_seconds_per_second: float = 15.0
     """Expected wall time of a render: base + per_second * clip seconds (scaled by pixels)."""
@@ -61,6 +63,9 @@ class ModelCapabilities:
 
     def price(self, size: str, seconds: float) -> float | None:
         """The list price of a clip, or None where the price is unknown."""
+        clip = self.price_per_clip.get((size, round(seconds)))
+        if clip is not None and round(seconds) == seconds:
+            return clip
         rate = self.price_per_second.get(size)
         return None if rate is None else round(rate * seconds, 6)
 

@@ -71,6 +71,14 @@ class SubmitRequest:
     source_id: str | None = None
     source_video: SourceVideo | None = None
     characters: tuple[str, ...] = ()
+    last_frame: ReferenceImage | None = None
+    """The image the video should end on, fitted to `size` (first-and-last-frame models)."""
+    reference_images: tuple[ReferenceImage, ...] = ()
+    """Subject or style images that are not frames; each keeps its own size."""
+    callback_url: str | None = None
+    """Where the provider may POST when the job finishes. Only a hint that wakes tracking early:
+    the job's state is still read from the provider's status API, so a forged call costs one
+    status request and nothing else."""
 
     @property
     def width(self) -> int:
