@@ -111,6 +111,21 @@ class Settings(BaseSettings):
     gcs_base_url: str | None = None
     """Cloud Storage's JSON API base URL; set only to point at a fake or a proxy."""
 
+    chat_api_key: SecretStr | None = None
+    """Key of the OpenAI-compatible chat endpoint that plans long videos and enhances prompts
+    (falls back to `OPENAI_API_KEY`); without one, the offline planner is used."""
+    chat_base_url: str | None = None
+    """That chat endpoint's base URL (falls back to `OPENAI_BASE_URL`, then OpenAI's)."""
+    chat_model: str = "gpt-4.1-mini"
+    """The chat model that plans and enhances; it must support structured output."""
+    planner: Literal["auto", "offline", "chat"] = "auto"
+    """`auto` plans with the chat model when a key is set and offline otherwise."""
+    rate_limits: dict[str, float] = Field(default_factory=dict)
+    """Requests per minute per provider for batches and pipelines, e.g. `{"fal": 60}`."""
+    budget_usd: float | None = Field(default=None, ge=0)
+    """A cap on the estimated spend of all jobs in the ledger; a job that would pass it is not
+    submitted."""
+
     simulator_render_seconds: float = Field(default=4.0, ge=0.0)
     """Wall seconds a simulated job takes from create to completed."""
     simulator_faults: str = ""

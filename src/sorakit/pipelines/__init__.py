@@ -1,0 +1,1 @@
+"""Pipelines: jobs composed into long videos, storyboards, remix chains, variations and batches."""
