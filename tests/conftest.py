@@ -94,6 +94,7 @@ class FakeProvider(Provider):
         self.fail_with: tuple[str, str] | None = None
         self.truncate_next = False
         self.lose_next_create = False
+        self.requests: list[SubmitRequest] = []
 
     def enqueue(self, operation: str, *errors: BaseException) -> None:
         """Raise these errors, one per call, on the next calls of `operation`."""
@@ -111,6 +112,7 @@ class FakeProvider(Provider):
 
     async def submit(self, request: SubmitRequest) -> RemoteJob:
         self._fault("submit")
+        self.requests.append(request)
         if request.idempotency_key in self.keys:
             return self.jobs[self.keys[request.idempotency_key]]
         remote = RemoteJob(

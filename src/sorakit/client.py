@@ -86,13 +86,19 @@ class AsyncClient:
         seconds: int | str | None = None,
         size: str | None = None,
         reference: ReferenceInput | None = None,
+        last_frame: ReferenceInput | None = None,
+        reference_images: Sequence[ReferenceInput] = (),
         characters: Sequence[str] = (),
         snap: bool = False,
         fit: FitMode = "crop",
         wait: bool = True,
         on_progress: ProgressCallback | None = None,
     ) -> JobRecord:
-        """Make a video; with `wait` (the default) return once its files are archived."""
+        """Make a video; with `wait` (the default) return once its files are archived.
+
+        `reference` is the first frame and `last_frame` the last, both fitted to the size;
+        `reference_images` are subject or style images (see `sorakit models` for who takes them).
+        """
         engine = await self.engine()
         job = await engine.create(
             prompt,
@@ -100,6 +106,8 @@ class AsyncClient:
             seconds=seconds,
             size=size,
             reference=reference,
+            last_frame=last_frame,
+            reference_images=reference_images,
             characters=characters,
             snap=snap,
             fit=fit,

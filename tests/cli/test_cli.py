@@ -76,6 +76,8 @@ def test_generate_prints_the_saved_path_last(isolated_env: Path, tmp_path: Path)
         (["generate", "x", "--seconds", "5"], 2, "allows '4', '8', '12', '16', or '20'"),
         (["generate", "x", "--model", "sora-3"], 3, "does not exist"),
         (["generate", "x", "--reference", "missing.png"], 2, "No such reference image"),
+        (["generate", "x", "--last-frame", "missing.png"], 2, "sora-2 does not take a last frame"),
+        (["generate", "x", "-R", "a.png", "-R", "b.png"], 2, "sora-2 takes no reference images"),
         (["jobs", "show", "video_nope"], 3, "No video found"),
         (["remix", "video_nope", "x"], 3, "No video found"),
     ],

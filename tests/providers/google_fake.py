@@ -5,7 +5,9 @@ It follows `shared/reference/providers.md` §2 and §3: `x-goog-api-key` (Gemini
 keys, a wrong JSON type for `duration`/`durationSeconds`, values outside the model's tables are a
 400 `INVALID_ARGUMENT`), queued -> in_progress -> completed on a clock the test moves, a safety
 failure for prompts that mention `forbidden`, Files API outputs that 404 after they expire, and
-faults on demand (an error answer with headers, a slow answer). It is a Starlette app: the SDK
+faults on demand (an error answer with headers, a slow answer), cancel of running interactions
+only, image roles bound by prompt tags, Veo's `lastFrame`/`referenceImages` rules, and Veo
+outputs written to `storageUri` and served by the Cloud Storage fake. It is a Starlette app: the SDK
 sends through httpx2, so tests serve it with uvicorn on loopback. Videos are real MP4s rendered
 by the simulator.
 """
@@ -31,6 +33,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from sorakit.providers.simulator.render import Segment, render
+from tests.providers.gcs_fake import FakeGcs
 
 OMNI_MODELS = ("gemini-omni-1.2-flash", "gemini-omni-1.1-flash")
 VEO_MODELS = ("veo-3.1-generate-001", "veo-3.1-fast-generate-001")
@@ -46,8 +49,10 @@ SIZES = {
 }
 TASKS = {"text_to_video", "image_to_video", "reference_to_video", "edit", "extend", "upscale"}
 _CREATE_KEYS = {"model", "input", "background", "store", "generation_config", "response_format"} | {
-    "previous_interaction_id"
+    "previous_interaction_id",
+    "webhook_config",
 }
+_TAG = re.compile(r"<(FIRST_FRAME|LAST_FRAME|IMAGE_REF_(\d+))>")
 _FORMAT_KEYS = {"type", "aspect_ratio", "duration", "resolution", "delivery"}
 _SAFETY_REASON = "Blocked by our safety filters (support code 58061214): prohibited content."
 
@@ -82,6 +87,11 @@ class Job:
     """The image the video starts from, already at the frame size."""
     file_id: str | None = None
     deleted: bool = False
+    cancelled: bool = False
+    webhook_uris: tuple[str, ...] = ()
+    images: tuple[str, ...] = ()
+    """The role of each image sent (`FIRST_FRAME`, `LAST_FRAME`, `IMAGE_REF_0`, `ASSET`...)."""
+    storage_uri: str | None = None
 
 
 @dataclass
@@ -123,10 +133,14 @@ class FakeGoogle:
         self._counter = 0
         self._lock = threading.Lock()
         self._rendered: dict[str, Path] = {}
+        self.gcs = FakeGcs(access_token)
+        self._written: set[str] = set()
         self.app = Starlette(
             routes=[
                 Route("/{v}/interactions", self._create, methods=["POST"]),
                 Route("/{v}/interactions/{iid}", self._one, methods=["GET", "DELETE"]),
+                Route("/{v}/interactions/{iid}/cancel", self._cancel, methods=["POST"]),
+                self.gcs.route(),
                 Route("/v1beta/files/{name}", self._file, methods=["GET"]),
                 Route(
                     "/{v}/projects/{project}/locations/{location}/publishers/google/models/{action}",
@@ -172,6 +186,8 @@ class FakeGoogle:
             return self._rendered[job.id]
 
     def state(self, job: Job) -> str:
+        if job.cancelled:
+            return "cancelled"
         elapsed = self.now - job.created
         if elapsed < self.queue_seconds:
             return "queued"
@@ -244,7 +260,8 @@ class FakeGoogle:
             raise bad("video generation must run with background=true in this fake.")
         width, height, seconds = self._format(body.get("response_format"))
         task = self._task(body.get("generation_config"))
-        prompt, image, video = self._input(body["input"])
+        prompt, roles, image, video = self._input(body["input"])
+        webhooks = _webhook_uris(body.get("webhook_config"))
         previous = body.get("previous_interaction_id")
         if previous is not None:
             source = self.jobs.get(previous)
@@ -254,20 +271,17 @@ class FakeGoogle:
                 raise bad(f"interaction {previous} has no output to continue from.")
             if task == "extend":
                 seconds += source.seconds
-        if task == "image_to_video" and image is None:
-            raise bad("task image_to_video needs an image in the input.")
+        if task == "image_to_video" and "FIRST_FRAME" not in roles:
+            raise bad("task image_to_video needs a <FIRST_FRAME> image in the input.")
+        if task == "reference_to_video" and not any(r.startswith("IMAGE_REF") for r in roles):
+            raise bad("task reference_to_video needs an <IMAGE_REF_0> image in the input.")
         if task in ("edit", "extend") and previous is None and video is None:
             raise bad(f"task {task} needs a video or a previous_interaction_id.")
         job_id = self._next_id("v1_omni")
-        return Job(
-            job_id,
-            body["model"],
-            prompt,
-            (width, height),
-            seconds,
-            self.now,
-            _frame(image, width, height),
-        )
+        frame = _frame(image, width, height)
+        job = Job(job_id, body["model"], prompt, (width, height), seconds, self.now, frame)
+        job.webhook_uris, job.images = webhooks, roles
+        return job
 
     def _format(self, value: Any) -> tuple[int, int, int]:
         if not isinstance(value, dict) or value.get("type") != "video":
@@ -302,12 +316,14 @@ class FakeGoogle:
         return task if isinstance(task, str) else None
 
     @staticmethod
-    def _input(value: Any) -> tuple[str, bytes | None, bytes | None]:
+    def _input(value: Any) -> tuple[str, tuple[str, ...], bytes | None, bytes | None]:
+        """The prompt, the role of each image (from the prompt's tags), the first frame, a video."""
         if isinstance(value, str):
-            return value, None, None
+            return value, (), None, None
         if not isinstance(value, list) or len(value) != 1 or value[0].get("type") != "user_input":
             raise bad("input must be a string or one user_input step.")
-        prompt, image, video = "", None, None
+        prompt, video = "", None
+        images: list[bytes] = []
         for part in value[0].get("content", []):
             kind = part.get("type")
             if kind == "text" and isinstance(part.get("text"), str):
@@ -318,12 +334,21 @@ class FakeGoogle:
                 except binascii.Error:
                     raise bad(f"{kind} data is not base64.") from None
                 if kind == "image":
-                    image = data
+                    images.append(data)
                 else:
                     video = data
             else:
                 raise bad(f"unsupported content part {kind!r}.")
-        return prompt, image, video
+        roles = tuple(match.group(1) for match in _TAG.finditer(prompt))
+        refs = [role for role in roles if role.startswith("IMAGE_REF")]
+        if len(roles) != len(images) or len(set(roles)) != len(roles):
+            raise bad(f"{len(images)} images but the prompt tags {len(roles)} distinct roles.")
+        if "LAST_FRAME" in roles and "FIRST_FRAME" not in roles:
+            raise bad("<LAST_FRAME> must be used together with <FIRST_FRAME>.")
+        if len(refs) > 3 or refs != [f"IMAGE_REF_{n}" for n in range(len(refs))]:
+            raise bad("image references are <IMAGE_REF_0>..<IMAGE_REF_2>, in order.")
+        first = images[roles.index("FIRST_FRAME")] if "FIRST_FRAME" in roles else None
+        return prompt, roles, first, video
 
     def _interaction(self, job: Job) -> dict[str, Any]:
         state = self.state(job)
@@ -353,10 +378,20 @@ class FakeGoogle:
         job = self.jobs.get(request.path_params["iid"])
         if job is None or job.deleted:
             return GoogleApiError(404, "NOT_FOUND", "Interaction not found.").response()
+        if request.url.path.endswith("/cancel"):
+            if self.state(job) not in ("queued", "in_progress"):
+                message = "Only running background interactions can be cancelled."
+                return GoogleApiError(400, "FAILED_PRECONDITION", message).response()
+            job.cancelled = True
+            return JSONResponse(self._interaction(job))
         if request.method == "DELETE":
             job.deleted = True
             return JSONResponse({})
         return JSONResponse(self._interaction(job))
+
+    async def _cancel(self, request: Request) -> Response:
+        """`POST /{v}/interactions/{id}/cancel`: background interactions that still run only."""
+        return await self._one(request)
 
     async def _file(self, request: Request) -> Response:
         early = await self._preamble(request)
@@ -413,6 +448,10 @@ class FakeGoogle:
             raise bad("instance needs a prompt and only known fields.")
         image = _media(instance.get("image"), "image")
         video = _media(instance.get("video"), "video")
+        if instance.get("lastFrame") is not None and image is None:
+            raise bad("lastFrame requires image (the first frame).")
+        _media(instance.get("lastFrame"), "lastFrame")
+        refs = _references(instance.get("referenceImages"))
         parameters = body.get("parameters", {})
         unknown = set(parameters) - _VEO_PARAMETER_KEYS
         if unknown:
@@ -425,12 +464,20 @@ class FakeGoogle:
         key = (parameters.get("aspectRatio", "16:9"), parameters.get("resolution", "720p"))
         if key not in SIZES or key[1] == "360p":
             raise bad(f"unsupported aspectRatio/resolution {key[0]}/{key[1]}.")
+        if refs and (seconds != 8 or key[0] != "16:9"):
+            raise bad("referenceImages need durationSeconds 8 and aspectRatio 16:9.")
+        storage = parameters.get("storageUri")
+        if storage is not None and not re.fullmatch(r"gs://[a-z0-9._-]+/.*", str(storage)):
+            raise bad(f"storageUri must be a gs:// URI, got {storage!r}.")
         if video is not None:
             seconds += round(_duration(video))
         self._counter += 1
         name = f"{prefix}/operations/{self._counter:019d}"
         frame = _frame(image, *SIZES[key])
-        return Job(name, model, instance["prompt"], SIZES[key], seconds, self.now, frame)
+        job = Job(name, model, instance["prompt"], SIZES[key], seconds, self.now, frame)
+        roles = ("image",) * (image is not None) + ("lastFrame",) * ("lastFrame" in instance)
+        job.images, job.storage_uri = roles + refs, storage
+        return job
 
     async def _operation(self, body: Any, prefix: str) -> dict[str, Any]:
         if not isinstance(body, dict) or set(body) != {"operationName"}:
@@ -450,8 +497,15 @@ class FakeGoogle:
                 "done": True,
                 "response": {**response, "raiMediaFilteredReasons": [_SAFETY_REASON]},
             }
-        data = (await asyncio.to_thread(self.render_path, job)).read_bytes()
-        video = {"bytesBase64Encoded": base64.b64encode(data).decode(), "mimeType": "video/mp4"}
+        if job.storage_uri is not None:  # Veo writes `{storageUri}{operation id}/sample_0.mp4`
+            uri = f"{job.storage_uri.rstrip('/')}/{name.rsplit('/', 1)[1]}/sample_0.mp4"
+            if name not in self._written:  # written once: a deleted object stays gone
+                self._written.add(name)
+                self.gcs.put(uri, lambda: self.render_path(job))
+            video = {"gcsUri": uri, "mimeType": "video/mp4"}
+        else:
+            data = (await asyncio.to_thread(self.render_path, job)).read_bytes()
+            video = {"bytesBase64Encoded": base64.b64encode(data).decode(), "mimeType": "video/mp4"}
         return {
             "name": name,
             "done": True,
@@ -477,6 +531,35 @@ def _media(value: Any, what: str) -> bytes | None:
         return base64.b64decode(value["bytesBase64Encoded"], validate=True)
     except binascii.Error:
         raise bad(f"{what} is not base64.") from None
+
+
+def _references(value: Any) -> tuple[str, ...]:
+    """The `referenceType` of each `referenceImages` entry (at most 3, each a real image)."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not 1 <= len(value) <= 3:
+        raise bad("referenceImages takes 1 to 3 images.")
+    kinds: list[str] = []
+    for ref in value:
+        if not isinstance(ref, dict) or set(ref) != {"image", "referenceType"}:
+            raise bad("each referenceImages entry needs image and referenceType.")
+        if ref["referenceType"] not in ("ASSET", "STYLE"):
+            raise bad(f"unknown referenceType {ref['referenceType']!r}.")
+        _frame(_media(ref["image"], "referenceImages.image"), 16, 9)
+        kinds.append(ref["referenceType"])
+    return tuple(kinds)
+
+
+def _webhook_uris(value: Any) -> tuple[str, ...]:
+    """`webhook_config.uris`: http(s) URLs that replace the registered webhooks for this call."""
+    if value is None:
+        return ()
+    uris = value.get("uris") if isinstance(value, dict) else None
+    if not isinstance(uris, list) or set(value) - {"uris", "user_metadata"}:
+        raise bad("webhook_config takes uris (a list) and user_metadata.")
+    if not all(isinstance(uri, str) and re.match(r"https?://", uri) for uri in uris):
+        raise bad("webhook_config.uris must be http(s) URLs.")
+    return tuple(uris)
 
 
 def _duration(data: bytes) -> float:

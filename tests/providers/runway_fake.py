@@ -35,86 +35,249 @@ VERSION = "2024-11-06"
 
 _GEN4 = ("1280:720", "720:1280", "1104:832", "960:960", "832:1104", "1584:672")
 _VEO = ("1280:720", "720:1280", "1080:1920", "1920:1080")
-_OMNI: tuple[str, ...] = ("640:360", "360:640", "1280:720", "720:1280", "1920:1080")
-_OMNI += ("1080:1920", "3840:2160", "2160:3840")
-_SEEDANCE = ("1280:720", "720:1280", "960:960", "1920:1080", "1080:1920", "1440:1440")
+_OMNI = ("640:360", "360:640", "1280:720", "720:1280", "1920:1080", "1080:1920")
+_OMNI += ("3840:2160", "2160:3840")
+_SEEDANCE = ("992:432", "864:496", "752:560", "640:640", "560:752", "496:864", "1470:630")
+_SEEDANCE += ("1280:720", "1112:834", "960:960", "834:1112", "720:1280", "2206:946")
+_SEEDANCE += ("1920:1080", "1664:1248", "1440:1440", "1248:1664", "1080:1920", "3840:1646")
+_SEEDANCE += ("3840:2160", "3840:2880", "3840:3840", "2880:3840", "2160:3840")
+_HAPPYHORSE = ("1280:720", "720:1280", "960:960", "1108:832", "832:1108", "1920:1080")
+_HAPPYHORSE += ("1080:1920", "1440:1440", "1662:1248", "1248:1662")
+_AUTO = ("auto_480p", "auto_720p", "auto_1080p")
+_WAN = ("832:480", "720:544", "624:624", "544:720", "480:832", "1280:720", "1104:832")
+_WAN += ("960:960", "832:1104", "720:1280", "1920:1080", "1648:1248", "1440:1440")
+_WAN += ("1248:1648", "1080:1920", *_AUTO)
+_HAILUO_ASPECTS = ("adaptive", "21:9", "16:9", "4:3", "1:1", "3:4", "9:16")
+_GROK_ASPECTS = ("16:9", "9:16", "1:1", "4:3", "3:4", "3:2", "2:3")
+_GROK_LITE = {  # the lite model's pixel ratios, per tier in _GROK_ASPECTS' order
+    "480p": ("848:480", "480:848", "480:480", "640:480", "480:640", "720:480", "480:720"),
+    "720p": ("1280:720", "720:1280", "720:720", "960:720", "720:960", "1088:720", "720:1088"),
+    "1080p": ("1904:1072", "1072:1904", "1424:1424", "1648:1232", "1232:1648", "1744:1152")
+    + ("1152:1744",),
+}
+_GROK_FRAMES = {
+    (aspect, tier): ratio
+    for tier, ratios in _GROK_LITE.items()
+    for aspect, ratio in zip(_GROK_ASPECTS, ratios, strict=True)
+}
+_HAILUO_FRAMES = {("16:9", "768p"): "1366:768", ("9:16", "768p"): "768:1366"}
+_HAILUO_FRAMES |= {("1:1", "768p"): "768:768", ("16:9", "2k"): "2560:1440"}
+_HAILUO_FRAMES |= {("9:16", "2k"): "1440:2560", ("1:1", "2k"): "1440:1440"}
+
+
+@dataclass(frozen=True)
+class Schema:
+    """One model's body on one endpoint, as the SDK types it (wire names, camelCase)."""
+
+    required: frozenset[str]
+    optional: frozenset[str]
+    ratios: tuple[str, ...] = ()
+    resolutions: tuple[str, ...] = ()
+    positions: tuple[str, ...] = ("first",)
+    reference_mode: bool = False
+    """`promptImage` may hold position-less reference images (never mixed with keyframes)."""
+    keyframe_ratios: tuple[str, ...] = ()
+    """The only ratios allowed with keyframes, where the model restricts them (Wan: auto_*)."""
+    max_references: int | None = None
+    """The `references` bound the SDK states (None: it states none)."""
 
 
 @dataclass(frozen=True)
 class FakeModel:
-    """What the fake accepts for one model (a subset of the SDK's request types)."""
+    """What the fake accepts for one model."""
 
-    endpoints: dict[str, tuple[str, ...]]
-    """Endpoint -> accepted ratios."""
+    endpoints: dict[str, Schema]
     durations: tuple[int, ...]
-    positions: tuple[str, ...] = ("first",)
-    extra_keys: frozenset[str] = frozenset()
-    duration_required: bool = False
     auto_duration: bool = False
     credits_per_second: int = 10
+    reference_resolutions: tuple[str, ...] = ()
+    """Resolutions allowed with `references`, where the model caps them (Grok: up to 720p)."""
+    frames: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(aspect, resolution) -> the pixel size rendered, for aspect-framed models."""
 
 
-_AUDIO = frozenset({"audio"})
+def _keys(*names: str) -> frozenset[str]:
+    return frozenset(names)
+
+
+_T2V, _I2V = _keys("model", "promptText"), _keys("model", "promptImage")
+_KF = ("first", "last")
+_GEN45_OPTIONS = _keys("contentModeration", "outputFormat", "proresProfile", "seed")
+_VEO_OPTIONS = _keys("audio", "duration", "negativePrompt", "seed")
+_KLING_OPTIONS = _keys("audio", "cfgScale", "duration", "promptText", "providerSettings")
+_REF_MEDIA = _keys("referenceAudio", "references", "referenceVideos")
+_RES = ("720p", "1080p", "720P", "1080P")
+_GROK_RES = ("480p", "720p", "1080p")
+
+
+def _veo(credits: int) -> FakeModel:
+    return FakeModel(
+        {
+            "text_to_video": Schema(_T2V | {"ratio"}, _VEO_OPTIONS, _VEO),
+            "image_to_video": Schema(
+                _I2V | {"ratio"}, _VEO_OPTIONS | {"promptText"}, _VEO, positions=_KF
+            ),
+        },
+        (4, 6, 8),
+        credits_per_second=credits,
+    )
+
+
+def _kling(ratios: tuple[str, ...]) -> FakeModel:
+    return FakeModel(
+        {
+            "text_to_video": Schema(_keys("model", "ratio"), _KLING_OPTIONS, ratios),
+            "image_to_video": Schema(_I2V, _KLING_OPTIONS | {"ratio"}, ratios, positions=_KF),
+        },
+        tuple(range(3, 16)),
+    )
+
+
+def _wan() -> FakeModel:
+    i2v_options = _keys("audio", "duration", "ratio", "referenceAudio", "referenceVideos")
+    return FakeModel(
+        {
+            "text_to_video": Schema(
+                _T2V, _REF_MEDIA | {"audio", "duration", "ratio"}, _WAN, max_references=10
+            ),
+            "image_to_video": Schema(
+                _I2V | {"promptText"},
+                i2v_options,
+                _WAN,
+                positions=_KF,
+                reference_mode=True,
+                keyframe_ratios=_AUTO,
+            ),
+        },
+        tuple(range(2, 16)),
+    )
+
+
 MODELS: dict[str, FakeModel] = {
     "gen4.5": FakeModel(
-        {"text_to_video": ("1280:720", "720:1280"), "image_to_video": _GEN4},
+        {
+            "text_to_video": Schema(
+                _T2V | {"ratio", "duration"}, _GEN45_OPTIONS, ("1280:720", "720:1280")
+            ),
+            "image_to_video": Schema(
+                _I2V | {"ratio", "duration"}, _GEN45_OPTIONS | {"promptText"}, _GEN4
+            ),
+        },
         tuple(range(2, 11)),
-        extra_keys=frozenset({"contentModeration", "outputFormat"}),
-        duration_required=True,
         credits_per_second=12,
     ),
-    "gen4_turbo": FakeModel({"image_to_video": _GEN4}, tuple(range(2, 11)), credits_per_second=5),
-    "veo3.1": FakeModel(
-        {"text_to_video": _VEO, "image_to_video": _VEO},
-        (4, 6, 8),
-        ("first", "last"),
-        _AUDIO | {"negativePrompt"},
-        credits_per_second=40,
+    "gen4_turbo": FakeModel(
+        {
+            "image_to_video": Schema(
+                _I2V | {"ratio"},
+                _keys("contentModeration", "duration", "promptText", "seed"),
+                _GEN4,
+            )
+        },
+        tuple(range(2, 11)),
+        credits_per_second=5,
     ),
-    "veo3.1_fast": FakeModel(
-        {"text_to_video": _VEO, "image_to_video": _VEO},
-        (4, 6, 8),
-        ("first", "last"),
-        _AUDIO | {"negativePrompt"},
-        credits_per_second=15,
-    ),
-    "kling3.0_pro": FakeModel(
-        dict.fromkeys(("text_to_video", "image_to_video"), ("1920:1080", "1080:1920", "1440:1440")),
-        tuple(range(3, 16)),
-        ("first", "last"),
-        _AUDIO,
-    ),
-    "kling3.0_standard": FakeModel(
-        dict.fromkeys(("text_to_video", "image_to_video"), ("1280:720", "720:1280", "960:960")),
-        tuple(range(3, 16)),
-        ("first", "last"),
-        _AUDIO,
-    ),
+    "veo3.1": _veo(40),
+    "veo3.1_fast": _veo(15),
+    "kling3.0_pro": _kling(("1920:1080", "1080:1920", "1440:1440")),
+    "kling3.0_standard": _kling(("1280:720", "720:1280", "960:960")),
     "seedance2": FakeModel(
-        dict.fromkeys(("text_to_video", "image_to_video"), _SEEDANCE),
+        {
+            "text_to_video": Schema(
+                _T2V,
+                _REF_MEDIA | {"audio", "duration", "ratio", "seed"},
+                _SEEDANCE,
+                max_references=9,
+            ),
+            "image_to_video": Schema(
+                _I2V,
+                _keys("audio", "duration", "promptText", "ratio", "referenceAudio", "seed"),
+                _SEEDANCE,
+                positions=_KF,
+                reference_mode=True,
+            ),
+        },
         tuple(range(4, 16)),
-        ("first", "last"),
-        _AUDIO,
         auto_duration=True,
     ),
     "gemini_omni_flash_1.1": FakeModel(
-        dict.fromkeys(("text_to_video", "image_to_video", "video_to_video"), _OMNI),
+        {
+            "text_to_video": Schema(
+                _T2V, _keys("duration", "ratio", "references", "referenceVideos"), _OMNI
+            ),
+            "image_to_video": Schema(
+                _I2V | {"promptText"}, _keys("duration", "ratio"), _OMNI, positions=_KF
+            ),
+            "video_to_video": Schema(
+                _keys("model", "promptText", "videoUri"),
+                _keys("duration", "mode", "ratio", "references"),
+                _OMNI,
+            ),
+        },
         tuple(range(3, 11)),
-        ("first", "last"),
-        frozenset({"mode", "references"}),
         auto_duration=True,
     ),
+    "happyhorse_1_0": FakeModel(
+        {
+            "text_to_video": Schema(_T2V, _keys("duration", "ratio"), _HAPPYHORSE),
+            "image_to_video": Schema(
+                _I2V, _keys("duration", "promptText", "resolution"), resolutions=_RES
+            ),
+        },
+        tuple(range(3, 16)),
+    ),
+    "hailuo3": FakeModel(
+        {
+            "text_to_video": Schema(
+                _T2V,
+                _REF_MEDIA | {"duration", "ratio", "resolution"},
+                _HAILUO_ASPECTS,
+                ("768p", "2k", "768P", "2K"),
+                max_references=9,
+            ),
+            "image_to_video": Schema(
+                _I2V | {"promptText"},
+                _keys("duration", "ratio", "referenceAudio", "resolution"),
+                _HAILUO_ASPECTS,
+                ("768p", "2k", "768P", "2K"),
+                positions=_KF,
+                reference_mode=True,
+            ),
+        },
+        (6, 10),
+        frames=_HAILUO_FRAMES,
+    ),
+    "wan3": _wan(),
+    "wan3_prime": _wan(),
+    "grok_imagine_1_5": FakeModel(
+        {
+            "text_to_video": Schema(
+                _T2V,
+                _keys("duration", "ratio", "referenceAudio", "references", "resolution"),
+                _GROK_ASPECTS,
+                _GROK_RES,
+            ),
+            "image_to_video": Schema(
+                _I2V, _keys("duration", "promptText", "resolution"), resolutions=_GROK_RES
+            ),
+        },
+        tuple(range(1, 16)),
+        reference_resolutions=("480p", "720p"),
+        frames=_GROK_FRAMES,
+    ),
+    "grok_imagine_1_5_lite": FakeModel(
+        {
+            "text_to_video": Schema(
+                _T2V, _keys("duration", "ratio"), tuple(r for v in _GROK_LITE.values() for r in v)
+            ),
+            "image_to_video": Schema(_I2V, _keys("duration", "promptText", "ratio"), _AUTO),
+        },
+        tuple(range(1, 16)),
+    ),
 }
-_REQUIRED = {
-    "text_to_video": {"model", "promptText", "ratio"},
-    "image_to_video": {"model", "promptImage", "ratio"},
-    "video_to_video": {"model", "promptText", "videoUri"},
-}
-_OPTIONAL = {
-    "text_to_video": {"duration", "seed"},
-    "image_to_video": {"promptText", "duration", "seed"},
-    "video_to_video": {"duration", "ratio", "seed"},
-}
+
+
+_ENDPOINTS = ("text_to_video", "image_to_video", "video_to_video")
 
 
 @dataclass
@@ -250,7 +413,7 @@ class FakeRunwayAPI:
         if request.headers.get("x-runway-version") != VERSION:
             return _error(400, f"Invalid X-Runway-Version header; expected {VERSION}")
         path = request.url.path
-        if request.method == "POST" and path.startswith("/v1/") and path[4:] in _REQUIRED:
+        if request.method == "POST" and path.startswith("/v1/") and path[4:] in _ENDPOINTS:
             if not isinstance(body, dict):
                 return _error(400, "Request body must be a JSON object")
             try:
@@ -283,14 +446,16 @@ class FakeRunwayAPI:
         spec = MODELS.get(model_name) if isinstance(model_name, str) else None
         if spec is None or endpoint not in spec.endpoints:
             raise ValidationError([_issue("model", f"Invalid model {model_name!r} for {endpoint}")])
-        required = set(_REQUIRED[endpoint]) | ({"duration"} if spec.duration_required else set())
-        allowed = required | _OPTIONAL[endpoint] | spec.extra_keys
-        issues = [_issue(k, "Required", "invalid_type") for k in sorted(required - body.keys())]
+        schema = spec.endpoints[endpoint]
+        allowed = schema.required | schema.optional
+        issues = [
+            _issue(k, "Required", "invalid_type") for k in sorted(schema.required - body.keys())
+        ]
         issues += [
             _issue(k, f"Unrecognized key: {k!r}", "unrecognized_keys")
             for k in sorted(body.keys() - allowed)
         ]
-        issues += self._check_values(endpoint, spec, body)
+        issues += _check_values(spec, schema, body)
         if issues:
             raise ValidationError(issues)
         prompt = body.get("promptText", "")
@@ -315,46 +480,6 @@ class FakeRunwayAPI:
         )
         self.tasks[task.id] = task
         return task
-
-    def _check_values(
-        self, endpoint: str, spec: FakeModel, body: dict[str, Any]
-    ) -> list[dict[str, Any]]:
-        issues: list[dict[str, Any]] = []
-        for key in ("promptText", "videoUri"):
-            if key in body and (not isinstance(body[key], str) or not body[key]):
-                issues.append(_issue(key, "Expected a non-empty string", "invalid_type"))
-        if "ratio" in body and body["ratio"] not in spec.endpoints[endpoint]:
-            issues.append(
-                _issue("ratio", f"Invalid enum value {body['ratio']!r}", "invalid_enum_value")
-            )
-        if "duration" in body:
-            duration = body["duration"]
-            if duration == "auto" and spec.auto_duration:
-                pass
-            elif isinstance(duration, bool) or not isinstance(duration, int):
-                received = type(duration).__name__.replace("str", "string")
-                issues.append(
-                    _issue(
-                        "duration",
-                        f"Expected number, received {received}",
-                        "invalid_type",
-                        expected="number",
-                        received=received,
-                    )
-                )
-            elif duration not in spec.durations:
-                issues.append(_issue("duration", f"Invalid duration {duration}", "invalid_literal"))
-        if "audio" in body and not isinstance(body["audio"], bool):
-            issues.append(_issue("audio", "Expected boolean", "invalid_type"))
-        if "mode" in body and body["mode"] not in ("reference", "extend", "edit"):
-            issues.append(_issue("mode", "Invalid enum value", "invalid_enum_value"))
-        if "promptImage" in body:
-            issues += _check_prompt_image(body["promptImage"], spec)
-        if "videoUri" in body and isinstance(body["videoUri"], str):
-            uri = body["videoUri"]
-            if not uri.startswith(("https://", "data:video/", "runway://")):
-                issues.append(_issue("videoUri", "Invalid video URI"))
-        return issues
 
     # -- tasks ---------------------------------------------------------------------------
 
@@ -422,7 +547,7 @@ class FakeRunwayAPI:
         """The task's MP4, rendered by the simulator on first use."""
         if task_id not in self._videos:
             task = self.tasks[task_id]
-            width, height = (int(v) for v in task.body.get("ratio", "1280:720").split(":"))
+            width, height = _dimensions(task)
             seconds = task.body.get("duration", 5)
             seconds = 4 if seconds == "auto" else seconds
             folder = self.workdir / task_id
@@ -464,30 +589,118 @@ def _error(status: int, message: str) -> httpx.Response:
     return httpx.Response(status, json={"error": message})
 
 
-def _check_prompt_image(value: Any, spec: FakeModel) -> list[dict[str, Any]]:
+def _check_values(spec: FakeModel, schema: Schema, body: dict[str, Any]) -> list[dict[str, Any]]:
+    issues: list[dict[str, Any]] = []
+    for key in ("promptText", "videoUri"):
+        if key in body and (not isinstance(body[key], str) or not body[key]):
+            issues.append(_issue(key, "Expected a non-empty string", "invalid_type"))
+    for key, allowed in (("ratio", schema.ratios), ("resolution", schema.resolutions)):
+        if key in body and body[key] not in allowed:
+            issues.append(_issue(key, f"Invalid enum value {body[key]!r}", "invalid_enum_value"))
+    if "duration" in body:
+        issues += _check_duration(body["duration"], spec)
+    if "audio" in body and not isinstance(body["audio"], bool):
+        issues.append(_issue("audio", "Expected boolean", "invalid_type"))
+    if "mode" in body and body["mode"] not in ("reference", "extend", "edit"):
+        issues.append(_issue("mode", "Invalid enum value", "invalid_enum_value"))
+    if "promptImage" in body:
+        issues += _check_prompt_image(body["promptImage"], schema, body.get("ratio"))
+    if "references" in body:
+        issues += _check_references(body, spec, schema)
+    elif body.get("ratio") == "adaptive":
+        issues.append(_issue("ratio", "adaptive needs image or video references"))
+    if "videoUri" in body and isinstance(body["videoUri"], str):
+        uri = body["videoUri"]
+        if not uri.startswith(("https://", "data:video/", "runway://")):
+            issues.append(_issue("videoUri", "Invalid video URI"))
+    return issues
+
+
+def _check_duration(duration: Any, spec: FakeModel) -> list[dict[str, Any]]:
+    if duration == "auto" and spec.auto_duration:
+        return []
+    if isinstance(duration, bool) or not isinstance(duration, int):
+        received = type(duration).__name__.replace("str", "string")
+        message = f"Expected number, received {received}"
+        return [_issue("duration", message, "invalid_type", expected="number", received=received)]
+    if duration not in spec.durations:
+        return [_issue("duration", f"Invalid duration {duration}", "invalid_literal")]
+    return []
+
+
+def _check_references(
+    body: dict[str, Any], spec: FakeModel, schema: Schema
+) -> list[dict[str, Any]]:
+    references = body["references"]
+    if not isinstance(references, list) or not references:
+        return [_issue("references", "Expected a non-empty array", "invalid_type")]
+    issues: list[dict[str, Any]] = []
+    if schema.max_references is not None and len(references) > schema.max_references:
+        issues.append(_issue("references", f"At most {schema.max_references} references"))
+    for item in references:
+        if not isinstance(item, dict) or set(item) != {"uri"}:
+            issues.append(_issue("references", "Each reference needs exactly uri"))
+        elif not _image_uri(item["uri"]):
+            issues.append(_issue("references", "Invalid image URI"))
+    capped = spec.reference_resolutions
+    if capped and body.get("resolution", capped[-1]) not in capped:
+        issues.append(_issue("resolution", "Requests with image references are capped at 720p"))
+    return issues
+
+
+def _image_uri(uri: Any) -> bool:
+    if not isinstance(uri, str) or not uri.startswith(("https://", "data:image/", "runway://")):
+        return False
+    return not (uri.startswith("data:") and len(uri) > 5 * 1024 * 1024)
+
+
+def _check_prompt_image(value: Any, schema: Schema, ratio: Any) -> list[dict[str, Any]]:
     images = [{"uri": value, "position": "first"}] if isinstance(value, str) else value
     if not isinstance(images, list) or not images:
         return [_issue("promptImage", "Expected a URI or a list of images", "invalid_type")]
     issues: list[dict[str, Any]] = []
+    positions = []
     for image in images:
-        if not isinstance(image, dict) or set(image) != {"uri", "position"}:
+        keys = set(image) if isinstance(image, dict) else set()
+        if keys != {"uri", "position"} and not (schema.reference_mode and keys == {"uri"}):
             issues.append(_issue("promptImage", "Each image needs exactly uri and position"))
             continue
-        if image["position"] not in spec.positions:
+        positions.append(image.get("position"))
+        if "position" in image and image["position"] not in schema.positions:
             issues.append(_issue("promptImage", f"Invalid position {image['position']!r}"))
-        uri = image["uri"]
-        if not isinstance(uri, str) or not uri.startswith(("https://", "data:image/", "runway://")):
-            issues.append(_issue("promptImage", "Invalid image URI"))
-        elif uri.startswith("data:") and len(uri) > 5 * 1024 * 1024:
-            issues.append(_issue("promptImage", "Data URI is larger than 5 MB"))
+        if not _image_uri(image["uri"]):
+            issues.append(_issue("promptImage", "Invalid image URI or larger than 5 MB"))
+    keyframes = [p for p in positions if p is not None]
+    if keyframes and len(keyframes) != len(positions):
+        issues.append(_issue("promptImage", "Keyframes and reference images cannot be mixed"))
+    if len(set(keyframes)) != len(keyframes) or (keyframes and "first" not in keyframes):
+        issues.append(_issue("promptImage", "One first frame, and at most one last frame"))
+    if keyframes and schema.keyframe_ratios and ratio not in schema.keyframe_ratios:
+        allowed = ", ".join(schema.keyframe_ratios)
+        issues.append(_issue("ratio", f"Keyframe requests must use {allowed}"))
     return issues
+
+
+def _dimensions(task: FakeTask) -> tuple[int, int]:
+    """What the real model renders: the pixel ratio, else the first frame's size (resolution
+    and auto_* framings follow it), else the model's size for an aspect and a tier."""
+    ratio = str(task.body.get("ratio", ""))
+    if ratio.replace(":", "").isdigit():
+        width, height = ratio.split(":")
+        return int(width), int(height)
+    if task.first_frame is not None:
+        return task.first_frame.size
+    frame = MODELS[task.model].frames.get((ratio, str(task.body.get("resolution", "")).lower()))
+    width, height = (frame or "1280:720").split(":")
+    return int(width), int(height)
 
 
 def _first_frame(value: Any) -> Image.Image | None:
     """The first-frame image of a data URI, decoded (a broken one is a 400 upstream)."""
-    if not isinstance(value, list) or not value or not isinstance(value[0], dict):
+    if not isinstance(value, list):
         return None
-    uri = value[0].get("uri", "")
+    first = [i for i in value if isinstance(i, dict) and i.get("position") == "first"]
+    uri = first[0].get("uri", "") if first else ""
     if not isinstance(uri, str) or not uri.startswith("data:image/"):
         return None
     raw = base64.b64decode(uri.split(",", 1)[1])

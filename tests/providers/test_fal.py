@@ -40,6 +40,7 @@ from sorakit.providers.fal import FAL_MODELS, FalProvider, RemoteRef, translate_
 from sorakit.providers.registry import ProviderPool
 from sorakit.settings import Settings
 from tests.providers.fal_fake import (
+    API,
     MEDIA,
     MODERATION_WORD,
     QUEUE,
@@ -446,7 +447,9 @@ async def test_the_engine_generates_tracks_and_archives_a_fal_job(
     settings: Settings, fake: FakeFalQueue
 ) -> None:
     fake.speed, fake.queue_seconds, fake.render_seconds = 40.0, 2.0, 8.0  # 0.25 s of real time
-    provider = QuickFal(key=fake.key, queue_url=QUEUE, transport=fake.transport())  # polls fast
+    provider = QuickFal(
+        key=fake.key, queue_url=QUEUE, api_url=API, transport=fake.transport()
+    )  # polls fast
     ledger = await Ledger.open(settings.ledger_url)
     pool = ProviderPool(settings, instances={"fal": provider})
     async with Engine(settings, ledger, catalog=Catalog(fal_models()), providers=pool) as engine:
@@ -503,7 +506,7 @@ async def test_the_engine_extends_a_veo_job_by_the_seconds_fal_allows(
     settings: Settings, fake: FakeFalQueue
 ) -> None:
     fake.speed, fake.queue_seconds, fake.render_seconds = 40.0, 2.0, 8.0
-    provider = QuickFal(key=fake.key, queue_url=QUEUE, transport=fake.transport())
+    provider = QuickFal(key=fake.key, queue_url=QUEUE, api_url=API, transport=fake.transport())
     ledger = await Ledger.open(settings.ledger_url)
     pool = ProviderPool(settings, instances={"fal": provider})
     async with Engine(settings, ledger, catalog=Catalog(fal_models()), providers=pool) as engine:

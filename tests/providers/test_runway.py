@@ -178,29 +178,6 @@ async def test_the_fake_refuses_a_string_duration_like_the_real_api(fake: FakeRu
     assert fake.tasks == {}
 
 
-def test_every_catalog_model_is_accepted_by_the_fake_at_its_defaults(fake: FakeRunwayAPI) -> None:
-    """The catalog's sizes and seconds are the SDK's literals (the fake mirrors them)."""
-    entries = {entry.provider_model: entry for entry in runway_models()}
-    assert set(entries) == {spec.model for spec in RUNWAY_MODELS}
-    for spec in RUNWAY_MODELS:
-        entry = entries[spec.model]
-        assert entry.name == f"runway/{spec.model}" and entry.provider == "runway"
-        caps = entry.capabilities
-        assert caps.default_size in caps.sizes and caps.default_seconds in caps.seconds
-        endpoint = "text_to_video" if spec.text_to_video else "image_to_video"
-        body: dict[str, object] = {
-            "model": spec.model,
-            "promptText": "x",
-            "ratio": caps.default_size.replace("x", ":"),
-            "duration": caps.seconds[-1],
-        }
-        if endpoint == "image_to_video":
-            body["promptImage"] = "https://example.test/a.png"
-        if spec.audio:
-            body["audio"] = True
-        fake._create(endpoint, body)
-
-
 def test_catalog_prices_are_credits_at_a_cent() -> None:
     caps = {entry.provider_model: entry.capabilities for entry in runway_models()}
     assert caps["gen4.5"].price("1280x720", 10) == pytest.approx(1.20)

@@ -8,7 +8,11 @@ providers (Runway, Google) serve models of the same families.
 Prices are USD per output second with the soundtrack on (the adapter always asks for audio
 where the schema has a switch). A size missing from `price_per_second` has no published price:
 Seedance 480p, LTX-2.3 above 1080p, Veo 3.1 Fast on fal. Hailuo 2.3 is billed per clip ($0.28
-per 6 s, $0.56 per 10 s); the record holds the dearer 10-second rate, $0.056/s.
+per 6 s, $0.56 per 10 s at 768p), so its record holds `price_per_clip` instead.
+
+Last frames and reference images also come from the input maps: `last_frame` is set exactly for
+the models with an end-frame field or a first-and-last-frame endpoint, and `reference_images`
+is the cap of the model's reference-to-video endpoint.
 """
 
 from __future__ import annotations
@@ -49,8 +53,7 @@ def _caps(
     *,
     default_seconds: int,
     rates: dict[str, float],
-    last_frame: bool = False,
-    reference_images: int = 0,
+    clips: dict[tuple[str, int], float] | None = None,
     audio: bool = True,
     max_extensions: int = 0,
     max_total_seconds: int = 0,
@@ -62,8 +65,8 @@ def _caps(
         default_size=default_size,
         default_seconds=default_seconds,
         image_reference=model.image_endpoint is not None,
-        last_frame=last_frame,
-        reference_images=reference_images,
+        last_frame=model.last_frame,
+        reference_images=model.max_references,
         audio=audio,
         extension=model.extend_endpoint is not None,
         extension_seconds=model.extend_seconds,
@@ -71,6 +74,7 @@ def _caps(
         max_extensions=max_extensions,
         max_total_seconds=max_total_seconds,
         price_per_second=_by_resolution(model, rates),
+        price_per_clip=dict(clips or {}),
         render_seconds_base=model.render_base,
         render_seconds_per_second=model.render_per_second,
     )
@@ -83,20 +87,20 @@ def fal_models() -> list[ModelEntry]:
             "fal/kling-3.0-pro",
             KLING_3_PRO,
             # $0.112/s silent, $0.168/s with audio, $0.196/s with voice [DOC]; end_image_url.
-            _caps(KLING_3_PRO, default_seconds=5, rates={"1080": 0.168}, last_frame=True),
+            _caps(KLING_3_PRO, default_seconds=5, rates={"1080": 0.168}),
             "Kling 3.0 Pro on fal: 3-15 s, native audio, 16:9 / 9:16 / 1:1",
         ),
         (
             "fal/seedance-2.0",
             SEEDANCE_2,
             # $0.3034/s at 720p, audio at the same price [DOC]; up to 9 reference images.
-            _caps(SEEDANCE_2, default_seconds=5, rates={"720": 0.3034}, reference_images=9),
+            _caps(SEEDANCE_2, default_seconds=5, rates={"720": 0.3034}),
             "Seedance 2.0 on fal: 4-15 s, 480p/720p, seven aspect ratios, audio",
         ),
         (
             "fal/seedance-2.0-fast",
             SEEDANCE_2_FAST,
-            _caps(SEEDANCE_2_FAST, default_seconds=5, rates={"720": 0.2419}, reference_images=9),
+            _caps(SEEDANCE_2_FAST, default_seconds=5, rates={"720": 0.2419}),
             "Seedance 2.0 Fast on fal: cheaper and quicker Seedance",
         ),
         (
@@ -133,20 +137,27 @@ def fal_models() -> list[ModelEntry]:
         (
             "fal/wan-2.7",
             WAN_2_7,
-            _caps(WAN_2_7, default_seconds=5, rates={"720": 0.10, "1080": 0.15}, last_frame=True),
+            _caps(WAN_2_7, default_seconds=5, rates={"720": 0.10, "1080": 0.15}),
             "Wan 2.7 on fal: 2-15 s, 720p/1080p, open weights",
         ),
         (
             "fal/ltx-2.3",
             LTX_2_3,
             # $0.08/s text-to-video, $0.06/s image-to-video at 1080p [DOC]; the dearer is kept.
-            _caps(LTX_2_3, default_seconds=6, rates={"1080": 0.08}, last_frame=True),
+            _caps(LTX_2_3, default_seconds=6, rates={"1080": 0.08}),
             "LTX-2.3 on fal: 6/8/10 s, 1080p to 2160p, audio, open weights",
         ),
         (
             "fal/hailuo-2.3",
             HAILUO_2_3,
-            _caps(HAILUO_2_3, default_seconds=6, rates={"768": 0.056}, audio=False),
+            # Billed per video: $0.28 for 6 s, $0.56 for 10 s at 768p [DOC].
+            _caps(
+                HAILUO_2_3,
+                default_seconds=6,
+                rates={},
+                clips={("1366x768", 6): 0.28, ("1366x768", 10): 0.56},
+                audio=False,
+            ),
             "Hailuo 2.3 Standard (MiniMax) on fal: 6 or 10 s at 768p, no audio",
         ),
         (

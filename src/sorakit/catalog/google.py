@@ -5,6 +5,7 @@ token-billed at about $0.10 per output second at 720p; 1080p and 4k are upscales
 not published, so none is guessed. Omni 1.2 is said to allow 15 s per call [3P only]; the 3–10 s
 the official skill validates is what is entered here. Veo extension on Vertex grows a clip to at
 most 30 s (Vertex doc); the per-step seconds reuse the 4/6/8 table, which is an inference.
+Both take a last frame only together with a first frame, and up to 3 reference images.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ OMNI_FLASH = ModelCapabilities(
     remix=True,
     extension=True,
     edit=True,
-    last_frame=False,  # the model takes a last frame; `SubmitRequest` has no field for it
-    reference_images=0,  # up to 3 on the model; `SubmitRequest` has no field for them
+    last_frame=True,  # `<LAST_FRAME>`, with a first frame
+    reference_images=3,  # `<IMAGE_REF_n>`; 3 on 1.1 [3P], the preview took 5
     audio=True,
     max_extensions=10,
     max_total_seconds=40,
@@ -51,8 +52,8 @@ def _veo(rate: float, *, base: float, per_second: float) -> ModelCapabilities:
         default_seconds=8,
         image_reference=True,
         extension=True,
-        last_frame=False,  # the model takes a last frame; `SubmitRequest` has no field for it
-        reference_images=0,  # up to 3 on the model; `SubmitRequest` has no field for them
+        last_frame=True,  # `lastFrame` needs a first frame (`image`)
+        reference_images=3,  # `ASSET` images, 8 s and 16:9 only (the provider refuses others)
         audio=True,
         max_extensions=6,
         max_total_seconds=30,

@@ -52,6 +52,18 @@ def generate(
     reference: Annotated[
         Path | None, typer.Option("--reference", "-r", help="An image to use as the first frame.")
     ] = None,
+    last_frame: Annotated[
+        Path | None,
+        typer.Option("--last-frame", help="An image to end on (models with 'last frame')."),
+    ] = None,
+    reference_images: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--reference-image",
+            "-R",
+            help="A subject or style image; repeat for several (models with 'refs').",
+        ),
+    ] = None,
     fit: Annotated[
         str,
         typer.Option(
@@ -79,6 +91,8 @@ def generate(
                 seconds=seconds,
                 size=size,
                 reference=reference,
+                last_frame=last_frame,
+                reference_images=reference_images or (),
                 snap=snap,
                 fit=fit_mode,
                 on_progress=progress,

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import logging
 import os
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -25,7 +27,16 @@ from sorakit.providers.base import Download
 
 logger = logging.getLogger(__name__)
 
-EXTENSIONS = {"video": "mp4", "thumbnail": "webp", "spritesheet": "jpg", "reference": "png"}
+EXTENSIONS = {
+    "video": "mp4",
+    "thumbnail": "webp",
+    "spritesheet": "jpg",
+    "reference": "png",
+    "last_frame": "png",
+    "source": "mp4",
+}
+REFERENCE_IMAGE_PREFIX = "reference_image_"
+"""Subject and style images are archived as `reference_image_1.png`, `_2`, ..."""
 
 
 @dataclass(frozen=True)
@@ -38,9 +49,21 @@ class StoredFile:
     media_type: str
 
 
+def png_size(data: bytes) -> tuple[int, int]:
+    """The width and height of a PNG from its header (other formats are decoded)."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
+        width, height = struct.unpack(">II", data[16:24])
+        return int(width), int(height)
+    with Image.open(io.BytesIO(data)) as image:
+        return image.size
+
+
 def asset_path(assets_dir: Path, job_id: str, variant: str) -> Path:
     """Where a job's variant lives."""
-    return assets_dir / job_id / f"{variant}.{EXTENSIONS.get(variant, 'bin')}"
+    extension = EXTENSIONS.get(variant) or (
+        "png" if variant.startswith(REFERENCE_IMAGE_PREFIX) else "bin"
+    )
+    return assets_dir / job_id / f"{variant}.{extension}"
 
 
 def check_video(path: Path) -> None:

@@ -18,7 +18,8 @@ from typing import Any
 import anyio
 
 from sorakit.catalog import Catalog, ModelEntry, build_catalog
-from sorakit.engine.assets import asset_path, store_bytes
+from sorakit.engine.assets import REFERENCE_IMAGE_PREFIX, asset_path, store_bytes
+from sorakit.engine.callbacks import CallbackSigner
 from sorakit.engine.planning import (
     FitMode,
     ReferenceInput,
@@ -57,6 +58,7 @@ class Engine:
         self.ledger = ledger
         self.catalog = catalog or build_catalog(settings)
         self.providers = providers or ProviderPool(settings)
+        self.callbacks = CallbackSigner.from_settings(settings)
         self.runner = JobRunner(
             ledger,
             self.providers,
@@ -64,6 +66,7 @@ class Engine:
             retries=settings.transient_retries,
             max_poll_interval=settings.max_poll_interval,
             listeners=listeners,
+            callback=self.callbacks.url if self.callbacks else None,
         )
 
     @classmethod
@@ -99,13 +102,19 @@ class Engine:
         seconds: int | str | None = None,
         size: str | None = None,
         reference: ReferenceInput | None = None,
+        last_frame: ReferenceInput | None = None,
+        reference_images: Sequence[ReferenceInput] = (),
         characters: Sequence[str] = (),
         snap: bool = False,
         fit: FitMode | None = "crop",
         client_key: str | None = None,
         submit: bool = True,
     ) -> JobRecord:
-        """Plan and record a new video, then submit it (unless `submit=False`)."""
+        """Plan and record a new video, then submit it (unless `submit=False`).
+
+        `reference` is the first frame and `last_frame` the last (both fitted to the size);
+        `reference_images` are subject or style images, for models that take them.
+        """
         if client_key and (existing := await self.ledger.by_client_key(client_key)):
             return existing
         entry, aliased = self.catalog.route(model)
@@ -121,6 +130,8 @@ class Engine:
                 seconds=seconds,
                 size=size,
                 reference=reference,
+                last_frame=last_frame,
+                reference_images=reference_images,
                 characters=characters,
                 snap=snap,
                 fit=fit,
@@ -131,7 +142,12 @@ class Engine:
         if plan.characters:
             options["characters"] = list(plan.characters)
         job_id = new_video_id()
-        reference_data = plan.reference.data if plan.reference else None
+        attachments: dict[str, tuple[bytes | None, str]] = {}
+        for variant, image in (("reference", plan.reference), ("last_frame", plan.last_frame)):
+            if image is not None:
+                attachments[variant] = (image.data, image.media_type)
+        for index, image in enumerate(plan.reference_images, start=1):
+            attachments[f"{REFERENCE_IMAGE_PREFIX}{index}"] = (image.data, image.media_type)
         job = await self._insert(
             job_id,
             "generate",
@@ -143,7 +159,7 @@ class Engine:
             client_key=client_key,
             estimated_cost=plan.estimated_cost,
             options=options,
-            attachments={"reference": (reference_data, "image/png")} if reference_data else {},
+            attachments=attachments,
         )
         return await self.runner.submit(job) if submit else job
 

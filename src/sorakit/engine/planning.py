@@ -40,6 +40,8 @@ class Plan:
     seconds: int
     size: str
     reference: ReferenceImage | None = None
+    last_frame: ReferenceImage | None = None
+    reference_images: tuple[ReferenceImage, ...] = ()
     characters: tuple[str, ...] = ()
     changes: list[str] = field(default_factory=list)
 
@@ -163,54 +165,89 @@ def resolve_size(
     )
 
 
-def _reference_bytes(reference: ReferenceInput) -> bytes | Image.Image:
+MAX_REFERENCE_SIDE = 2048
+"""Subject and style images are scaled down to this longest side; no model wants more."""
+
+
+def _reference_bytes(
+    reference: ReferenceInput, param: str = "input_reference"
+) -> bytes | Image.Image:
     if isinstance(reference, Image.Image | bytes):
         return reference
     if isinstance(reference, str) and reference.startswith("data:"):
         header, _, payload = reference.partition(",")
         if ";base64" not in header:
-            raise ReferenceImageError(
-                "A data URL reference must be base64-encoded.", param="input_reference"
-            )
+            raise ReferenceImageError("A data URL reference must be base64-encoded.", param=param)
         try:
             return base64.b64decode(payload, validate=True)
         except ValueError:
             raise ReferenceImageError(
-                "The data URL reference is not valid base64.", param="input_reference"
+                "The data URL reference is not valid base64.", param=param
             ) from None
     if isinstance(reference, str) and reference.startswith(("http://", "https://")):
         raise ReferenceImageError(
             "Remote image URLs are not fetched; send the image itself or a data URL.",
-            param="input_reference",
+            param=param,
         )
     path = Path(reference)
     if not path.is_file():
-        raise ReferenceImageError(f"No such reference image: {path}", param="input_reference")
+        raise ReferenceImageError(f"No such reference image: {path}", param=param)
     return path.read_bytes()
 
 
+def _load_image(reference: ReferenceInput, param: str) -> Image.Image:
+    from sorakit.media.images import load_image
+
+    try:
+        return load_image(_reference_bytes(reference, param))
+    except ReferenceImageError as exc:
+        exc.param = exc.param or param  # the envelope names the field the image came in
+        raise
+
+
 def prepare_reference(
-    reference: ReferenceInput, size: str, *, fit: FitMode | None, changes: list[str]
+    reference: ReferenceInput,
+    size: str,
+    *,
+    fit: FitMode | None,
+    changes: list[str],
+    param: str = "input_reference",
 ) -> ReferenceImage:
-    """Load a reference, check or fit it to the exact size, and encode it as PNG.
+    """Load a frame image, check or fit it to the exact size, and encode it as PNG.
 
     With `fit=None` a size mismatch is refused with the real API's message.
     """
-    from sorakit.media.images import encode_image, fit_image, load_image
+    from sorakit.media.images import encode_image, fit_image
 
-    image = load_image(_reference_bytes(reference))
+    image = _load_image(reference, param)
     width, height = parse_size(size)
     if image.size != (width, height):
         if fit is None:
             raise ReferenceImageError(
                 "Inpaint image must match the requested width and height "
                 f"(the image is {image.width}x{image.height}, the video {size}).",
-                param="input_reference",
+                param=param,
             )
         image = fit_image(image, (width, height), mode=fit)
-        changes.append(f"reference {image_size_text(reference)} -> {size} ({fit})")
+        what = "reference" if param == "input_reference" else param.replace("_", " ")
+        changes.append(f"{what} {image_size_text(reference)} -> {size} ({fit})")
     return ReferenceImage(
         data=encode_image(image, "PNG"), media_type="image/png", width=width, height=height
+    )
+
+
+def prepare_subject_image(reference: ReferenceInput, param: str) -> ReferenceImage:
+    """Load a subject or style image and encode it as PNG at its own size (capped)."""
+    from sorakit.media.images import encode_image
+
+    image = _load_image(reference, param)
+    if max(image.size) > MAX_REFERENCE_SIDE:
+        image.thumbnail((MAX_REFERENCE_SIDE, MAX_REFERENCE_SIDE), Image.Resampling.LANCZOS)
+    return ReferenceImage(
+        data=encode_image(image, "PNG"),
+        media_type="image/png",
+        width=image.width,
+        height=image.height,
     )
 
 
@@ -230,6 +267,8 @@ def plan_generate(
     seconds: int | str | None = None,
     size: str | None = None,
     reference: ReferenceInput | None = None,
+    last_frame: ReferenceInput | None = None,
+    reference_images: Sequence[ReferenceInput] = (),
     characters: Sequence[str] = (),
     snap: bool = False,
     fit: FitMode | None = "crop",
@@ -247,6 +286,27 @@ def plan_generate(
                 f"{entry.name} does not take an image reference.", param="input_reference"
             )
         fitted = prepare_reference(reference, planned_size, fit=fit, changes=changes)
+    ending = None
+    if last_frame is not None:
+        if not caps.last_frame:
+            raise InvalidRequestError(
+                f"{entry.name} does not take a last frame.", param="last_frame"
+            )
+        ending = prepare_reference(
+            last_frame, planned_size, fit=fit, changes=changes, param="last_frame"
+        )
+    if len(reference_images) > caps.reference_images:
+        raise InvalidRequestError(
+            f"{entry.name} takes no reference images."
+            if not caps.reference_images
+            else f"{entry.name} takes at most {caps.reference_images} reference images; "
+            f"got {len(reference_images)}.",
+            param="reference_images",
+        )
+    subjects = tuple(
+        prepare_subject_image(image, f"reference_images[{index}]")
+        for index, image in enumerate(reference_images)
+    )
     if characters:
         if not caps.characters:
             raise InvalidRequestError(
@@ -262,6 +322,8 @@ def plan_generate(
         seconds=planned_seconds,
         size=planned_size,
         reference=fitted,
+        last_frame=ending,
+        reference_images=subjects,
         characters=tuple(characters),
         changes=changes,
     )

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import anyio
 
-from sorakit.engine.assets import asset_path, store_download
+from sorakit.engine.assets import REFERENCE_IMAGE_PREFIX, asset_path, png_size, store_download
 from sorakit.engine.polling import PollSchedule
 from sorakit.errors import (
     InvalidStateError,
@@ -79,6 +79,7 @@ class JobRunner:
         retries: int = 6,
         max_poll_interval: float = 300.0,
         listeners: Iterable[FinishedListener] = (),
+        callback: Callable[[str], str] | None = None,
     ) -> None:
         self.ledger = ledger
         self.providers = providers
@@ -86,6 +87,30 @@ class JobRunner:
         self.retries = retries
         self.max_poll_interval = max_poll_interval
         self.listeners = list(listeners)
+        self._callback = callback
+        self._wakeups: dict[str, anyio.Event] = {}
+
+    def callback_url(self, job: JobRecord) -> str | None:
+        """The URL a provider may call when the job finishes, where this runner can be reached."""
+        return self._callback(job.id) if self._callback else None
+
+    def wake(self, job_id: str) -> bool:
+        """Ask the job's tracker to check the job now (a provider said it finished)."""
+        event = self._wakeups.get(job_id)
+        if event is None:
+            return False
+        event.set()
+        return True
+
+    async def _pause(self, job_id: str, delay: float) -> None:
+        """Sleep until the next status call, or until `wake` is called for the job."""
+        event = self._wakeups[job_id] = anyio.Event()
+        try:
+            with anyio.move_on_after(delay):
+                await event.wait()
+        finally:
+            if self._wakeups.get(job_id) is event:
+                del self._wakeups[job_id]
 
     async def _retrying(self, what: str, job_id: str, call: Callable[[], Awaitable[T]]) -> T:
         """Run `call`, retrying transient provider errors up to `retries` times in a row."""
@@ -102,12 +127,18 @@ class JobRunner:
                 await anyio.sleep(delay)
 
     async def submit_request(self, job: JobRecord, source_remote_id: str | None) -> SubmitRequest:
-        """The provider request a ledger row stands for (the reference is read from the archive)."""
-        reference = None
-        if "reference" in job.assets:
-            raw = await anyio.Path(job.assets["reference"].path).read_bytes()
-            width, height = (int(v) for v in job.size.split("x"))
-            reference = ReferenceImage(raw, "image/png", width, height)
+        """The provider request a ledger row stands for (its input files are read from the archive)."""
+        frames: dict[str, ReferenceImage] = {}
+        subjects: list[ReferenceImage] = []
+        for variant, asset in sorted(job.assets.items(), key=lambda item: _input_order(item[0])):
+            if variant in ("reference", "last_frame") or variant.startswith(REFERENCE_IMAGE_PREFIX):
+                raw = await anyio.Path(asset.path).read_bytes()
+                width, height = png_size(raw)
+                image = ReferenceImage(raw, asset.media_type or "image/png", width, height)
+                if variant.startswith(REFERENCE_IMAGE_PREFIX):
+                    subjects.append(image)
+                else:
+                    frames[variant] = image
         source_video = None
         if "source" in job.assets:
             source_video = SourceVideo(await anyio.Path(job.assets["source"].path).read_bytes())
@@ -118,10 +149,13 @@ class JobRunner:
             seconds=job.seconds,
             size=job.size,
             idempotency_key=job.idempotency_key,
-            reference=reference,
+            reference=frames.get("reference"),
+            last_frame=frames.get("last_frame"),
+            reference_images=tuple(subjects),
             source_id=source_remote_id,
             source_video=source_video,
             characters=tuple(job.options.get("characters", ())),
+            callback_url=self.callback_url(job),
         )
 
     async def submit(self, job: JobRecord) -> JobRecord:
@@ -185,7 +219,7 @@ class JobRunner:
             now = time.time()
             if now > deadline:
                 raise JobTimeoutError(job.id, now - schedule.started_at)
-            await anyio.sleep(schedule.next_delay(now, hint))
+            await self._pause(job.id, schedule.next_delay(now, hint))
             assert job.remote_id is not None
             remote_id = job.remote_id
             try:
@@ -282,6 +316,12 @@ class JobRunner:
                 await listener(job)
             except Exception:  # a listener (webhook sender) must never break a job
                 logger.exception("listener failed for job %s", job.id)
+
+
+def _input_order(variant: str) -> tuple[str, int]:
+    """`reference_image_2` before `reference_image_10`."""
+    stem, _, number = variant.rpartition("_")
+    return (stem, int(number)) if number.isdigit() else (variant, 0)
 
 
 async def _notify(callback: ProgressCallback | None, job: JobRecord) -> None:

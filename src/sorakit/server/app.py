@@ -19,7 +19,7 @@ from sorakit.engine import Engine
 from sorakit.engine.runner import FinishedListener
 from sorakit.providers.base import Provider
 from sorakit.server.errors import install_error_handlers
-from sorakit.server.routes import health, videos
+from sorakit.server.routes import callbacks, health, videos
 from sorakit.server.supervisor import JobSupervisor
 from sorakit.server.views import RenderedViews
 from sorakit.server.webhooks import WebhookSender
@@ -85,6 +85,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(videos.router)
     app.include_router(health.router)
+    app.include_router(callbacks.router)
     _install_faults(app, settings)
     return app
 

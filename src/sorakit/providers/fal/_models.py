@@ -3,7 +3,10 @@
 Every model fal serves has its own schema (providers.md §4.3): the duration travels as a string
 (`"5"`, `"8s"`) or an int, the frame is `aspect_ratio` plus `resolution` (or only one of them),
 and the first frame is `image_url` or `start_image_url` on a separate image-to-video endpoint.
-A `FalModel` holds one model's answers to those questions; `build_input` applies them.
+A last frame rides on the image-to-video endpoint (`end_image_url`) or on a separate
+first-and-last-frame endpoint (Veo); subject or style images go to a reference-to-video endpoint
+(`image_urls`). A `FalModel` holds one model's answers to those questions; `build_input` applies
+them.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sorakit.errors import InvalidRequestError
-from sorakit.providers.base import SubmitRequest
+from sorakit.providers.base import ReferenceImage, SubmitRequest
 
 DurationStyle = Literal["int", "str", "str_s"]
 """`int`: `5`; `str`: `"5"`; `str_s`: `"5s"` (Veo)."""
@@ -83,6 +86,17 @@ class FalModel:
     """Fixed inputs sent with every request."""
     seconds: tuple[int, ...] = ()
     sizes: tuple[str, ...] = ()
+    last_frame_key: str | None = None
+    """The image-to-video field for the last frame (`end_image_url`), where the model takes one."""
+    frames_endpoint: str | None = None
+    """A separate first-and-last-frame endpoint (Veo), used whenever a last frame is given."""
+    frame_keys: tuple[str, str] = ("first_frame_url", "last_frame_url")
+    """The first and last frame fields of `frames_endpoint`."""
+    references_endpoint: str | None = None
+    """The reference-to-video endpoint that takes subject or style images (`image_urls`)."""
+    max_references: int = 0
+    """How many images `references_endpoint` takes at most."""
+    references_key: str = "image_urls"
     extend_endpoint: str | None = None
     """The endpoint that continues a clip (`video_url`), where fal has one."""
     extend_seconds: tuple[int, ...] = ()
@@ -91,9 +105,20 @@ class FalModel:
     render_per_second: float = 10.0
     """Expected wall time: base + per_second * clip seconds (estimates; fal publishes none)."""
 
+    @property
+    def last_frame(self) -> bool:
+        """Whether the model takes a last frame (always with a first one)."""
+        return self.last_frame_key is not None or self.frames_endpoint is not None
+
     def endpoints(self) -> tuple[str, ...]:
         """Every endpoint id this model's jobs may run on."""
-        endpoints = (self.text_endpoint, self.image_endpoint, self.extend_endpoint)
+        endpoints = (
+            self.text_endpoint,
+            self.image_endpoint,
+            self.frames_endpoint,
+            self.references_endpoint,
+            self.extend_endpoint,
+        )
         return tuple(e for e in endpoints if e is not None)
 
 
@@ -138,6 +163,45 @@ def check(model: FalModel, request: SubmitRequest) -> None:
         )
     if request.kind == "extend" and request.reference is not None:
         raise InvalidRequestError("an extension takes no reference image", param="input_reference")
+    if request.kind == "extend" and (request.last_frame is not None or request.reference_images):
+        raise InvalidRequestError(
+            "an extension takes no last frame or reference images", param="last_frame"
+        )
+    _check_frames(model, request)
+
+
+def _check_frames(model: FalModel, request: SubmitRequest) -> None:
+    """Refuse a last frame or reference images the model (or this combination) cannot take."""
+    if request.last_frame is not None:
+        if not model.last_frame:
+            raise InvalidRequestError(
+                f"the fal model {model.key!r} takes no last frame", param="last_frame"
+            )
+        if request.reference is None:
+            raise InvalidRequestError(
+                f"the fal model {model.key!r} takes a last frame only with a first frame "
+                "(input_reference)",
+                param="last_frame",
+            )
+    images = len(request.reference_images)
+    if not images:
+        return
+    if model.references_endpoint is None:
+        raise InvalidRequestError(
+            f"the fal model {model.key!r} takes no reference images", param="reference_images"
+        )
+    if images > model.max_references:
+        raise InvalidRequestError(
+            f"the fal model {model.key!r} takes at most {model.max_references} reference "
+            f"images, not {images}",
+            param="reference_images",
+        )
+    if request.reference is not None or request.last_frame is not None:
+        # fal's reference-to-video endpoints have no frame fields.
+        raise InvalidRequestError(
+            f"the fal model {model.key!r} takes reference images or frames, not both",
+            param="reference_images",
+        )
 
 
 def build_input(
@@ -157,17 +221,27 @@ def build_input(
     aspect, resolution = SIZE_FRAMES[request.size]
     body: dict[str, Any] = {"prompt": request.prompt}
     body["duration"] = _duration(model.duration, request.seconds)
-    if request.reference is not None:
+    if request.reference_images and model.references_endpoint is not None:
+        endpoint = model.references_endpoint
+        body[model.references_key] = [_data_uri(i) for i in request.reference_images]
+        send_aspect = True
+    elif request.last_frame is not None and model.frames_endpoint is not None:
+        assert request.reference is not None  # `check` refused a last frame without a first
+        endpoint = model.frames_endpoint
+        first_key, last_key = model.frame_keys
+        body[first_key] = _data_uri(request.reference)
+        body[last_key] = _data_uri(request.last_frame)
+        send_aspect = model.aspect_on_image
+    elif request.reference is not None:
         if model.image_endpoint is None:
             raise InvalidRequestError(
                 f"the fal model {model.key!r} takes no reference image (text-to-video only)",
                 param="input_reference",
             )
         endpoint = model.image_endpoint
-        ref = request.reference
-        import fal_client  # the catalog reads this module; the SDK loads only when sending
-
-        body[model.image_key] = fal_client.encode(ref.data, ref.media_type)
+        body[model.image_key] = _data_uri(request.reference)
+        if request.last_frame is not None and model.last_frame_key is not None:
+            body[model.last_frame_key] = _data_uri(request.last_frame)
         send_aspect = model.aspect_on_image
     else:
         if model.text_endpoint is None:
@@ -187,6 +261,12 @@ def build_input(
     return endpoint, body
 
 
+def _data_uri(image: ReferenceImage) -> str:
+    import fal_client  # the catalog reads this module; the SDK loads only when sending
+
+    return str(fal_client.encode(image.data, image.media_type))
+
+
 # -- the models ------------------------------------------------------------------------------
 
 ASPECTS_5 = ("16:9", "9:16", "1:1", "4:3", "3:4")
@@ -197,6 +277,7 @@ KLING_3_PRO = FalModel(
     image_endpoint="fal-ai/kling-video/v3/pro/image-to-video",
     duration="str",
     image_key="start_image_url",
+    last_frame_key="end_image_url",
     resolution_key=None,
     audio_key="generate_audio",
     seconds=tuple(range(3, 16)),
@@ -208,6 +289,8 @@ SEEDANCE_2 = FalModel(
     key="seedance-2.0",
     text_endpoint="bytedance/seedance-2.0/text-to-video",
     image_endpoint="bytedance/seedance-2.0/image-to-video",
+    references_endpoint="bytedance/seedance-2.0/reference-to-video",
+    max_references=9,
     duration="str",
     aspect_on_image=True,
     seconds=tuple(range(4, 16)),
@@ -219,6 +302,8 @@ SEEDANCE_2_FAST = FalModel(
     key="seedance-2.0/fast",
     text_endpoint="bytedance/seedance-2.0/fast/text-to-video",
     image_endpoint="bytedance/seedance-2.0/fast/image-to-video",
+    references_endpoint="bytedance/seedance-2.0/fast/reference-to-video",
+    max_references=9,
     duration="str",
     aspect_on_image=True,
     seconds=SEEDANCE_2.seconds,
@@ -240,6 +325,9 @@ VEO_3_1 = FalModel(
     key="veo3.1",
     text_endpoint="fal-ai/veo3.1",
     image_endpoint="fal-ai/veo3.1/image-to-video",
+    frames_endpoint="fal-ai/veo3.1/first-last-frame-to-video",
+    references_endpoint="fal-ai/veo3.1/reference-to-video",
+    max_references=3,  # Veo's ASSET references (providers.md §3.3); fal's page shows three
     duration="str_s",
     aspect_on_image=True,
     resolution_labels={"2160p": "4k"},
@@ -271,6 +359,7 @@ WAN_2_7 = FalModel(
     key="wan/v2.7",
     text_endpoint="fal-ai/wan/v2.7/text-to-video",
     image_endpoint="fal-ai/wan/v2.7/image-to-video",
+    last_frame_key="end_image_url",
     duration="int",
     seconds=tuple(range(2, 16)),
     sizes=sizes_for(ASPECTS_5, ("720p", "1080p")),
@@ -281,6 +370,7 @@ LTX_2_3 = FalModel(
     key="ltx-2.3",
     text_endpoint="fal-ai/ltx-2.3/text-to-video",
     image_endpoint="fal-ai/ltx-2.3/image-to-video",
+    last_frame_key="end_image_url",
     duration="int",
     audio_key="generate_audio",
     seconds=(6, 8, 10),
@@ -304,6 +394,8 @@ GEMINI_OMNI_FLASH = FalModel(
     key="gemini-omni-flash",
     text_endpoint="google/gemini-omni-flash",
     image_endpoint="google/gemini-omni-flash/image-to-video",
+    references_endpoint="google/gemini-omni-flash/reference-to-video",
+    max_references=3,  # Omni 1.1 takes up to 3 images (providers.md §2)
     duration="int",
     resolution_key=None,
     seconds=tuple(range(3, 11)),

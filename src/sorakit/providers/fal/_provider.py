@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import fal_client
@@ -21,6 +21,7 @@ from sorakit.errors import (
     NotFoundError,
     ProviderBadRequestError,
     ProviderError,
+    SorakitError,
 )
 from sorakit.providers._http import checked_chunks, content_length, read_quietly
 from sorakit.providers.base import Download, Provider, RemoteJob, SubmitRequest
@@ -33,6 +34,12 @@ from sorakit.providers.fal._errors import (
     translate_error,
 )
 from sorakit.providers.fal._models import FAL_MODELS, build_input, check, fal_model
+from sorakit.providers.fal._platform import (
+    PLATFORM_URL,
+    PlatformDenied,
+    find_request,
+    request_cost,
+)
 from sorakit.settings import Settings
 from sorakit.wire.videos import VideoContentVariant
 
@@ -90,6 +97,9 @@ class FalProvider(Provider):
     The remote id carries the endpoint, the request id, the submit time and the expected render
     time, so a new process reaches the same job and estimates its progress from the id alone.
     Output files are fetched from fal's media URLs without the `Authorization` header.
+
+    fal's Platform API (`_platform`) finds a submit whose answer was lost (by its exact input,
+    once fal lists it) and reads a finished request's billed cost where the key is an admin key.
     """
 
     name: ClassVar[str] = "fal"
@@ -99,6 +109,7 @@ class FalProvider(Provider):
         *,
         key: str,
         queue_url: str | None = None,
+        api_url: str | None = None,
         timeout: float = 60.0,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.time,
@@ -107,6 +118,9 @@ class FalProvider(Provider):
         if not base.startswith(("http://", "https://")):
             raise ConfigurationError(f"SORAKIT_FAL_QUEUE_URL must be an http(s) URL, not {base!r}")
         self.queue_url = base.rstrip("/") + "/"
+        self.api_url = (api_url or PLATFORM_URL).rstrip("/") + "/"
+        self._billing = True
+        """Whether to ask for billed costs; off once the key proves not to be an admin key."""
         self._clock = clock
         limits = httpx.Timeout(timeout, connect=min(timeout, 10.0))
         user_agent = f"sorakit {fal_client.client.USER_AGENT}"
@@ -147,14 +161,18 @@ class FalProvider(Provider):
     # -- jobs --------------------------------------------------------------------------------
 
     async def submit(self, request: SubmitRequest) -> RemoteJob:
-        """`POST {queue}/{endpoint}` with the model's input JSON; the job starts `queued`."""
+        """`POST {queue}/{endpoint}[?fal_webhook=]` with the model's input; the job starts `queued`."""
         model = fal_model(request.model)
         check(model, request)
         source_url = await self._source_url(request) if request.kind == "extend" else None
         endpoint, arguments = build_input(model, request, source_url=source_url)
         logger.debug("fal: submit %s to %s", request.kind, endpoint)
+        # fal-client's `submit(webhook_url=...)` sends the same query parameter.
+        params = {"fal_webhook": request.callback_url} if request.callback_url else None
         try:
-            response = await self._client.post(self.queue_url + endpoint, json=arguments)
+            response = await self._client.post(
+                self.queue_url + endpoint, json=arguments, params=params
+            )
         except WIRE_ERRORS as exc:
             raise translate_error(exc) from exc
         if not response.is_success:
@@ -196,7 +214,39 @@ class FalProvider(Provider):
         result = await self._result(ref)
         if isinstance(result, tuple):
             return self._failed(ref, result[1], result[0])
-        return self._job(ref, "completed", 100)
+        return replace(self._job(ref, "completed", 100), cost=await self._cost(ref))
+
+    async def find(
+        self, request: SubmitRequest, *, since: float, exclude: Collection[str] = ()
+    ) -> RemoteJob | None:
+        """A finished request on the same endpoint with exactly this input, from fal's listing.
+
+        fal has no idempotency key, so the input JSON is the match; `exclude` keeps the ledger's
+        own jobs out, which also keeps two identical requests apart.
+        """
+        model = fal_model(request.model)
+        check(model, request)
+        source_url = await self._source_url(request) if request.kind == "extend" else None
+        endpoint, arguments = build_input(model, request, source_url=source_url)
+        owned = {RemoteRef.parse(r).request_id for r in exclude if _is_fal_id(r)}
+        try:
+            listed = await find_request(
+                self._client,
+                self.api_url,
+                endpoint=endpoint,
+                arguments=arguments,
+                since=since,
+                exclude=owned,
+            )
+        except PlatformDenied as exc:
+            logger.warning("fal: cannot list requests to find a lost submit (%s)", exc)
+            return None
+        if listed is None:
+            return None
+        expected = self.expected_render_seconds(request)
+        ref = RemoteRef(endpoint, listed.request_id, listed.sent_at or since, expected)
+        logger.info("fal: found request %s of an earlier submit", listed.request_id)
+        return await self.retrieve(ref.encode())
 
     async def cancel(self, remote_id: str) -> None:
         """`PUT …/requests/{id}/cancel`."""
@@ -327,6 +377,21 @@ class FalProvider(Provider):
         raise InvalidRequestError(
             "a fal extension needs a video made on fal or an uploaded clip", param="video"
         )
+
+    async def _cost(self, ref: RemoteRef) -> float | None:
+        """The billed USD from fal's billing events, where the key may read them."""
+        if not self._billing:
+            return None
+        try:
+            return await request_cost(
+                self._client, self.api_url, request_id=ref.request_id, since=ref.submitted_at
+            )
+        except PlatformDenied as exc:
+            self._billing = False
+            logger.info("fal: billing events need an admin key (%s); costs stay estimates", exc)
+        except SorakitError as exc:  # the cost is a bonus: the job itself is done
+            logger.warning("fal: no billed cost for %s (%s)", ref.request_id, exc)
+        return None
 
     def _elapsed_progress(self, ref: RemoteRef) -> int | None:
         if ref.submitted_at is None or not ref.expected_seconds:

@@ -4,6 +4,7 @@
 - `_vertex`: `VertexVeoProvider` (`vertex`), Veo 3.1 on Vertex AI (`predictLongRunning`).
 - `_common`: sizes onto aspect ratio and resolution, remote ids, estimated progress, moderation.
 - `_errors`: the one translation of SDK failures into `sorakit.errors`.
+- `_gcs`: streaming Veo outputs from Cloud Storage (`gs://`) with the Vertex credentials.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from sorakit.errors import (
     ConfigurationError,
     InvalidRequestError,
     InvalidStateError,
+    ProviderBadRequestError,
     ProviderError,
 )
 from sorakit.providers._http import checked_chunks, content_length
@@ -43,6 +44,8 @@ logger = logging.getLogger(__name__)
 
 PROVIDER = "gemini"
 _IN_PROGRESS = {"in_progress", "requires_action", "requires_continuation"}
+_RUNNING = {"queued", *_IN_PROGRESS}
+_MAX_REFERENCES = 3
 _FAILED = {"failed", "cancelled", "incomplete", "budget_exceeded"}
 _GOOGLE_HOST_SUFFIX = ".googleapis.com"
 
@@ -53,9 +56,14 @@ class GeminiProvider(Provider):
     The remote id is `"<model>|<WxH>|<seconds>|<interaction id>"`, so a new process reaches
     the same job and knows what it asked for. Remix and edit continue the source job's
     interaction (`previous_interaction_id`, task `edit`); extend does so with task `extend`; an
-    uploaded clip travels as a base64 video part. The video is asked for with `delivery: uri`
-    and streamed from the Files API with httpx (the SDK's `files.download` reads it whole).
-    SDK retries are off: the engine retries transient errors with the server's Retry-After.
+    uploaded clip travels as a base64 video part. A first frame, a last frame and up to three
+    reference images travel as image parts, bound by the prompt tags `<FIRST_FRAME>`,
+    `<LAST_FRAME>` and `<IMAGE_REF_n>` in the order they are sent. A `callback_url` becomes the
+    interaction's own `webhook_config.uris`. The video is asked for with `delivery: uri` and
+    streamed from the Files API with httpx (the SDK's `files.download` reads it whole).
+    Delete cancels a running interaction first. `find` stays the seam's None: the Interactions
+    API has no way to list a key's interactions. SDK retries are off: the engine retries
+    transient errors with the server's Retry-After.
     """
 
     name: ClassVar[str] = PROVIDER
@@ -126,8 +134,16 @@ class GeminiProvider(Provider):
         return self._remote_job(remote_id, interaction)
 
     async def delete(self, remote_id: str) -> None:
-        """`DELETE /{v}/interactions/{id}`."""
-        await self._call(self._interactions.delete, _parts(remote_id)[3])
+        """`POST …/{id}/cancel` while the interaction runs, then `DELETE /{v}/interactions/{id}`."""
+        interaction_id = _parts(remote_id)[3]
+        interaction = await self._call(self._interactions.get, interaction_id)
+        if str(interaction.status) in _RUNNING:
+            logger.debug("gemini: cancelling %s before deleting it", interaction_id)
+            try:
+                await self._call(self._interactions.cancel, interaction_id)
+            except ProviderBadRequestError as exc:  # it finished in between: nothing to cancel
+                logger.debug("gemini: cancel of %s refused (%s); deleting", interaction_id, exc)
+        await self._call(self._interactions.delete, interaction_id)
 
     @asynccontextmanager
     async def download(
@@ -269,20 +285,15 @@ def _create_body(request: SubmitRequest) -> tuple[dict[str, Any], int]:
     check_seconds(request, caps.seconds)
     if request.characters:
         raise InvalidRequestError("Gemini Omni has no characters", param="characters")
-    if request.reference is not None and request.kind != "generate":
-        raise InvalidRequestError(
-            f"a {request.kind} on Gemini Omni takes no reference image", param="input_reference"
-        )
+    _check_images(request)
     parts: list[dict[str, Any]] = []
     prompt = request.prompt
     total = request.seconds
     body: dict[str, Any] = {"model": request.model, "background": True}
+    if request.callback_url:
+        body["webhook_config"] = {"uris": [request.callback_url]}
     if request.kind == "generate":
-        task = "text_to_video"
-        if request.reference is not None:
-            ref = request.reference
-            parts.append({"type": "image", "data": _b64(ref.data), "mime_type": ref.media_type})
-            prompt, task = f"<FIRST_FRAME> {prompt}", "image_to_video"
+        parts, prompt, task = _images(request)
     elif request.kind == "edit" and request.source_video is not None:
         clip = request.source_video
         parts.append({"type": "video", "data": _b64(clip.data), "mime_type": clip.media_type})
@@ -305,6 +316,52 @@ def _create_body(request: SubmitRequest) -> tuple[dict[str, Any], int]:
     }
     body["generation_config"] = {"video_config": {"task": task}}
     return body, total
+
+
+def _check_images(request: SubmitRequest) -> None:
+    """Refuse image inputs Omni cannot take for this request (providers.md §2)."""
+    if request.kind != "generate":
+        for param, value in (
+            ("input_reference", request.reference),
+            ("last_frame", request.last_frame),
+            ("reference_images", request.reference_images),
+        ):
+            if value:
+                raise InvalidRequestError(
+                    f"a {request.kind} on Gemini Omni takes no {param.replace('_', ' ')}",
+                    param=param,
+                )
+    if request.last_frame is not None and request.reference is None:
+        raise InvalidRequestError(
+            "Gemini Omni needs a first frame (input_reference) to end on a last frame",
+            param="last_frame",
+        )
+    if len(request.reference_images) > _MAX_REFERENCES:
+        raise InvalidRequestError(
+            f"Gemini Omni takes at most {_MAX_REFERENCES} reference images, "
+            f"not {len(request.reference_images)}",
+            param="reference_images",
+        )
+
+
+def _images(request: SubmitRequest) -> tuple[list[dict[str, Any]], str, str]:
+    """A generation's image parts, its tagged prompt and its task, in the order the tags bind."""
+    tagged = [("<FIRST_FRAME>", request.reference), ("<LAST_FRAME>", request.last_frame)]
+    tagged += [(f"<IMAGE_REF_{n}>", ref) for n, ref in enumerate(request.reference_images)]
+    parts: list[dict[str, Any]] = []
+    tags: list[str] = []
+    for tag, image in tagged:
+        if image is not None:
+            parts.append({"type": "image", "data": _b64(image.data), "mime_type": image.media_type})
+            tags.append(tag)
+    if request.reference is not None:
+        task = "image_to_video"
+    elif request.reference_images:
+        task = "reference_to_video"
+    else:
+        task = "text_to_video"
+    prompt = " ".join([*tags, request.prompt])
+    return parts, prompt, task
 
 
 def _b64(data: bytes) -> str:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, ClassVar
 
+import google.auth
+import google.auth.credentials
 import google.auth.exceptions
+import google.auth.transport.requests
 from google import genai
 from google.genai import types
 from google.oauth2.credentials import Credentials
@@ -22,7 +26,13 @@ from sorakit.errors import (
     ProviderConnectionError,
     ProviderError,
 )
-from sorakit.providers.base import Download, Provider, RemoteJob, SubmitRequest
+from sorakit.providers.base import (
+    Download,
+    Provider,
+    ReferenceImage,
+    RemoteJob,
+    SubmitRequest,
+)
 from sorakit.providers.google._common import (
     aspect_and_resolution,
     byte_chunks,
@@ -34,12 +44,15 @@ from sorakit.providers.google._common import (
     is_moderation,
 )
 from sorakit.providers.google._errors import SDK_ERRORS, translate
+from sorakit.providers.google._gcs import GcsReader, check_output_uri
 from sorakit.settings import Settings
 from sorakit.wire.videos import VideoContentVariant
 
 logger = logging.getLogger(__name__)
 
 PROVIDER = "vertex"
+_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
+_MAX_REFERENCES = 3
 _CREDENTIALS_HINT = (
     "set SORAKIT_VERTEX_ACCESS_TOKEN, or Application Default Credentials "
     "(GOOGLE_APPLICATION_CREDENTIALS or `gcloud auth application-default login`)"
@@ -51,10 +64,17 @@ class VertexVeoProvider(Provider):
 
     The remote id is `"<WxH>|<seconds>|<submitted unix time>|<operation name>"`; the operation
     name holds the project, region and model, so follow-up calls go to the region and model
-    that created the job, even from a new process. No `storageUri` is sent, so the video comes
-    back inline in the finished operation (base64, decoded by the SDK) and is handed on in
-    chunks. A reference image is the first frame; extend sends the source job's video with
-    the seconds to add. Veo has no remix or edit of a finished video.
+    that created the job, even from a new process. With `output_gcs_uri` (`gs://bucket/prefix/`)
+    it is sent as `storageUri` and the finished operation names the video's `gs://` object,
+    which is streamed from Cloud Storage with the same OAuth token; without it the video comes
+    back inline (base64, decoded by the SDK) and is handed on in chunks. Which of the two a job
+    used is read from its operation, so a restart with other settings still downloads it.
+    A reference image is the first frame, `last_frame` the last (`lastFrame`), and
+    `reference_images` are `ASSET` references; extend sends the source job's video with the
+    seconds to add. Veo has no remix or edit of a finished video. `callback_url` is not sent:
+    Vertex takes no per-request URL (the SDK refuses `webhook_config` there, and `pubsub_topic`
+    names a Pub/Sub topic), so jobs are polled. Nor is there a `find`: Vertex has no listing
+    of a model's operations, only `fetchPredictOperation` by name.
     """
 
     name: ClassVar[str] = PROVIDER
@@ -66,16 +86,21 @@ class VertexVeoProvider(Provider):
         location: str = "us-central1",
         access_token: str | None = None,
         base_url: str | None = None,
+        output_gcs_uri: str | None = None,
+        gcs_base_url: str | None = None,
         timeout: float = 120.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.project = project
         self.location = location
+        self.output_gcs_uri = check_output_uri(output_gcs_uri) if output_gcs_uri else None
         self._access_token = access_token
         self._base_url = base_url
         self._timeout = timeout
         self._clock = clock
         self._clients: dict[str, genai.Client] = {}
+        self._credentials: google.auth.credentials.Credentials | None = None
+        self._gcs = GcsReader(provider=PROVIDER, base_url=gcs_base_url, timeout=timeout)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> VertexVeoProvider:
@@ -91,16 +116,19 @@ class VertexVeoProvider(Provider):
             location=settings.vertex_location,
             access_token=token.get_secret_value() if token is not None else None,
             base_url=settings.vertex_base_url,
+            output_gcs_uri=settings.vertex_output_gcs_uri,
+            gcs_base_url=settings.gcs_base_url,
         )
 
     def __repr__(self) -> str:
         return f"VertexVeoProvider(project={self.project!r}, location={self.location!r})"
 
     async def aclose(self) -> None:
-        """Close every regional client's connections."""
+        """Close every regional client's and the Cloud Storage reader's connections."""
         for client in self._clients.values():
             await client.aio.aclose()
         self._clients.clear()
+        await self._gcs.aclose()
 
     def expected_render_seconds(self, request: SubmitRequest) -> float | None:
         """Veo takes one to a few minutes; the catalog holds the figure."""
@@ -169,21 +197,20 @@ class VertexVeoProvider(Provider):
     async def download(
         self, remote_id: str, variant: VideoContentVariant = "video"
     ) -> AsyncIterator[Download]:
-        """The finished operation's first video, handed on in chunks."""
+        """The finished operation's first video: streamed from Cloud Storage, or inline bytes."""
         if variant != "video":
             raise InvalidRequestError("the vertex provider serves only the video", param="variant")
         video = await self._video(decode_id(remote_id, 4, "vertex")[3])
+        media_type = video.mime_type or "video/mp4"
         if not video.video_bytes:
-            raise ProviderError(
-                f"vertex: the video of {remote_id} is at {video.uri}, not inline; "
-                "sorakit does not read Cloud Storage"
-            )
+            if not video.uri or not video.uri.startswith("gs://"):
+                raise ProviderError(f"vertex: the operation of {remote_id} names no video")
+            token = await self._token()
+            async with self._gcs.stream(video.uri, token, media_type) as download:
+                yield download
+            return
         data = video.video_bytes
-        yield Download(
-            chunks=byte_chunks(data),
-            media_type=video.mime_type or "video/mp4",
-            expected_size=len(data),
-        )
+        yield Download(chunks=byte_chunks(data), media_type=media_type, expected_size=len(data))
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -218,21 +245,46 @@ class VertexVeoProvider(Provider):
             else:
                 raise InvalidRequestError("an extension needs a source video id", param="video")
         elif request.reference is not None:
-            ref = request.reference
-            source.image = types.Image(image_bytes=ref.data, mime_type=ref.media_type)
+            source.image = _image(request.reference)
         config = types.GenerateVideosConfig(
             number_of_videos=1,
             duration_seconds=request.seconds,
             aspect_ratio=aspect,
             resolution=resolution,
             generate_audio=caps.audio,
+            output_gcs_uri=self.output_gcs_uri,
         )
+        _frames_and_references(request, config, aspect)
         return source, config, total
+
+    def _auth(self) -> google.auth.credentials.Credentials:
+        """The OAuth credentials Vertex and Cloud Storage share: the token, else ADC."""
+        if self._credentials is None:
+            if self._access_token:
+                self._credentials = Credentials(token=self._access_token)  # type: ignore[no-untyped-call]
+            else:
+                try:
+                    self._credentials, _ = google.auth.default(scopes=_SCOPES)
+                except google.auth.exceptions.DefaultCredentialsError as exc:
+                    raise ConfigurationError(
+                        f"the vertex provider has no credentials: {_CREDENTIALS_HINT}"
+                    ) from exc
+        return self._credentials
+
+    async def _token(self) -> str:
+        """A live bearer token for Cloud Storage, refreshed off the event loop when stale."""
+        credentials = self._auth()
+        if credentials.expired or not credentials.token:
+            request = google.auth.transport.requests.Request()
+            await self._call(asyncio.to_thread, credentials.refresh, request)
+        if not credentials.token:
+            raise ConfigurationError(f"the vertex credentials give no token; {_CREDENTIALS_HINT}")
+        return str(credentials.token)
 
     def _client(self, location: str) -> genai.Client:
         """One SDK client per region (a job is always followed up in its own region)."""
         if location not in self._clients:
-            credentials = Credentials(token=self._access_token) if self._access_token else None  # type: ignore[no-untyped-call]
+            credentials = self._auth()
             options = types.HttpOptions(
                 base_url=self._base_url,
                 timeout=int(self._timeout * 1000),
@@ -286,6 +338,47 @@ class VertexVeoProvider(Provider):
             ) from exc
         except SDK_ERRORS as exc:
             raise translate(exc, provider=PROVIDER) from exc
+
+
+def _image(ref: ReferenceImage) -> types.Image:
+    return types.Image(image_bytes=ref.data, mime_type=ref.media_type)
+
+
+def _frames_and_references(
+    request: SubmitRequest, config: types.GenerateVideosConfig, aspect: str
+) -> None:
+    """`lastFrame` and `referenceImages`, refused where Veo cannot honour them (§3.3)."""
+    if request.last_frame is not None:
+        if request.kind != "generate":
+            raise InvalidRequestError(
+                f"a Veo {request.kind} takes no last frame", param="last_frame"
+            )
+        if request.reference is None:
+            raise InvalidRequestError(
+                "Veo needs a first frame (input_reference) to end on a last frame",
+                param="last_frame",
+            )
+        config.last_frame = _image(request.last_frame)
+    refs = request.reference_images
+    if not refs:
+        return
+    problem = None
+    if request.kind != "generate":
+        problem = f"a {request.kind} takes no reference images"
+    elif len(refs) > _MAX_REFERENCES:
+        problem = f"at most {_MAX_REFERENCES} reference images, not {len(refs)}"
+    elif request.reference is not None:
+        problem = "reference images are ignored when a first frame is given"
+    elif request.seconds != 8 or aspect != "16:9":
+        problem = "reference images need an 8-second 16:9 video"
+    if problem is not None:
+        raise InvalidRequestError(f"Veo: {problem}", param="reference_images")
+    config.reference_images = [
+        types.VideoGenerationReferenceImage(
+            image=_image(ref), reference_type=types.VideoGenerationReferenceType.ASSET
+        )
+        for ref in refs
+    ]
 
 
 def _location_of(name: str) -> str:

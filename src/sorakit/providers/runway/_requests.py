@@ -11,9 +11,9 @@ import base64
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sorakit.catalog.runway import BY_MODEL, PROVIDER, RunwayModel
+from sorakit.catalog.runway import BY_MODEL, PROVIDER, Framing, RunwayModel
 from sorakit.errors import InvalidRequestError, ReferenceImageError
-from sorakit.providers.base import SubmitRequest
+from sorakit.providers.base import ReferenceImage, SubmitRequest
 
 Endpoint = Literal["text_to_video", "image_to_video", "video_to_video"]
 
@@ -78,12 +78,9 @@ def create_call(request: SubmitRequest, spec: RunwayModel, *, source_uri: str | 
             f"(only {', '.join(m.model for m in _with_mode(request.kind)) or 'no model'} can)",
             param="model",
         )
+    _check_images(request, spec)
     ratio = _ratio(request, spec)
-    duration = _duration(request, spec)
-    params: dict[str, Any] = {"model": spec.model, "prompt_text": request.prompt, "ratio": ratio}
-    params["duration"] = duration
-    if spec.audio:
-        params["audio"] = True
+    params: dict[str, Any] = {"model": spec.model, "prompt_text": request.prompt}
     if request.kind in ("extend", "edit"):
         if request.reference is not None:
             raise InvalidRequestError(
@@ -93,37 +90,45 @@ def create_call(request: SubmitRequest, spec: RunwayModel, *, source_uri: str | 
             raise InvalidRequestError(
                 f"a Runway {request.kind} needs a source video", param="video"
             )
-        params.pop("audio", None)
+        params |= {"ratio": ratio, "duration": _duration(request, spec)}
+        params |= _references(request)
         return CreateCall(
             "video_to_video", {**params, "video_uri": source_uri, "mode": request.kind}
         )
-    if request.reference is not None:
-        if not spec.image_to_video:
-            raise InvalidRequestError(
-                f"the Runway model {spec.model} takes no reference image", param="input_reference"
-            )
-        params["prompt_image"] = [{"uri": image_data_uri(request), "position": "first"}]
-        return CreateCall("image_to_video", params)
-    if not spec.text_to_video:
+    image = request.reference is not None
+    if image and not spec.image_to_video:
+        raise InvalidRequestError(
+            f"the Runway model {spec.model} takes no reference image", param="input_reference"
+        )
+    if not image and not spec.text_to_video:
         raise InvalidRequestError(
             f"the Runway model {spec.model} renders only from an image: "
             "send a reference image (input_reference)",
             param="input_reference",
         )
-    return CreateCall("text_to_video", params)
+    params |= _framed(spec, ratio, spec.image_framing if image else spec.text_framing)
+    params["duration"] = _duration(request, spec)
+    if spec.audio:
+        params["audio"] = True
+    if request.reference is not None:
+        frames = [{"uri": image_data_uri(request.reference), "position": "first"}]
+        if request.last_frame is not None:
+            uri = image_data_uri(request.last_frame, param="last_frame")
+            frames.append({"uri": uri, "position": "last"})
+        params["prompt_image"] = frames
+        return CreateCall("image_to_video", params)
+    return CreateCall("text_to_video", params | _references(request))
 
 
-def image_data_uri(request: SubmitRequest) -> str:
-    """The reference image as a `data:` URI, refused when over Runway's 5 MB."""
-    assert request.reference is not None
-    ref = request.reference
-    if len(ref.data) > MAX_DATA_URI_BYTES * 3 // 4:
+def image_data_uri(image: ReferenceImage, *, param: str = "input_reference") -> str:
+    """An image as a `data:` URI, refused when over Runway's 5 MB."""
+    if len(image.data) > MAX_DATA_URI_BYTES * 3 // 4:
         raise ReferenceImageError(
-            f"the reference image is {len(ref.data)} bytes; Runway takes images up to 5 MB "
-            "as a data URI",
-            param="input_reference",
+            f"the {param.replace('_', ' ')} image is {len(image.data)} bytes; Runway takes "
+            "images up to 5 MB as a data URI",
+            param=param,
         )
-    return f"data:{ref.media_type};base64,{base64.b64encode(ref.data).decode('ascii')}"
+    return f"data:{image.media_type};base64,{base64.b64encode(image.data).decode('ascii')}"
 
 
 def video_data_uri(data: bytes, media_type: str) -> str:
@@ -141,6 +146,7 @@ def _with_mode(mode: str) -> list[RunwayModel]:
 
 
 def _ratio(request: SubmitRequest, spec: RunwayModel) -> str:
+    """The request's size as one of the model's `W:H` ratios."""
     ratios = list(spec.ratios)
     if request.reference is not None and request.kind == "generate":
         ratios += spec.image_ratios
@@ -152,7 +158,77 @@ def _ratio(request: SubmitRequest, spec: RunwayModel) -> str:
             param="size",
             allowed=[r.replace(":", "x") for r in ratios],
         )
+    capped = request.reference_images and spec.reference_tiers
+    if capped and spec.tiers.get(ratio) not in spec.reference_tiers:
+        raise InvalidRequestError(
+            f"the Runway model {spec.model} renders with reference images only at "
+            f"{', '.join(spec.reference_tiers)}, not {request.size}",
+            param="size",
+        )
     return ratio
+
+
+def _framed(spec: RunwayModel, ratio: str, framing: tuple[Framing, ...]) -> dict[str, str]:
+    """The wire keys that frame a `ratio` on an endpoint framed as `framing`."""
+    params: dict[str, str] = {}
+    for kind in framing:
+        if kind == "ratio":
+            params["ratio"] = ratio
+        elif kind == "aspect":
+            params["ratio"] = spec.aspects[ratio]
+        elif kind == "resolution":
+            params["resolution"] = spec.tiers[ratio]
+        else:  # auto: the aspect follows the first frame, which is fitted to the size
+            params["ratio"] = f"auto_{spec.tiers[ratio]}"
+    return params
+
+
+def _check_images(request: SubmitRequest, spec: RunwayModel) -> None:
+    """Refuse a last frame or reference images the model (or the request's kind) cannot take."""
+    if request.last_frame is not None:
+        if not spec.last_frame or request.kind != "generate":
+            raise InvalidRequestError(
+                f"the Runway model {spec.model} takes no last frame"
+                + ("" if request.kind == "generate" else f" in an {request.kind}"),
+                param="last_frame",
+            )
+        if request.reference is None:
+            raise InvalidRequestError(
+                f"the Runway model {spec.model} takes a last frame only after a first frame: "
+                "send a reference image (input_reference) too",
+                param="last_frame",
+            )
+    count = len(request.reference_images)
+    if not count:
+        return
+    if not spec.reference_images:
+        raise InvalidRequestError(
+            f"the Runway model {spec.model} takes no reference images", param="reference_images"
+        )
+    if count > spec.reference_images:
+        raise InvalidRequestError(
+            f"the Runway model {spec.model} takes at most {spec.reference_images} reference "
+            f"images, not {count}",
+            param="reference_images",
+        )
+    if request.reference is not None:
+        # `references` lives on /v1/text_to_video only; image_to_video's promptImage cannot mix
+        # keyframes with reference images.
+        raise InvalidRequestError(
+            f"the Runway model {spec.model} takes reference images only without a first frame "
+            "(input_reference)",
+            param="reference_images",
+        )
+
+
+def _references(request: SubmitRequest) -> dict[str, Any]:
+    if not request.reference_images:
+        return {}
+    uris = [
+        image_data_uri(image, param=f"reference_images[{index}]")
+        for index, image in enumerate(request.reference_images)
+    ]
+    return {"references": [{"uri": uri} for uri in uris]}
 
 
 def _duration(request: SubmitRequest, spec: RunwayModel) -> int:

@@ -29,6 +29,8 @@ CHANGES_HEADER = "x-sorakit-changes"
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 _CREATE_FIELDS = {"prompt", "model", "seconds", "size", "input_reference", "characters"}
+_EXTENSION_FIELDS = {"last_frame", "reference_images"}
+"""sorakit's own create fields, for models that take them (Sora had neither)."""
 
 
 def _video_response(job: JobRecord, views: RenderedViews | None = None) -> Response:
@@ -42,34 +44,47 @@ def _video_response(job: JobRecord, views: RenderedViews | None = None) -> Respo
     return Response(body, media_type="application/json", headers=headers)
 
 
-async def _reference(value: Any) -> bytes | str | None:
-    """`input_reference`: an uploaded file, or an object with exactly one of image_url/file_id."""
+async def _reference(value: Any, param: str = "input_reference") -> bytes | str | None:
+    """An image: an uploaded file, or an object with exactly one of image_url/file_id."""
     if value is None:
         return None
     if isinstance(value, Upload):
         return value.data
     if not isinstance(value, dict) or set(value) - {"image_url", "file_id"}:
         raise InvalidRequestError(
-            "'input_reference' must be an image file or an object with 'image_url' or 'file_id'.",
-            param="input_reference",
+            f"'{param}' must be an image file or an object with 'image_url' or 'file_id'.",
+            param=param,
         )
     given = [k for k in ("image_url", "file_id") if value.get(k)]
     if len(given) != 1:
         raise InvalidRequestError(
-            "Provide exactly one of 'input_reference.image_url' or 'input_reference.file_id'.",
-            param="input_reference",
+            f"Provide exactly one of '{param}.image_url' or '{param}.file_id'.", param=param
         )
     if given[0] == "file_id":
         raise InvalidRequestError(
             "This server keeps no Files API; upload the image or send it as a data URL.",
-            param="input_reference.file_id",
+            param=f"{param}.file_id",
         )
     url = value["image_url"]
     if not isinstance(url, str):
         raise InvalidRequestError(
-            "'input_reference.image_url' must be a string.", param="input_reference.image_url"
+            f"'{param}.image_url' must be a string.", param=f"{param}.image_url"
         )
     return url
+
+
+async def _reference_images(value: Any) -> list[bytes | str]:
+    """`reference_images`: a list of images in `input_reference`'s shapes."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        value = [value]  # one file part named `reference_images`
+    images = []
+    for index, item in enumerate(value):
+        image = await _reference(item, f"reference_images[{index}]")
+        if image is not None:
+            images.append(image)
+    return images
 
 
 def _characters(value: Any) -> list[str]:
@@ -117,7 +132,7 @@ async def create_video(
 ) -> Response:
     """Create a video job."""
     body, is_json = await read_body(request)
-    refuse_unknown(body, _CREATE_FIELDS)
+    refuse_unknown(body, _CREATE_FIELDS | _EXTENSION_FIELDS)
     model = string_field(body, "model") or "sora-2"
     entry = engine.catalog.resolve(model)
     seconds = seconds_field(body, entry.capabilities.seconds) if is_json else body.get("seconds")
@@ -127,6 +142,8 @@ async def create_video(
         seconds=seconds,
         size=string_field(body, "size"),
         reference=await _reference(body.get("input_reference")),
+        last_frame=await _reference(body.get("last_frame"), "last_frame"),
+        reference_images=await _reference_images(body.get("reference_images")),
         characters=_characters(body.get("characters")),
         snap=False,
         fit="crop" if settings.fit_references else None,
