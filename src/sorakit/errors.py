@@ -5,6 +5,7 @@ SorakitError
 ├── ConfigurationError            settings or credentials are missing or wrong
 ├── InvalidRequestError           refused before anything was sent or paid for
 │   ├── ReferenceImageError       the reference image cannot be read or fitted
+│   ├── BudgetExceededError       the job's estimate would pass a budget
 │   └── MediaError                a media file is unreadable, empty or cannot be joined
 ├── NotFoundError                 no such job, video, character or model
 ├── InvalidStateError             the job exists but is not in a state that allows this
@@ -75,6 +76,13 @@ class InvalidRequestError(SorakitError):
 
 class ReferenceImageError(InvalidRequestError):
     """The reference image cannot be read, is too large, or cannot be fitted."""
+
+
+class BudgetExceededError(InvalidRequestError):
+    """A job's estimated cost would take the spend past a budget; nothing was sent or paid."""
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message, param=param, code="budget_exceeded")
 
 
 class MediaError(InvalidRequestError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -22,9 +23,9 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-async def database_url() -> AsyncIterator[str]:
-    """A fresh database for one test, dropped afterwards."""
+@contextlib.asynccontextmanager
+async def fresh_database() -> AsyncIterator[str]:
+    """A new database on the test server, dropped afterwards."""
     import asyncpg
 
     assert URL is not None
@@ -37,6 +38,13 @@ async def database_url() -> AsyncIterator[str]:
     finally:
         await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
         await admin.close()
+
+
+@pytest.fixture
+async def database_url() -> AsyncIterator[str]:
+    """A fresh database for one test."""
+    async with fresh_database() as url:
+        yield url
 
 
 async def test_migrations_and_events_on_postgres(database_url: str) -> None:

@@ -42,8 +42,8 @@ async def test_migrations_create_the_schema_once(tmp_path: Path) -> None:
         tables = {r[0] for r in db.execute("select name from sqlite_master where type='table'")}
         version = db.execute("select version_num from alembic_version").fetchall()
         mode = db.execute("pragma journal_mode").fetchone()[0]
-    assert {"jobs", "job_events", "assets", "alembic_version"} <= tables
-    assert version == [("m001",)]
+    assert {"jobs", "job_events", "assets", "pipelines", "alembic_version"} <= tables
+    assert version == [("m002",)]
     assert mode == "wal"
 
 
@@ -99,3 +99,32 @@ async def test_unfinished_and_assets_and_delete(ledger: Ledger) -> None:
     await ledger.delete_job("video_b")
     with pytest.raises(NotFoundError):
         await ledger.get("video_b")
+
+
+async def test_a_ledger_of_the_first_schema_is_upgraded_with_its_jobs(tmp_path: Path) -> None:
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine
+
+    from sorakit.ledger import store
+
+    path = tmp_path / "old.db"
+    with create_engine(f"sqlite:///{path}").begin() as connection:
+        config = Config()
+        config.set_main_option("script_location", str(store._MIGRATIONS))
+        config.attributes["connection"] = connection
+        command.upgrade(config, "m001")
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "insert into jobs (id, kind, status, model, provider, provider_model, prompt, seconds,"
+            " size, idempotency_key, progress, options, submit_attempts, created_at, updated_at)"
+            " values ('video_old', 'generate', 'completed', 'sora-2', 'simulator', 'sora-2', 'p',"
+            " 4, '720x1280', 'k', 100, '{}', 1, 1.0, 1.0)"
+        )
+    ledger = await Ledger.open(f"sqlite+aiosqlite:///{path}")
+    try:
+        job = await ledger.get("video_old")
+        assert job.status is JobStatus.COMPLETED and job.pipeline_id is None
+        assert await ledger.list_pipelines() == []
+    finally:
+        await ledger.close()

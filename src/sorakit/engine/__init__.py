@@ -1,7 +1,15 @@
 """The engine: planning, the job runner, polling and asset archiving over the ledger."""
 
-from sorakit.engine.engine import Engine, new_video_id
+from sorakit.engine.engine import Engine, Step, new_video_id
 from sorakit.engine.planning import FitMode, Plan, ReferenceInput
 from sorakit.engine.runner import ProgressCallback
 
-__all__ = ["Engine", "FitMode", "Plan", "ProgressCallback", "ReferenceInput", "new_video_id"]
+__all__ = [
+    "Engine",
+    "FitMode",
+    "Plan",
+    "ProgressCallback",
+    "ReferenceInput",
+    "Step",
+    "new_video_id",
+]

@@ -13,6 +13,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -29,12 +30,26 @@ from sorakit.engine.planning import (
 )
 from sorakit.engine.runner import FinishedListener, JobRunner, ProgressCallback
 from sorakit.errors import InvalidRequestError, InvalidStateError, ProviderError, SorakitError
-from sorakit.ledger import JobRecord, JobStatus, Ledger
+from sorakit.ledger import Budget, JobRecord, JobStatus, Ledger
 from sorakit.providers.base import Character, Provider, SourceVideo
 from sorakit.providers.registry import ProviderPool
 from sorakit.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Step:
+    """Where a job sits in a pipeline; the step's name makes its creation idempotent."""
+
+    pipeline_id: str
+    name: str
+    budget_usd: float | None = None
+    """The pipeline's own cap, checked with the ledger-wide one."""
+
+    @property
+    def client_key(self) -> str:
+        return f"{self.pipeline_id}/{self.name}"
 
 
 def new_video_id() -> str:
@@ -109,12 +124,15 @@ class Engine:
         fit: FitMode | None = "crop",
         client_key: str | None = None,
         submit: bool = True,
+        step: Step | None = None,
     ) -> JobRecord:
         """Plan and record a new video, then submit it (unless `submit=False`).
 
         `reference` is the first frame and `last_frame` the last (both fitted to the size);
-        `reference_images` are subject or style images, for models that take them.
+        `reference_images` are subject or style images, for models that take them. A `step`
+        makes the job part of a pipeline; asking again for the same step returns its job.
         """
+        client_key = step.client_key if step else client_key
         if client_key and (existing := await self.ledger.by_client_key(client_key)):
             return existing
         entry, aliased = self.catalog.route(model)
@@ -160,14 +178,28 @@ class Engine:
             estimated_cost=plan.estimated_cost,
             options=options,
             attachments=attachments,
+            step=step,
         )
         return await self.runner.submit(job) if submit else job
 
     async def remix(
-        self, video_id: str, prompt: str, *, client_key: str | None = None, submit: bool = True
+        self,
+        video_id: str,
+        prompt: str,
+        *,
+        client_key: str | None = None,
+        submit: bool = True,
+        step: Step | None = None,
     ) -> JobRecord:
         """A new video from a completed one, changed as the prompt says; same size and length."""
-        return await self._derive("remix", video_id, prompt, client_key=client_key, submit=submit)
+        return await self._derive(
+            "remix",
+            video_id,
+            prompt,
+            client_key=step.client_key if step else client_key,
+            submit=submit,
+            step=step,
+        )
 
     async def edit(
         self,
@@ -211,8 +243,10 @@ class Engine:
         snap: bool = False,
         client_key: str | None = None,
         submit: bool = True,
+        step: Step | None = None,
     ) -> JobRecord:
         """Continue a completed video by `seconds`; the new video holds the stitched whole."""
+        client_key = step.client_key if step else client_key
         if client_key and (existing := await self.ledger.by_client_key(client_key)):
             return existing
         check_prompt(prompt)
@@ -255,11 +289,19 @@ class Engine:
             estimated_cost=caps.price(source.size, added),
             options={"changes": changes},
             source=source,
+            step=step,
         )
         return await self.runner.submit(job) if submit else job
 
     async def _derive(
-        self, kind: str, video_id: str, prompt: str, *, client_key: str | None, submit: bool
+        self,
+        kind: str,
+        video_id: str,
+        prompt: str,
+        *,
+        client_key: str | None,
+        submit: bool,
+        step: Step | None = None,
     ) -> JobRecord:
         if client_key and (existing := await self.ledger.by_client_key(client_key)):
             return existing
@@ -280,6 +322,7 @@ class Engine:
             estimated_cost=entry.capabilities.price(source.size, seconds),
             options={},
             source=source,
+            step=step,
         )
         return await self.runner.submit(job) if submit else job
 
@@ -323,8 +366,12 @@ class Engine:
         options: dict[str, Any],
         source: JobRecord | None = None,
         attachments: dict[str, tuple[bytes | None, str]] | None = None,
+        step: Step | None = None,
     ) -> JobRecord:
-        """Archive the inputs, then commit the row: nothing is sent before both are on disk."""
+        """Archive the inputs, then commit the row: nothing is sent before both are on disk.
+
+        The ledger-wide budget and the pipeline's are checked in the same transaction.
+        """
         provider = source.provider if source else entry.provider
         self.providers.get(provider)  # a missing credential is refused now, before any row exists
         files = []
@@ -332,27 +379,44 @@ class Engine:
             if data is not None:
                 path = asset_path(self.settings.assets_dir, job_id, variant)
                 files.append((variant, await store_bytes(data, path, media_type)))
-        job = await self.ledger.create_job(
-            id=job_id,
-            kind=kind,
-            model=model,
-            provider=provider,
-            provider_model=source.provider_model if source else entry.provider_model,
-            prompt=prompt,
-            seconds=seconds,
-            size=size,
-            idempotency_key=f"sorakit-{uuid.uuid4().hex}",
-            client_key=client_key,
-            source_id=source.id if source else None,
-            estimated_cost=estimated_cost,
-            expected_render_seconds=entry.capabilities.expected_render_seconds(size, seconds),
-            options=options,
-            files=[
-                (variant, str(stored.path), stored.size, stored.sha256, stored.media_type)
-                for variant, stored in files
-            ],
-        )
+        try:
+            job = await self.ledger.create_job(
+                id=job_id,
+                kind=kind,
+                model=model,
+                provider=provider,
+                provider_model=source.provider_model if source else entry.provider_model,
+                prompt=prompt,
+                seconds=seconds,
+                size=size,
+                idempotency_key=f"sorakit-{uuid.uuid4().hex}",
+                client_key=client_key,
+                source_id=source.id if source else None,
+                estimated_cost=estimated_cost,
+                expected_render_seconds=entry.capabilities.expected_render_seconds(size, seconds),
+                options=options,
+                pipeline_id=step.pipeline_id if step else None,
+                pipeline_step=step.name if step else None,
+                budgets=self._budgets(step),
+                files=[
+                    (variant, str(stored.path), stored.size, stored.sha256, stored.media_type)
+                    for variant, stored in files
+                ],
+            )
+        except Exception:
+            # No row, so nothing may point at these files: a refused budget leaves no trace.
+            folder = self.settings.assets_dir / job_id
+            await anyio.to_thread.run_sync(lambda: shutil.rmtree(folder, ignore_errors=True))
+            raise
         return job
+
+    def _budgets(self, step: Step | None) -> list[Budget]:
+        budgets = []
+        if self.settings.budget_usd is not None:
+            budgets.append(Budget(self.settings.budget_usd))
+        if step is not None and step.budget_usd is not None:
+            budgets.append(Budget(step.budget_usd, step.pipeline_id))
+        return budgets
 
     # driving jobs
 

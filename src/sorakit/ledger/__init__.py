@@ -4,7 +4,26 @@ SQLAlchemy 2 (async) over SQLite by default (`SORAKIT_HOME/sorakit.db`, WAL mode
 URL; the schema is owned by ordered Alembic migrations in `migrations/versions/`, applied on open.
 """
 
-from sorakit.ledger.records import AssetRecord, EventRecord, JobRecord, JobStatus
+from sorakit.ledger.pipelines import Budget
+from sorakit.ledger.records import (
+    AssetRecord,
+    EventRecord,
+    JobRecord,
+    JobStatus,
+    PipelineRecord,
+    PipelineStatus,
+    Spend,
+)
 from sorakit.ledger.store import Ledger
 
-__all__ = ["AssetRecord", "EventRecord", "JobRecord", "JobStatus", "Ledger"]
+__all__ = [
+    "AssetRecord",
+    "Budget",
+    "EventRecord",
+    "JobRecord",
+    "JobStatus",
+    "Ledger",
+    "PipelineRecord",
+    "PipelineStatus",
+    "Spend",
+]

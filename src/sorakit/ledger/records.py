@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-from sorakit.ledger.tables import AssetRow, EventRow, JobRow
+from sorakit.ledger.tables import AssetRow, EventRow, JobRow, PipelineRow
 
 
 class JobStatus(enum.StrEnum):
@@ -93,6 +93,8 @@ class JobRecord:
     submitted_at: float | None
     completed_at: float | None
     assets: dict[str, AssetRecord] = field(default_factory=dict)
+    pipeline_id: str | None = None
+    pipeline_step: str | None = None
 
     @classmethod
     def from_row(cls, row: JobRow, assets: dict[str, AssetRecord] | None = None) -> JobRecord:
@@ -124,6 +126,8 @@ class JobRecord:
             submitted_at=row.submitted_at,
             completed_at=row.completed_at,
             assets=assets or {},
+            pipeline_id=row.pipeline_id,
+            pipeline_step=row.pipeline_step,
         )
 
     @property
@@ -136,3 +140,60 @@ class JobRecord:
         """The archived MP4, once there is one."""
         asset = self.assets.get("video")
         return asset.path if asset else None
+
+
+class PipelineStatus(enum.StrEnum):
+    """Where a pipeline stands."""
+
+    #: Recorded; being planned or running its jobs (resumable).
+    RUNNING = "running"
+    #: Every step done and the output written.
+    COMPLETED = "completed"
+    #: Stopped by a failure it cannot get past; finished steps are kept and resume retries.
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class PipelineRecord:
+    """A pipeline as the ledger holds it."""
+
+    id: str
+    kind: str
+    status: PipelineStatus
+    title: str
+    spec: dict[str, Any]
+    state: dict[str, Any]
+    budget_usd: float | None
+    output: str | None
+    error_message: str | None
+    created_at: float
+    updated_at: float
+
+    @classmethod
+    def from_row(cls, row: PipelineRow) -> PipelineRecord:
+        return cls(
+            id=row.id,
+            kind=row.kind,
+            status=PipelineStatus(row.status),
+            title=row.title,
+            spec=dict(row.spec or {}),
+            state=dict(row.state or {}),
+            budget_usd=row.budget_usd,
+            output=row.output,
+            error_message=row.error_message,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+
+@dataclass(frozen=True)
+class Spend:
+    """Money in the ledger: what finished jobs cost and what unfinished ones hold in reserve."""
+
+    committed: float
+    reserved: float
+
+    @property
+    def total(self) -> float:
+        return self.committed + self.reserved

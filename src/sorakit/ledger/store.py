@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from sorakit.errors import ConfigurationError, NotFoundError
+from sorakit.ledger.pipelines import Budget, PipelineStore, check_budgets, lock_budgets
 from sorakit.ledger.records import AssetRecord, EventRecord, JobRecord, JobStatus
 from sorakit.ledger.tables import AssetRow, EventRow, JobRow
 
@@ -57,8 +58,8 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(config, "head")
 
 
-class Ledger:
-    """Jobs, events and assets, persisted."""
+class Ledger(PipelineStore):
+    """Jobs, events, assets and pipelines, persisted."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -105,12 +106,18 @@ class Ledger:
         await self.engine.dispose()
 
     async def create_job(
-        self, *, files: Sequence[tuple[str, str, int, str, str]] = (), **fields: Any
+        self,
+        *,
+        files: Sequence[tuple[str, str, int, str, str]] = (),
+        budgets: Sequence[Budget] = (),
+        **fields: Any,
     ) -> JobRecord:
         """Insert a job, its first event and its input files in one transaction.
 
         `files` are `(variant, path, size, sha256, media_type)` of inputs already on disk (a fitted
-        reference, an uploaded clip), so a job is never recorded without what it needs.
+        reference, an uploaded clip), so a job is never recorded without what it needs. With
+        `budgets`, the job's estimate is checked against each cap in the same transaction and
+        nothing is written when one would be passed (`BudgetExceededError`).
         """
         now = time.time()
         fields.setdefault("created_at", now)
@@ -119,8 +126,11 @@ class Ledger:
         fields.setdefault("options", {})
         row = JobRow(**fields)
         async with self._session() as session:
+            if budgets:
+                await lock_budgets(session)
             session.add(row)
             await session.flush()  # the job row first: events reference it
+            await check_budgets(session, budgets, row.estimated_cost, f"{row.model} at {row.size}")
             session.add(
                 EventRow(job_id=row.id, at=now, status=row.status, progress=0, detail="created")
             )
@@ -240,6 +250,18 @@ class Ledger:
                 )
             ).scalars()
             return [JobRecord.from_row(r) for r in rows]
+
+    async def pipeline_jobs(self, pipeline_id: str) -> list[JobRecord]:
+        """A pipeline's jobs, oldest first, with their assets."""
+        async with self._session() as session:
+            rows = (
+                await session.execute(
+                    select(JobRow)
+                    .where(JobRow.pipeline_id == pipeline_id)
+                    .order_by(JobRow.created_at)
+                )
+            ).scalars()
+            return [JobRecord.from_row(r, await self._assets(session, r.id)) for r in rows]
 
     async def known_remote_ids(self, provider: str) -> set[str]:
         """Remote ids this ledger already owns at a provider (so recovery never claims them twice)."""

@@ -43,6 +43,30 @@ class JobRow(Base):
     updated_at: Mapped[float] = mapped_column(Float)
     submitted_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     completed_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    pipeline_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    pipeline_step: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class PipelineRow(Base):
+    """A composition of jobs (a long video, a storyboard, a batch...): its request and progress.
+
+    `spec` is what was asked (and the plan, once made); `state` is what has been done, so a
+    resumed pipeline continues where it stopped. Its jobs point back at it by `pipeline_id`.
+    """
+
+    __tablename__ = "pipelines"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    title: Mapped[str] = mapped_column(Text)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    budget_usd: Mapped[float | None] = mapped_column(Float, nullable=True)
+    output: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[float] = mapped_column(Float, index=True)
+    updated_at: Mapped[float] = mapped_column(Float)
 
 
 class EventRow(Base):

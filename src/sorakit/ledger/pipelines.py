@@ -1,0 +1,162 @@
+"""Pipelines and money in the ledger: pipeline rows, their child jobs, and budget checks.
+
+A budget is kept by the database, not by a process: a job's estimate is a row (reserved while
+the job runs, committed when it completes, released when the provider does not bill it), and the
+check runs in the same transaction as the insert, after the insert has taken the write lock
+(SQLite) or an advisory lock (Postgres). Two processes cannot both squeeze under one cap.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import case, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from sorakit.errors import BudgetExceededError, NotFoundError
+from sorakit.ledger.records import JobStatus, PipelineRecord, PipelineStatus, Spend
+from sorakit.ledger.tables import JobRow, PipelineRow
+
+_UNFINISHED = [s.value for s in JobStatus if not s.finished]
+_BUDGET_LOCK = 0x50A1C17
+"""The Postgres advisory lock that serialises budgeted inserts."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A cap in USD over the whole ledger (`pipeline_id=None`) or over one pipeline's jobs."""
+
+    cap: float
+    pipeline_id: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"pipeline {self.pipeline_id}'s budget" if self.pipeline_id else "the budget"
+
+
+def _spend_columns() -> tuple[Any, Any]:
+    known_or_estimate = func.coalesce(JobRow.cost, JobRow.estimated_cost, 0.0)
+    committed = case(
+        (JobRow.status == JobStatus.COMPLETED.value, known_or_estimate),
+        # The provider had the job: without a reported cost, assume it bills the estimate.
+        (
+            (JobRow.status == JobStatus.CANCELLED.value) & JobRow.remote_id.is_not(None),
+            known_or_estimate,
+        ),
+        # Failures are not billed unless the provider says otherwise.
+        else_=func.coalesce(JobRow.cost, 0.0),
+    )
+    reserved = case((JobRow.status.in_(_UNFINISHED), known_or_estimate), else_=0.0)
+    return (
+        func.coalesce(func.sum(case((JobRow.status.in_(_UNFINISHED), 0.0), else_=committed)), 0.0),
+        func.coalesce(func.sum(reserved), 0.0),
+    )
+
+
+async def spend_in(session: AsyncSession, pipeline_id: str | None = None) -> Spend:
+    """What the ledger's jobs (or one pipeline's) have committed and hold in reserve."""
+    query = select(*_spend_columns())
+    if pipeline_id is not None:
+        query = query.where(JobRow.pipeline_id == pipeline_id)
+    committed, reserved = (await session.execute(query)).one()
+    return Spend(round(float(committed), 6), round(float(reserved), 6))
+
+
+async def check_budgets(
+    session: AsyncSession, budgets: Sequence[Budget], estimate: float | None, what: str
+) -> None:
+    """Raise `BudgetExceededError` when the job just flushed in `session` passes a cap."""
+    if not budgets:
+        return
+    if estimate is None:
+        raise BudgetExceededError(
+            f"The price of {what} is unknown, so {budgets[0].label} of ${budgets[0].cap:.2f} "
+            "cannot be kept; nothing was sent. Lift the budget or pick a model with a price.",
+            param="model",
+        )
+    for budget in budgets:
+        spend = await spend_in(session, budget.pipeline_id)  # includes the new job's reserve
+        if spend.total > budget.cap + 1e-9:
+            before = spend.total - estimate
+            raise BudgetExceededError(
+                f"{what} is estimated at ${estimate:.2f}; with ${before:.2f} already spent or "
+                f"reserved that passes {budget.label} of ${budget.cap:.2f}, so it was not sent."
+            )
+
+
+async def lock_budgets(session: AsyncSession) -> None:
+    """Serialise budgeted inserts across processes where the database needs it."""
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _BUDGET_LOCK})
+
+
+class PipelineStore:
+    """The pipeline half of the ledger (mixed into `Ledger`)."""
+
+    _session: async_sessionmaker[AsyncSession]
+
+    async def create_pipeline(
+        self,
+        *,
+        id: str,
+        kind: str,
+        title: str,
+        spec: dict[str, Any],
+        budget_usd: float | None = None,
+    ) -> PipelineRecord:
+        now = time.time()
+        row = PipelineRow(
+            id=id,
+            kind=kind,
+            status=PipelineStatus.RUNNING.value,
+            title=title,
+            spec=spec,
+            state={},
+            budget_usd=budget_usd,
+            created_at=now,
+            updated_at=now,
+        )
+        async with self._session() as session:
+            session.add(row)
+            await session.commit()
+        return PipelineRecord.from_row(row)
+
+    async def get_pipeline(self, pipeline_id: str) -> PipelineRecord:
+        async with self._session() as session:
+            row = await session.get(PipelineRow, pipeline_id)
+        if row is None:
+            raise NotFoundError(f"No pipeline found with id '{pipeline_id}'.", param="pipeline_id")
+        return PipelineRecord.from_row(row)
+
+    async def update_pipeline(self, pipeline_id: str, **fields: Any) -> PipelineRecord:
+        """Change fields; `state` is merged key by key into what is there."""
+        async with self._session() as session:
+            row = await session.get(PipelineRow, pipeline_id, with_for_update=True)
+            if row is None:
+                raise NotFoundError(f"No pipeline found with id '{pipeline_id}'.")
+            if "state" in fields:
+                fields["state"] = {**(row.state or {}), **fields["state"]}
+            if isinstance(fields.get("status"), PipelineStatus):
+                fields["status"] = fields["status"].value
+            for name, value in fields.items():
+                setattr(row, name, value)
+            row.updated_at = time.time()
+            await session.commit()
+            return PipelineRecord.from_row(row)
+
+    async def list_pipelines(
+        self, *, unfinished: bool = False, limit: int = 100
+    ) -> list[PipelineRecord]:
+        query = select(PipelineRow).order_by(PipelineRow.created_at.desc()).limit(limit)
+        if unfinished:
+            query = query.where(PipelineRow.status == PipelineStatus.RUNNING.value)
+        async with self._session() as session:
+            return [PipelineRecord.from_row(r) for r in (await session.execute(query)).scalars()]
+
+    async def spend(self, pipeline_id: str | None = None) -> Spend:
+        """Committed and reserved USD over the ledger or one pipeline."""
+        async with self._session() as session:
+            return await spend_in(session, pipeline_id)
