@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     """fal.ai API key (`key_id:key_secret`)."""
     fal_queue_url: str | None = None
     """fal's queue base URL; set only to point the fal provider at a fake or a proxy."""
+    fal_api_url: str | None = None
+    """fal's Platform API base (request listing, billing); set only to point at a fake."""
     runway_api_secret: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices("SORAKIT_RUNWAY_API_SECRET", "RUNWAYML_API_SECRET"),

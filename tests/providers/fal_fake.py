@@ -107,6 +107,7 @@ _LTX = {
     "fps": (int, (24, 25, 48, 50)),
 }
 _HAILUO = {"duration": (str, ("6", "10")), "prompt_optimizer": (bool, None)}
+_HAILUO_PRO = {"prompt_optimizer": (bool, None)}
 _OMNI = {"duration": (int, tuple(range(3, 11))), "aspect_ratio": (str, ("16:9", "9:16"))}
 _IMAGE = {"image_url": (str, None)}
 _END = {"end_image_url": (str, None)}
@@ -169,6 +170,8 @@ SCHEMAS: dict[str, tuple[dict[str, Field], frozenset[str]]] = {
     "fal-ai/ltx-2.3/image-to-video": _schema({**_LTX, **_IMAGE, **_END}, _I2V),
     "fal-ai/minimax/hailuo-2.3/standard/text-to-video": _schema(_HAILUO),
     "fal-ai/minimax/hailuo-2.3/standard/image-to-video": _schema({**_HAILUO, **_IMAGE}, _I2V),
+    "fal-ai/minimax/hailuo-2.3/pro/text-to-video": _schema(_HAILUO_PRO),
+    "fal-ai/minimax/hailuo-2.3/pro/image-to-video": _schema({**_HAILUO_PRO, **_IMAGE}, _I2V),
     "google/gemini-omni-flash": _schema(_OMNI),
     "google/gemini-omni-flash/image-to-video": _schema({**_OMNI, **_IMAGE}, _I2V),
     "google/gemini-omni-flash/reference-to-video": _schema(
@@ -574,7 +577,7 @@ def _unix(value: str | None) -> float | None:
 def _kind(request: httpx.Request) -> str:
     if request.url.host == "media.fal.test":
         return "media"
-    if request.url.host == "api.fal.test":
+    if request.url.host in ("api.fal.test", "api.fal.ai"):  # a provider left on the default
         return "platform"
     path = request.url.path.strip("/")
     if request.method == "POST":

@@ -245,9 +245,27 @@ async def test_the_fake_refuses_more_images_than_the_model_takes(
 # -- per-clip prices --------------------------------------------------------------------------
 
 
-def test_hailuo_is_priced_per_clip() -> None:
-    hailuo = next(e for e in fal_models() if e.name == "fal/hailuo-2.3").capabilities
-    assert hailuo.price_per_clip == {("1366x768", 6): 0.28, ("1366x768", 10): 0.56}
-    assert hailuo.price("1366x768", 6) == pytest.approx(0.28)
-    assert hailuo.price("1366x768", 10) == pytest.approx(0.56)
+@pytest.mark.parametrize(
+    ("name", "prices"),
+    [
+        ("fal/hailuo-2.3", {("1366x768", 6): 0.28, ("1366x768", 10): 0.56}),
+        ("fal/hailuo-2.3-pro", {("1920x1080", 6): 0.49}),
+    ],
+)
+def test_hailuo_is_priced_per_clip(name: str, prices: dict[tuple[str, int], float]) -> None:
+    hailuo = next(e for e in fal_models() if e.name == name).capabilities
+    assert hailuo.price_per_clip == prices
+    assert not hailuo.price_per_second
+    for (size, seconds), price in prices.items():
+        assert hailuo.price(size, seconds) == pytest.approx(price)
     assert set(hailuo.price_per_clip) == {(s, n) for s in hailuo.sizes for n in hailuo.seconds}
+
+
+async def test_hailuo_pro_sends_no_duration(provider: FalProvider, fake: FakeFalQueue) -> None:
+    await provider.submit(generate("minimax/hailuo-2.3/pro", size="1920x1080", seconds=6))
+    assert sent(fake) == (
+        "fal-ai/minimax/hailuo-2.3/pro/text-to-video",
+        {"prompt": "a calico cat playing a piano"},
+    )
+    with pytest.raises(InvalidRequestError, match="cannot make 10 seconds"):
+        await provider.submit(generate("minimax/hailuo-2.3/pro", size="1920x1080", seconds=10))

@@ -8,7 +8,8 @@ providers (Runway, Google) serve models of the same families.
 Prices are USD per output second with the soundtrack on (the adapter always asks for audio
 where the schema has a switch). A size missing from `price_per_second` has no published price:
 Seedance 480p, LTX-2.3 above 1080p, Veo 3.1 Fast on fal. Hailuo 2.3 is billed per clip ($0.28
-per 6 s, $0.56 per 10 s at 768p), so its record holds `price_per_clip` instead.
+per 6 s, $0.56 per 10 s at 768p; Pro $0.49 per 6 s clip at 1080p), so their records hold
+`price_per_clip` instead.
 
 Last frames and reference images also come from the input maps: `last_frame` is set exactly for
 the models with an end-frame field or a first-and-last-frame endpoint, and `reference_images`
@@ -21,6 +22,7 @@ from sorakit.catalog.capabilities import ModelCapabilities, ModelEntry
 from sorakit.providers.fal._models import (
     GEMINI_OMNI_FLASH,
     HAILUO_2_3,
+    HAILUO_2_3_PRO,
     HAPPY_HORSE,
     KLING_3_PRO,
     LTX_2_3,
@@ -159,6 +161,19 @@ def fal_models() -> list[ModelEntry]:
                 audio=False,
             ),
             "Hailuo 2.3 Standard (MiniMax) on fal: 6 or 10 s at 768p, no audio",
+        ),
+        (
+            "fal/hailuo-2.3-pro",
+            HAILUO_2_3_PRO,
+            # $0.49 per video [DOC]; the schema has no duration or size: 6 s at 1080p.
+            _caps(
+                HAILUO_2_3_PRO,
+                default_seconds=6,
+                rates={},
+                clips={("1920x1080", 6): 0.49},
+                audio=False,
+            ),
+            "Hailuo 2.3 Pro (MiniMax) on fal: 6 s at 1080p, no audio",
         ),
         (
             "fal/gemini-omni-flash",

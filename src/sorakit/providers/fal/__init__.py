@@ -3,6 +3,7 @@
 - `_provider`: `FalProvider`, the seam over submit, status (with logs), result and cancel.
 - `_models`: the per-model input maps (endpoint ids, duration types, aspect and resolution keys).
 - `_errors`: the one translation of fal answers and SDK/httpx failures into `sorakit.errors`.
+- `_platform`: fal's Platform API, to find a lost submit and read a request's billed cost.
 
 The catalog (`sorakit.catalog.fal`) reads `_models` to list the models, so this package imports
 fal-client only when `FalProvider` or `translate_error` is first asked for.

@@ -17,8 +17,8 @@ from typing import Any, Literal
 from sorakit.errors import InvalidRequestError
 from sorakit.providers.base import ReferenceImage, SubmitRequest
 
-DurationStyle = Literal["int", "str", "str_s"]
-"""`int`: `5`; `str`: `"5"`; `str_s`: `"5s"` (Veo)."""
+DurationStyle = Literal["int", "str", "str_s", "fixed"]
+"""`int`: `5`; `str`: `"5"`; `str_s`: `"5s"` (Veo); `fixed`: not sent (one length only)."""
 
 SIZE_FRAMES: dict[str, tuple[str, str]] = {
     # 480p
@@ -220,7 +220,8 @@ def build_input(
         return model.extend_endpoint, extension
     aspect, resolution = SIZE_FRAMES[request.size]
     body: dict[str, Any] = {"prompt": request.prompt}
-    body["duration"] = _duration(model.duration, request.seconds)
+    if model.duration != "fixed":
+        body["duration"] = _duration(model.duration, request.seconds)
     if request.reference_images and model.references_endpoint is not None:
         endpoint = model.references_endpoint
         body[model.references_key] = [_data_uri(i) for i in request.reference_images]
@@ -390,6 +391,18 @@ HAILUO_2_3 = FalModel(
     render_base=120.0,
     render_per_second=15.0,
 )
+HAILUO_2_3_PRO = FalModel(
+    key="minimax/hailuo-2.3/pro",
+    text_endpoint="fal-ai/minimax/hailuo-2.3/pro/text-to-video",
+    image_endpoint="fal-ai/minimax/hailuo-2.3/pro/image-to-video",
+    duration="fixed",  # the Pro schema has no duration: always 6 s at 1080p
+    aspect_key=None,
+    resolution_key=None,
+    seconds=(6,),
+    sizes=("1920x1080",),
+    render_base=150.0,
+    render_per_second=20.0,
+)
 GEMINI_OMNI_FLASH = FalModel(
     key="gemini-omni-flash",
     text_endpoint="google/gemini-omni-flash",
@@ -416,6 +429,7 @@ FAL_MODELS: dict[str, FalModel] = {
         WAN_2_7,
         LTX_2_3,
         HAILUO_2_3,
+        HAILUO_2_3_PRO,
         GEMINI_OMNI_FLASH,
     )
 }

@@ -141,7 +141,11 @@ class FalProvider(Provider):
                 "the fal provider needs FAL_KEY (or SORAKIT_FAL_KEY), "
                 "your fal.ai API key (`key_id:key_secret`)"
             )
-        return cls(key=settings.fal_key.get_secret_value(), queue_url=settings.fal_queue_url)
+        return cls(
+            key=settings.fal_key.get_secret_value(),
+            queue_url=settings.fal_queue_url,
+            api_url=settings.fal_api_url,
+        )
 
     def __repr__(self) -> str:
         return f"FalProvider(queue_url={self.queue_url!r})"
