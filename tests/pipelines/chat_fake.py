@@ -4,7 +4,8 @@ It behaves like the real API for what sorakit uses: Bearer auth with the 401 env
 `json_schema` response format that must be strict (every property required,
 `additionalProperties: false`, as OpenAI refuses otherwise), an answer built from that schema
 (arrays get `minItems` elements), and faults on demand: a malformed answer, a wrong item count,
-an empty message, 429 with Retry-After, 500, and a slow answer. Every request is recorded.
+an empty message, JSON wrapped in prose and fences (a server that ignores strict output),
+429 with Retry-After, 500, and a slow answer. Every request is recorded.
 """
 
 from __future__ import annotations
@@ -29,7 +30,16 @@ from tests.conftest import ThreadedServer
 
 API_KEY = "sk-chat-test"
 
-MODES = ("ok", "malformed", "wrong_count", "empty", "rate_limited", "server_error", "slow")
+MODES = (
+    "ok",
+    "fenced",
+    "malformed",
+    "wrong_count",
+    "empty",
+    "rate_limited",
+    "server_error",
+    "slow",
+)
 """`ok` answers; the others are the faults a test can script, one per request."""
 
 
@@ -102,6 +112,8 @@ class FakeChat:
                 return '{"title": "cut off", "segments": [{"title": "one", "pro'
             schema = response_format["json_schema"]["schema"]
             instance = _instance(schema, _last_user(body), extra_item=mode == "wrong_count")
+            if mode == "fenced":  # what a server that ignores strict output tends to send
+                return f"Here is the plan:\n```json\n{json.dumps(instance, indent=2)}\n```"
             return json.dumps(instance)
         if mode == "malformed":
             return "   "

@@ -210,7 +210,8 @@ async def test_a_batch_against_a_stricter_server_slows_down_instead_of_failing()
     await asyncio.gather(*(job() for _ in range(40)))
     assert len(accepted) == 40
     assert max_in_window(accepted) <= 12
-    assert limiter.bucket(key).rate < 30  # it learned to go slower
+    learned = limiter.bucket(key).rate
+    assert learned is not None and learned < 30  # it learned to go slower
     assert rejected < 20  # slowed down rather than hammering
 
 
@@ -266,5 +267,5 @@ async def test_real_time_acquisitions_are_spaced_by_the_rate() -> None:
     await asyncio.gather(*(one() for _ in range(5)))
     assert stamps[0] < 0.05
     gaps = [later - earlier for earlier, later in zip(stamps, stamps[1:], strict=False)]
-    assert all(gap >= 0.099 for gap in gaps), gaps
+    assert all(gap >= 0.09 for gap in gaps), gaps  # stamps carry a little scheduling jitter
     assert stamps[-1] == pytest.approx(0.4, abs=0.15)

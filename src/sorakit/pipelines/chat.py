@@ -70,7 +70,6 @@ async def complete(
     messages: list[dict[str, str]],
     json_schema: dict[str, Any] | None = None,
     schema_name: str = "answer",
-    temperature: float | None = None,
 ) -> str:
     """The assistant's text for `messages` (strict JSON-schema output when a schema is given).
 
@@ -82,8 +81,6 @@ async def complete(
             "type": "json_schema",
             "json_schema": {"name": schema_name, "strict": True, "schema": json_schema},
         }
-    if temperature is not None:
-        extra["temperature"] = temperature
     try:
         completion = await client.chat.completions.create(
             model=model,

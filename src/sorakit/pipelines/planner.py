@@ -145,7 +145,8 @@ class Plan(BaseModel):
 
 
 def _lengths(seconds: Sequence[int]) -> str:
-    return f"{len(seconds)} × ({' + '.join(str(s) for s in seconds)} = {sum(seconds)} s)"
+    count = f"{len(seconds)} segment{'s' if len(seconds) != 1 else ''}"
+    return f"{count} ({' + '.join(str(s) for s in seconds)} = {sum(seconds)} s)"
 
 
 async def plan_segments(
@@ -293,13 +294,30 @@ def _user_message(prompt: str, lengths: Sequence[int]) -> str:
     )
 
 
+def _json_object(content: str) -> Any:
+    """The JSON in `content`; servers that ignore strict output may wrap it in prose or fences."""
+    try:
+        return json.loads(content)
+    except json.JSONDecodeError:
+        start, end = content.find("{"), content.rfind("}")
+        if start < 0 or end <= start:
+            raise
+        return json.loads(content[start : end + 1])
+
+
 def _parse(content: str, lengths: Sequence[int]) -> _ChatPlan:
     if not content:
         raise _MalformedPlanError("the answer is empty")
     try:
-        answer = _ChatPlan.model_validate(json.loads(content))
-    except (json.JSONDecodeError, ValidationError) as exc:
-        raise _MalformedPlanError(f"the answer is not JSON that fits the schema ({exc})") from exc
+        answer = _ChatPlan.model_validate(_json_object(content))
+    except json.JSONDecodeError as exc:
+        raise _MalformedPlanError(f"the answer is not valid JSON ({exc.msg})") from exc
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "answer"
+        raise _MalformedPlanError(
+            f"the answer does not fit the schema ({where}: {first['msg']})"
+        ) from exc
     if len(answer.segments) != len(lengths):
         raise _MalformedPlanError(
             f"the answer has {len(answer.segments)} segments; exactly {len(lengths)} are needed"
@@ -351,9 +369,11 @@ async def _plan_with_chat(
             except _MalformedPlanError as exc:
                 reason = str(exc)
                 logger.info("chat plan attempt %d was malformed: %s", attempt, reason)
+                # The bad answer goes back (when there is one) so the model sees what to fix.
+                answered = [{"role": "assistant", "content": content}] if content else []
                 messages = [
                     *messages[:2],
-                    {"role": "assistant", "content": content},
+                    *answered,
                     {
                         "role": "user",
                         "content": f"That answer cannot be used: {reason}. Answer again with "
