@@ -9,6 +9,9 @@ allowed lengths. `split_seconds` finds one, before anything is paid for:
 - within that, each segment is the allowed length nearest to the average of what is left (ties go
   to the longer one), and the list is given longest first.
 
+`cover_seconds` is the other question, asked by storyboards: which clips cover a length that need
+not be a possible total (5.5 s, 30 s), to be trimmed back after rendering.
+
 An impossible total is refused with the nearest totals that are possible (for that count, when a
 count is given). Reachable sums are kept as Python integers used as bit sets, one per segment
 count, so totals of several thousand seconds are planned in milliseconds.
@@ -16,6 +19,7 @@ count, so totals of several thousand seconds are planned in milliseconds.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from sorakit.errors import InvalidRequestError
@@ -93,8 +97,10 @@ def nearest_totals(
             if not mask:
                 break
             reach |= mask
-    below = next((t for t in range(total, 0, -1) if _bit(reach, t)), None)
-    above = next((t for t in range(total, reach.bit_length()) if _bit(reach, t)), None)
+    low = reach & ((1 << (total + 1)) - 1)  # the highest set bit at or under `total`
+    high = reach >> total  # the lowest set bit at or over it
+    below = low.bit_length() - 1 if low else None
+    above = total + (high & -high).bit_length() - 1 if high else None
     return below, above
 
 
@@ -151,8 +157,29 @@ def split_seconds(total: int, allowed: Sequence[int], *, count: int | None = Non
     InvalidRequestError names the nearest possible totals when there is no such split.
     """
     lengths = _check(total, allowed, count)
-    wanted = _min_count(total, lengths) if count is None else count
+    if count is None:
+        wanted = _min_count(total, lengths)
+    else:  # one pass over every length first, so an impossible count costs no window search
+        wanted = count if _bit(_layers(lengths, count, total)[count], total) else None
     picked = None if wanted is None else _pick(total, lengths, wanted)
     if picked is None:
         raise _refuse(total, lengths, count)
     return picked
+
+
+def cover_seconds(length: float, allowed: Sequence[int]) -> list[int]:
+    """The clips that cover `length` seconds, longest first, to be trimmed back to it.
+
+    The fewest clips that can (one, the shortest long enough, when one suffices); among those,
+    the smallest total, so the least is paid for frames that are trimmed away; split evenly.
+    """
+    if not math.isfinite(length) or not 0 < length <= MAX_TOTAL_SECONDS:
+        raise InvalidRequestError(
+            f"A length must be more than 0 and at most {MAX_TOTAL_SECONDS} s, got {length!r}.",
+            param="seconds",
+        )
+    lengths = _check(math.ceil(length), allowed, None)
+    count = math.ceil(length / lengths[-1])
+    above = nearest_totals(math.ceil(length), lengths, count)[1]
+    assert above is not None  # `count` longest clips reach `length`
+    return split_seconds(above, lengths, count=count)

@@ -24,13 +24,14 @@ refused. Style tags (`sorakit.pipelines.styles`) are applied to the rendered tex
 
 `plan_shots` makes scenes concrete: each render length snaps up to an allowed clip length and
 `trim_to` keeps the intended length, so stitching trims the shot back. A scene longer than the
-model's longest clip is split (by default) into the fewest clips covering it with the least
-overshoot; its later parts `continue` the first (start from its last frame, joined by a cut), and
+model's longest clip is split (by default) into the clips `segments.cover_seconds` picks (the
+fewest, then the least overshoot); its later parts `continue` the first (start from its last frame, joined by a cut), and
 the last part is trimmed. With `split=False` such a scene is refused instead.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -47,7 +48,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from sorakit.catalog.capabilities import ModelCapabilities
 from sorakit.engine.planning import check_prompt, resolve_size
 from sorakit.errors import InvalidRequestError
-from sorakit.pipelines.segments import MAX_TOTAL_SECONDS, nearest_totals, split_seconds
+from sorakit.pipelines.segments import MAX_TOTAL_SECONDS, cover_seconds
 from sorakit.pipelines.styles import apply_styles
 
 DEFAULT_CROSSFADE = 0.5
@@ -154,8 +155,9 @@ class _Where:
         line = next(
             (self.lines[path[:n]] for n in range(len(path), -1, -1) if path[:n] in self.lines), None
         )
-        where = "" if not path or path[0] != "scenes" else f"scene {path[1] + 1}"
-        if len(path) > 2 or (path and path[0] != "scenes"):
+        in_scene = len(path) >= 2 and path[0] == "scenes" and isinstance(path[1], int)
+        where = f"scene {path[1] + 1}" if in_scene else ""
+        if path and not (in_scene and len(path) == 2):
             where = f"{where}: {path[-1]!r}" if where else repr(path[-1])
         place = f"{self.source}" + (f" line {line}" if line else "")
         param = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
@@ -328,7 +330,9 @@ def parse_storyboard_data(
     if isinstance(data, list):
         data = {"scenes": data}
     if not isinstance(data, Mapping):
-        raise where.error((), "must be a mapping with a 'scenes' list (or the list itself).")
+        raise where.error(
+            (), "the storyboard must be a mapping with a 'scenes' list (or the list)."
+        )
     unknown = [key for key in data if key not in (*_TOP_KEYS, "scenes")]
     if unknown:
         raise where.error(
@@ -347,11 +351,12 @@ def parse_storyboard_data(
 
 def parse_storyboard_text(text: str) -> Storyboard:
     """A storyboard from sora2api's `[5s] shot … [8s] shot …` syntax."""
-    where = _Where("storyboard", {})
     tags = list(_TAG.finditer(text))
     if not tags:
-        raise where.error(
-            (), "has no shots: start each one with its length in brackets, as in [5s] or [5.5s]."
+        raise InvalidRequestError(
+            "The storyboard has no shots: start each one with its length in brackets, "
+            "as in [5s] or [5.5s].",
+            param="storyboard",
         )
     style = " ".join(text[: tags[0].start()].split()) or None
     scenes = []
@@ -359,14 +364,14 @@ def parse_storyboard_text(text: str) -> Storyboard:
         end = tags[number].start() if number < len(tags) else len(text)
         prompt = " ".join(text[tag.end() : end].split())
         line = text.count("\n", 0, tag.start()) + 1
+        shot = f"Shot {number} ({tag.group(0)} at line {line})"
         if not prompt:
-            raise where.error((), f"shot {number} ({tag.group(0)} at line {line}) has no prompt.")
+            raise InvalidRequestError(f"{shot} has no prompt.", param="storyboard")
         seconds = float(tag.group(1))
         if not 0 < seconds <= MAX_TOTAL_SECONDS:
-            raise where.error(
-                (),
-                f"shot {number} ({tag.group(0)} at line {line}) must last more than 0 s "
-                f"and at most {MAX_TOTAL_SECONDS} s.",
+            raise InvalidRequestError(
+                f"{shot} must last more than 0 s and at most {MAX_TOTAL_SECONDS} s.",
+                param="storyboard",
             )
         scenes.append(Scene(prompt=prompt, seconds=seconds, style=style, line=line))
     return Storyboard(scenes)
@@ -383,7 +388,7 @@ def load_storyboard_file(path: str | Path) -> Storyboard:
         ) from None
     suffix = path.suffix.lower()
     if suffix not in (".json", ".yaml", ".yml"):
-        return parse_storyboard_text(text)
+        return Storyboard(parse_storyboard_text(text).scenes, source=path)
     try:
         data = json.loads(text) if suffix == ".json" else yaml.load(text, Loader=_Loader)
     except json.JSONDecodeError as exc:
@@ -427,18 +432,19 @@ def compose_prompt(style: str | None, prompt: str) -> str:
     return f"{style}{joiner}{prompt}"
 
 
+@functools.lru_cache(maxsize=128)
+def _compiled(template: str) -> jinja2.Template:
+    return _ENV.from_string(template)
+
+
 def _render(scene: Scene, number: int, context: Mapping[str, Any]) -> str:
     if scene.template is None:
         return compose_prompt(scene.style, scene.prompt)
     try:
-        return _ENV.from_string(scene.template).render({**scene.vars, **context}).strip()
-    except jinja2.UndefinedError as exc:
+        return _compiled(scene.template).render({**scene.vars, **context}).strip()
+    except jinja2.TemplateError as exc:  # StrictUndefined's typos and the sandbox's refusals
         raise InvalidRequestError(
-            f"scene {number}: the template failed: {exc.message}", param="template"
-        ) from None
-    except jinja2.TemplateError as exc:
-        raise InvalidRequestError(
-            f"scene {number}: the template failed: {exc}", param="template"
+            f"scene {number}: the template failed: {exc.message or exc}", param="template"
         ) from None
 
 
@@ -446,18 +452,13 @@ def _lengths(
     intended: float, caps: ModelCapabilities, model: str, number: int, split: bool
 ) -> list[int]:
     """The render lengths for a scene: one clip when one is long enough, else several."""
-    longest = caps.seconds[-1]
-    if intended <= longest:
-        return [next(s for s in caps.seconds if s >= intended)]
-    if not split:
+    if intended > caps.seconds[-1] and not split:
         raise InvalidRequestError(
-            f"scene {number} lasts {intended:g} s, longer than {model}'s longest clip ({longest} s); "
-            "shorten it or split it into scenes.",
+            f"scene {number} lasts {intended:g} s, longer than {model}'s longest clip "
+            f"({caps.seconds[-1]} s); shorten it or split it into scenes.",
             param="seconds",
         )
-    above = nearest_totals(math.ceil(intended), caps.seconds)[1]
-    assert above is not None  # any count of clips is allowed, so some total is above
-    return split_seconds(above, caps.seconds)
+    return cover_seconds(intended, caps.seconds)
 
 
 def plan_shots(

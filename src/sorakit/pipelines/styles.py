@@ -64,7 +64,7 @@ STYLES: Mapping[str, str] = MappingProxyType(
 
 _TOKEN = re.compile(r"\{\{|\}\}|\{[ \t]*([A-Za-z][A-Za-z0-9_-]*)[ \t]*\}")
 _MARK = "\x00"
-_AROUND_MARK = re.compile(r"[ \t]*\x00(?:[ \t]*\x00)*[ \t]*")
+_AROUND_MARK = re.compile(r"[ \t]*\x00(?:[ \t]*\x00)*[ \t]*([,;])?")
 
 
 def known_styles() -> str:
@@ -78,7 +78,9 @@ def _tidy(text: str) -> str:
     def gap(match: re.Match[str]) -> str:
         before = text[match.start() - 1] if match.start() else "\n"
         after = text[match.end()] if match.end() < len(text) else "\n"
-        if before == "\n" or after in "\n,.;:!?)":
+        if match.group(1):  # `a, {tag}, b` and `{tag}, b` lose the comma; `a {tag}, b` keeps it
+            return "" if before in "\n([{,;" else match.group(1)
+        if before in "\n([{" or after in "\n,.;:!?)]}":
             return ""
         return " "
 
