@@ -1,7 +1,9 @@
 """A faithful fake of Runway's task API (providers.md §5), served through `httpx.MockTransport`.
 
 It follows runwayml 5.24.0's contract: Bearer auth and the required `X-Runway-Version`, camelCase
-bodies checked per model and endpoint like the real API (missing, extra and wrongly typed keys
+bodies checked per model and endpoint against a schema transcribed from the SDK's request types
+(missing, extra and wrongly typed keys, values outside a `ratio` / `resolution` enum, a `last`
+frame where only `first` exists, keyframes mixed with reference images, too many `references`
 are a 400 with zod-style `issues`; `duration` must be a JSON number), tasks that go
 THROTTLED -> PENDING -> RUNNING (with `progress`) -> SUCCEEDED on a clock the test moves, with
 `createdAt`, `estimatedCost` and `cost` as the SDK requires, a content filter
@@ -35,16 +37,49 @@ VERSION = "2024-11-06"
 
 _GEN4 = ("1280:720", "720:1280", "1104:832", "960:960", "832:1104", "1584:672")
 _VEO = ("1280:720", "720:1280", "1080:1920", "1920:1080")
-_OMNI = ("640:360", "360:640", "1280:720", "720:1280", "1920:1080", "1080:1920")
+_OMNI: tuple[str, ...] = ("640:360", "360:640", "1280:720", "720:1280", "1920:1080", "1080:1920")
 _OMNI += ("3840:2160", "2160:3840")
-_SEEDANCE = ("992:432", "864:496", "752:560", "640:640", "560:752", "496:864", "1470:630")
+_SEEDANCE: tuple[str, ...] = (
+    "992:432",
+    "864:496",
+    "752:560",
+    "640:640",
+    "560:752",
+    "496:864",
+    "1470:630",
+)
 _SEEDANCE += ("1280:720", "1112:834", "960:960", "834:1112", "720:1280", "2206:946")
 _SEEDANCE += ("1920:1080", "1664:1248", "1440:1440", "1248:1664", "1080:1920", "3840:1646")
 _SEEDANCE += ("3840:2160", "3840:2880", "3840:3840", "2880:3840", "2160:3840")
-_HAPPYHORSE = ("1280:720", "720:1280", "960:960", "1108:832", "832:1108", "1920:1080")
+_HAPPYHORSE: tuple[str, ...] = (
+    "1280:720",
+    "720:1280",
+    "960:960",
+    "1108:832",
+    "832:1108",
+    "1920:1080",
+)
 _HAPPYHORSE += ("1080:1920", "1440:1440", "1662:1248", "1248:1662")
+_KLING4: tuple[str, ...] = (
+    "1280:720",
+    "720:1280",
+    "940:940",
+    "1460:624",
+    "1920:1080",
+    "1080:1920",
+    "1440:1440",
+)
+_KLING4 += ("2200:940",)
 _AUTO = ("auto_480p", "auto_720p", "auto_1080p")
-_WAN = ("832:480", "720:544", "624:624", "544:720", "480:832", "1280:720", "1104:832")
+_WAN: tuple[str, ...] = (
+    "832:480",
+    "720:544",
+    "624:624",
+    "544:720",
+    "480:832",
+    "1280:720",
+    "1104:832",
+)
 _WAN += ("960:960", "832:1104", "720:1280", "1920:1080", "1648:1248", "1440:1440")
 _WAN += ("1248:1648", "1080:1920", *_AUTO)
 _HAILUO_ASPECTS = ("adaptive", "21:9", "16:9", "4:3", "1:1", "3:4", "9:16")
@@ -80,6 +115,8 @@ class Schema:
     """The only ratios allowed with keyframes, where the model restricts them (Wan: auto_*)."""
     max_references: int | None = None
     """The `references` bound the SDK states (None: it states none)."""
+    frames_count: bool = False
+    """The bound counts the `promptImage` frames too (Kling 4: 10 images in total)."""
 
 
 @dataclass(frozen=True)
@@ -216,6 +253,25 @@ MODELS: dict[str, FakeModel] = {
         },
         tuple(range(3, 11)),
         auto_duration=True,
+    ),
+    "kling_4": FakeModel(
+        {
+            "text_to_video": Schema(
+                _T2V,
+                _keys("duration", "ratio", "references", "referenceVideos"),
+                _KLING4 + ("auto_720p", "auto_1080p"),
+                max_references=10,
+            ),
+            "image_to_video": Schema(
+                _I2V,
+                _keys("duration", "promptText", "ratio", "references", "referenceVideos"),
+                ("auto_720p", "auto_1080p"),
+                positions=_KF,
+                max_references=10,
+                frames_count=True,
+            ),
+        },
+        tuple(range(3, 16)),
     ),
     "happyhorse_1_0": FakeModel(
         {
@@ -635,7 +691,10 @@ def _check_references(
     if not isinstance(references, list) or not references:
         return [_issue("references", "Expected a non-empty array", "invalid_type")]
     issues: list[dict[str, Any]] = []
-    if schema.max_references is not None and len(references) > schema.max_references:
+    images = len(references)
+    if schema.frames_count and isinstance(body.get("promptImage"), list):
+        images += len(body["promptImage"])
+    if schema.max_references is not None and images > schema.max_references:
         issues.append(_issue("references", f"At most {schema.max_references} references"))
     for item in references:
         if not isinstance(item, dict) or set(item) != {"uri"}:
@@ -685,12 +744,11 @@ def _dimensions(task: FakeTask) -> tuple[int, int]:
     """What the real model renders: the pixel ratio, else the first frame's size (resolution
     and auto_* framings follow it), else the model's size for an aspect and a tier."""
     ratio = str(task.body.get("ratio", ""))
-    if ratio.replace(":", "").isdigit():
-        width, height = ratio.split(":")
-        return int(width), int(height)
-    if task.first_frame is not None:
-        return task.first_frame.size
     frame = MODELS[task.model].frames.get((ratio, str(task.body.get("resolution", "")).lower()))
+    if frame is None and ratio.replace(":", "").isdigit():
+        frame = ratio
+    if frame is None and task.first_frame is not None:
+        return task.first_frame.size
     width, height = (frame or "1280:720").split(":")
     return int(width), int(height)
 

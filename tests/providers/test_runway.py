@@ -16,7 +16,7 @@ import runwayml
 from PIL import Image
 
 from sorakit.catalog.catalog import Catalog
-from sorakit.catalog.runway import RUNWAY_MODELS, runway_models
+from sorakit.catalog.runway import runway_models
 from sorakit.engine import Engine
 from sorakit.errors import (
     ConfigurationError,

@@ -47,6 +47,8 @@ class RunwayModel:
     last_frame: bool = False
     reference_images: int = 0
     """How many subject/style images `/v1/text_to_video`'s `references` takes (0: no such field)."""
+    references_with_frames: bool = False
+    """`/v1/image_to_video` takes `references` too, counted with the frames (Kling 4)."""
     reference_tiers: tuple[str, ...] = ()
     """The only tiers allowed with reference images, where the model caps them (Grok: 720p)."""
     text_framing: tuple[Framing, ...] = ("ratio",)
@@ -137,6 +139,10 @@ _GROK_ASPECT_OF = {
     ratio: aspect
     for ratios in _GROK_SIZES.values()
     for ratio, aspect in zip(ratios, _GROK_ASPECTS, strict=True)
+}
+_KLING4_TIERS = {
+    **dict.fromkeys(("1280:720", "720:1280", "940:940", "1460:624"), "720p"),
+    **dict.fromkeys(("1920:1080", "1080:1920", "1440:1440", "2200:940"), "1080p"),
 }
 # Hailuo 3 takes an aspect and `768p` or `2k`; the pixel sizes are MiniMax's usual ones [INF].
 _HAILUO_FRAMES = {
@@ -255,6 +261,20 @@ RUNWAY_MODELS: tuple[RunwayModel, ...] = (
         render_base=60.0,
         render_per_second=10.0,
         description="Google Gemini Omni Flash 1.1 through Runway, with edit and extend",
+    ),
+    RunwayModel(
+        "kling_4",
+        tuple(_KLING4_TIERS),
+        tuple(range(3, 16)),  # Kling 3.0's 3-15 s [INF]
+        image_framing=("auto",),  # the video follows the first frame's framing
+        tiers=_KLING4_TIERS,
+        last_frame=True,
+        reference_images=10,  # "up to 10 images in total, frames included"
+        references_with_frames=True,
+        soundtrack=False,  # no audio switch or soundtrack in the schema [INF]
+        render_base=90.0,
+        render_per_second=15.0,
+        description="Kuaishou Kling 4 through Runway, 720p/1080p, frames plus references",
     ),
     RunwayModel(
         "happyhorse_1_0",

@@ -280,6 +280,8 @@ class JobRunner:
         if status is None:
             raise InvalidStateError(f"the provider reported an unknown status {remote.status!r}")
         if status is JobStatus.FAILED:
+            if remote.cost is not None:  # what a provider bills for a failure (often 0)
+                extra = {**extra, "cost": remote.cost}
             return await self._fail(
                 job, remote.error_code or "failed", remote.error_message, **extra
             )

@@ -58,8 +58,9 @@ _EXPIRED_STATUSES = (401, 403, 404, 410)
 class RunwayProvider(Provider):
     """Runway's API (its own Gen-4 models and the vendors it routes: Veo, Kling, Seedance, Omni).
 
-    Creates go to `/v1/text_to_video`, `/v1/image_to_video` (a reference image becomes the
-    first frame, sent as a data URI) or `/v1/video_to_video` (Omni's extend and edit); state
+    Creates go to `/v1/text_to_video` (subject/style images in `references`),
+    `/v1/image_to_video` (the reference image is the first frame and `last_frame` the last, as
+    data URIs) or `/v1/video_to_video` (Omni's extend and edit); state
     comes from `GET /v1/tasks/{id}` and `delete` is `DELETE /v1/tasks/{id}`, all through
     `AsyncRunwayML`, which sends the Bearer secret and `X-Runway-Version`. The SDK's own
     retries are off by default (`max_retries=0`): Runway takes no idempotency key, so a retried
@@ -67,7 +68,11 @@ class RunwayProvider(Provider):
 
     Outputs are signed URLs that expire; `download` fetches the task again for a fresh URL and
     streams it with a separate client that never sends the Runway secret. `RemoteJob.cost` is
-    the task's final `cost.credits` at $0.01 a credit.
+    the task's final `cost.credits` at $0.01 a credit (0 for a failed or cancelled task).
+
+    Runway's API (runwayml 5.24.0) has no per-task webhook, so `callback_url` is not sent and
+    tracking polls; and a key cannot list its tasks (only `tasks.retrieve` / `tasks.delete`),
+    so `find` keeps the base's None: a create whose answer was lost cannot be found again.
     """
 
     name: ClassVar[str] = PROVIDER

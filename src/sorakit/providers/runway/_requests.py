@@ -3,6 +3,10 @@
 A Runway task lives at `GET /v1/tasks/{id}` whatever endpoint made it, so the remote id only
 adds what a new process needs to describe the job without the request: the model, the size and
 the seconds, as `"<model>|<WxH>|<seconds>|<task id>"`.
+
+A size goes on the wire as the model's endpoint frames it (`RunwayModel.text_framing` /
+`image_framing`): a pixel `ratio`, an aspect `ratio` plus a `resolution` tier, a `resolution`
+alone or an `auto_<tier>` ratio, where the aspect follows the first frame (fitted to the size).
 """
 
 from __future__ import annotations
@@ -116,7 +120,7 @@ def create_call(request: SubmitRequest, spec: RunwayModel, *, source_uri: str | 
             uri = image_data_uri(request.last_frame, param="last_frame")
             frames.append({"uri": uri, "position": "last"})
         params["prompt_image"] = frames
-        return CreateCall("image_to_video", params)
+        return CreateCall("image_to_video", params | _references(request))
     return CreateCall("text_to_video", params | _references(request))
 
 
@@ -211,7 +215,14 @@ def _check_images(request: SubmitRequest, spec: RunwayModel) -> None:
             f"images, not {count}",
             param="reference_images",
         )
-    if request.reference is not None:
+    frames = (request.reference is not None) + (request.last_frame is not None)
+    if frames and spec.references_with_frames and count + frames > spec.reference_images:
+        raise InvalidRequestError(
+            f"the Runway model {spec.model} takes at most {spec.reference_images} images with "
+            f"its frames, not {count} reference images and {frames} frames",
+            param="reference_images",
+        )
+    if request.reference is not None and not spec.references_with_frames:
         # `references` lives on /v1/text_to_video only; image_to_video's promptImage cannot mix
         # keyframes with reference images.
         raise InvalidRequestError(
