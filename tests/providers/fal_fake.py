@@ -4,14 +4,9 @@ It follows the contract fal-client 1.0.3 was captured against: `Authorization: K
 answer carrying `status_url`/`response_url`/`cancel_url` on the app's `{owner}/{alias}` (the
 endpoint's sub-path dropped), `IN_QUEUE` with `queue_position`, `IN_PROGRESS`/`COMPLETED` with a
 `logs` key, `COMPLETED` with `error`/`error_type` for a content-filter failure, pydantic-style 422
-bodies for inputs outside a model's schema (missing, extra or wrongly typed fields, a string
-duration where the model wants an int and the reverse, too many reference images), expiring media
-URLs, and faults on demand. A submit with `?fal_webhook=<url>` gets fal's webhook: once the job
-finishes on the fake's clock, a background thread POSTs `{"request_id", "gateway_request_id",
-"status": "OK"|"ERROR", "payload", "error"}` to that URL over real HTTP, retrying a few times.
-The Platform API lists finished requests per endpoint with their input (any key) and serves
-billing events with `cost_estimate_nano_usd` (admin keys only, 403 otherwise). The schemas below
-are written from providers.md and fal's model pages, not from the adapter's input maps.
+bodies for inputs outside a model's schema (the schemas live in `fal_schemas_fake`), expiring media
+URLs, and faults on demand. The same fake answers fal's Platform API and sends fal's webhooks
+through the mixins in `fal_platform_fake`.
 """
 
 from __future__ import annotations
@@ -19,14 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
-import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +27,8 @@ import httpx
 from sorakit.providers.base import Provider, SubmitRequest
 from sorakit.providers.fal import FalProvider
 from sorakit.providers.simulator.render import Segment, render
+from tests.providers.fal_platform_fake import PlatformApi, WebhookSender
+from tests.providers.fal_schemas_fake import SCHEMAS, check, validation_error
 
 QUEUE = "http://queue.fal.test/"
 MEDIA = "http://media.fal.test/files/"
@@ -42,142 +36,6 @@ API = "http://api.fal.test/v1/"
 """fal's Platform API: `models/requests/by-endpoint` and `models/billing-events`."""
 MODERATION_WORD = "forbidden"
 NAMES = ("v.mp4", "t.webp", "s.jpg")
-
-Field = tuple[type, tuple[Any, ...] | None]
-"""A field's exact JSON type and, where the schema has one, its allowed values; for a list of
-URLs, `(max_items,)`."""
-
-logger = logging.getLogger(__name__)
-
-ASPECTS_5 = ("16:9", "9:16", "1:1", "4:3", "3:4")
-
-
-def _strs(first: int, last: int) -> tuple[str, ...]:
-    return tuple(str(n) for n in range(first, last + 1))
-
-
-def _schema(
-    fields: Mapping[str, Field], required: tuple[str, ...] = ("prompt",)
-) -> tuple[dict[str, Field], frozenset[str]]:
-    return {"prompt": (str, None), **fields}, frozenset(required)
-
-
-_KLING = {
-    "duration": (str, _strs(3, 15)),
-    "generate_audio": (bool, None),
-    "negative_prompt": (str, None),
-    "cfg_scale": (float, None),
-}
-_SEEDANCE = {
-    "duration": (str, ("auto", *_strs(4, 15))),
-    "resolution": (str, ("480p", "720p")),
-    "aspect_ratio": (str, ("auto", "21:9", "16:9", "4:3", "1:1", "3:4", "9:16")),
-    "seed": (int, None),
-    "end_user_id": (str, None),
-}
-_HAPPY = {
-    "duration": (int, tuple(range(3, 16))),
-    "resolution": (str, ("720p", "1080p")),
-    "aspect_ratio": (str, ASPECTS_5),
-    "seed": (int, None),
-    "enable_safety_checker": (bool, None),
-}
-_VEO = {
-    "duration": (str, ("4s", "6s", "8s")),
-    "resolution": (str, ("720p", "1080p", "4k")),
-    "aspect_ratio": (str, ("16:9", "9:16")),
-    "generate_audio": (bool, None),
-    "negative_prompt": (str, None),
-    "seed": (int, None),
-    "auto_fix": (bool, None),
-    "safety_tolerance": (str, _strs(1, 6)),
-}
-_WAN = {
-    "duration": (int, tuple(range(2, 16))),
-    "resolution": (str, ("720p", "1080p")),
-    "aspect_ratio": (str, ASPECTS_5),
-    "audio_url": (str, None),
-    "enable_prompt_expansion": (bool, None),
-}
-_LTX = {
-    "duration": (int, (6, 8, 10)),
-    "resolution": (str, ("1080p", "1440p", "2160p")),
-    "aspect_ratio": (str, ("16:9", "9:16")),
-    "generate_audio": (bool, None),
-    "fps": (int, (24, 25, 48, 50)),
-}
-_HAILUO = {"duration": (str, ("6", "10")), "prompt_optimizer": (bool, None)}
-_HAILUO_PRO = {"prompt_optimizer": (bool, None)}
-_OMNI = {"duration": (int, tuple(range(3, 11))), "aspect_ratio": (str, ("16:9", "9:16"))}
-_IMAGE = {"image_url": (str, None)}
-_END = {"end_image_url": (str, None)}
-_I2V = ("prompt", "image_url")
-_SEEDANCE_REFS = {
-    **_SEEDANCE,
-    "image_urls": (list, (9,)),
-    "video_urls": (list, (3,)),
-    "audio_urls": (list, (3,)),
-}
-_VEO_FRAMES = {
-    **_VEO,
-    "first_frame_url": (str, None),
-    "last_frame_url": (str, None),
-    "aspect_ratio": (str, ("auto", "16:9", "9:16")),
-}
-
-SCHEMAS: dict[str, tuple[dict[str, Field], frozenset[str]]] = {
-    "fal-ai/kling-video/v3/pro/text-to-video": _schema(
-        {**_KLING, "aspect_ratio": (str, ("16:9", "9:16", "1:1"))}
-    ),
-    "fal-ai/kling-video/v3/pro/image-to-video": _schema(
-        {**_KLING, **_END, "start_image_url": (str, None)}, ("prompt", "start_image_url")
-    ),
-    "bytedance/seedance-2.0/text-to-video": _schema(_SEEDANCE),
-    "bytedance/seedance-2.0/image-to-video": _schema({**_SEEDANCE, **_IMAGE}, _I2V),
-    "bytedance/seedance-2.0/reference-to-video": _schema(_SEEDANCE_REFS),
-    "bytedance/seedance-2.0/fast/text-to-video": _schema(_SEEDANCE),
-    "bytedance/seedance-2.0/fast/image-to-video": _schema({**_SEEDANCE, **_IMAGE}, _I2V),
-    "bytedance/seedance-2.0/fast/reference-to-video": _schema(_SEEDANCE_REFS),
-    "alibaba/happy-horse/text-to-video": _schema(_HAPPY),
-    "alibaba/happy-horse/image-to-video": _schema({**_HAPPY, **_IMAGE}, _I2V),
-    "fal-ai/veo3.1": _schema(_VEO),
-    "fal-ai/veo3.1/image-to-video": _schema(
-        {**_VEO, **_IMAGE, "aspect_ratio": (str, ("auto", "16:9", "9:16"))}, _I2V
-    ),
-    "fal-ai/veo3.1/first-last-frame-to-video": _schema(
-        _VEO_FRAMES, ("prompt", "first_frame_url", "last_frame_url")
-    ),
-    "fal-ai/veo3.1/reference-to-video": _schema(
-        {**_VEO, "image_urls": (list, (3,))}, ("prompt", "image_urls")
-    ),
-    "fal-ai/veo3.1/fast": _schema(_VEO),
-    "fal-ai/veo3.1/fast/extend-video": _schema(
-        {
-            "video_url": (str, None),
-            "duration": (str, ("7s",)),
-            "resolution": (str, ("720p",)),
-            "aspect_ratio": (str, ("auto", "16:9", "9:16")),
-            "generate_audio": (bool, None),
-            "negative_prompt": (str, None),
-            "seed": (int, None),
-            "auto_fix": (bool, None),
-        },
-        ("prompt", "video_url"),
-    ),
-    "fal-ai/wan/v2.7/text-to-video": _schema(_WAN),
-    "fal-ai/wan/v2.7/image-to-video": _schema({**_WAN, **_IMAGE, **_END}, _I2V),
-    "fal-ai/ltx-2.3/text-to-video": _schema(_LTX),
-    "fal-ai/ltx-2.3/image-to-video": _schema({**_LTX, **_IMAGE, **_END}, _I2V),
-    "fal-ai/minimax/hailuo-2.3/standard/text-to-video": _schema(_HAILUO),
-    "fal-ai/minimax/hailuo-2.3/standard/image-to-video": _schema({**_HAILUO, **_IMAGE}, _I2V),
-    "fal-ai/minimax/hailuo-2.3/pro/text-to-video": _schema(_HAILUO_PRO),
-    "fal-ai/minimax/hailuo-2.3/pro/image-to-video": _schema({**_HAILUO_PRO, **_IMAGE}, _I2V),
-    "google/gemini-omni-flash": _schema(_OMNI),
-    "google/gemini-omni-flash/image-to-video": _schema({**_OMNI, **_IMAGE}, _I2V),
-    "google/gemini-omni-flash/reference-to-video": _schema(
-        {**_OMNI, "image_urls": (list, (3,))}, ("prompt", "image_urls")
-    ),
-}
 
 
 @dataclass
@@ -214,11 +72,7 @@ class Fault:
     """Handle the call, then raise `raises`: the answer is lost on the wire."""
 
 
-def validation_error(loc: str, msg: str, kind: str) -> dict[str, Any]:
-    return {"loc": ["body", loc], "msg": msg, "type": kind}
-
-
-class FakeFalQueue:
+class FakeFalQueue(PlatformApi, WebhookSender):
     """fal's queue and media hosts; the test moves `now`."""
 
     def __init__(
@@ -231,6 +85,7 @@ class FakeFalQueue:
         url_ttl: float = 3600.0,
         moderation: str = "status",
     ) -> None:
+        super().__init__()
         self.video = video
         self.key = key
         self.now = 1_000_000.0
@@ -245,18 +100,6 @@ class FakeFalQueue:
         self.seen: list[httpx.Request] = []
         self.faults: dict[str, deque[Fault]] = {}
         self.logs = True
-        self.admin_keys: set[str] = set()
-        """Keys that may read billing events (fal's admin keys)."""
-        self.unit_price = 0.1
-        """USD per second of video in the billing events."""
-        self.webhook_attempts = 3
-        self.webhook_retry_delay = 0.05
-        """Real seconds between delivery attempts (fal spreads its 10 over two hours)."""
-        self.webhook_log: list[tuple[str, int | str]] = []
-        """Each delivery attempt: the request id and the HTTP status, or the error's name."""
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._sender: threading.Thread | None = None
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)
@@ -266,12 +109,6 @@ class FakeFalQueue:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
-
-    def close(self) -> None:
-        """Stop the webhook sender."""
-        self._stop.set()
-        if self._sender is not None:
-            self._sender.join(timeout=5)
 
     def fail(self, kind: str, fault: Fault, times: int = 1) -> None:
         """Answer the next `times` calls of `kind` (submit, status, result, cancel, media) so."""
@@ -398,111 +235,6 @@ class FakeFalQueue:
         }
         return _json(200, {"video": video, "seed": 42})
 
-    # -- the Platform API --------------------------------------------------------------------
-
-    def _platform(self, path: str, request: httpx.Request) -> httpx.Response:
-        params = request.url.params
-        start = _unix(params.get("start")) or self.clock() - 86400
-        if path == "v1/models/requests/by-endpoint":
-            return self._listing(params, start)
-        if path == "v1/models/billing-events":
-            if request.headers["authorization"] not in {f"Key {k}" for k in self.admin_keys}:
-                return _json(403, {"detail": "Admin API key required"})
-            return self._billing(params, start)
-        return _json(404, {"detail": "Not Found"})
-
-    def _finished(self, job: FakeRequest, start: float) -> bool:
-        return job.created_at >= start and self.state(job) == "COMPLETED"
-
-    def _listing(self, params: httpx.QueryParams, start: float) -> httpx.Response:
-        endpoints = set(",".join(params.get_list("endpoint_id")).split(","))
-        payloads = params.get("expand") == "payloads"
-        items = []
-        for job in self.jobs.values():
-            if job.endpoint not in endpoints or not self._finished(job, start):
-                continue
-            item: dict[str, Any] = {
-                "request_id": job.id,
-                "endpoint_id": job.endpoint,
-                "sent_at": _iso(job.created_at),
-                "started_at": _iso(job.created_at + job.queue_seconds),
-                "ended_at": _iso(job.created_at + job.queue_seconds + job.render_seconds),
-                "status_code": self._result(job).status_code,
-                "duration": job.render_seconds,
-            }
-            if payloads:
-                item["json_input"] = job.arguments
-            items.append(item)
-        items.sort(key=lambda i: str(i["ended_at"]), reverse=True)
-        return _json(200, {"items": items, "next_cursor": None, "has_more": False})
-
-    def _billing(self, params: httpx.QueryParams, start: float) -> httpx.Response:
-        wanted = set(",".join(params.get_list("request_id")).split(",")) - {""}
-        events = []
-        for job in self.jobs.values():
-            if wanted and job.id not in wanted:
-                continue
-            if not self._finished(job, start) or self._result(job).status_code != 200:
-                continue  # fal bills successful outputs only
-            seconds = float(str(job.arguments.get("duration", "5")).rstrip("s"))
-            events.append(
-                {
-                    "request_id": job.id,
-                    "endpoint_id": job.endpoint,
-                    "timestamp": _iso(job.created_at + job.queue_seconds + job.render_seconds),
-                    "output_units": seconds,
-                    "unit_price": self.unit_price,
-                    "percent_discount": None,
-                    "cost_estimate_nano_usd": round(seconds * self.unit_price * 1e9),
-                }
-            )
-        return _json(200, {"billing_events": events, "next_cursor": None, "has_more": False})
-
-    # -- webhooks --------------------------------------------------------------------------
-
-    def _start_sender(self) -> None:
-        with self._lock:
-            if self._sender is None:
-                self._sender = threading.Thread(target=self._send_loop, daemon=True)
-                self._sender.start()
-
-    def _send_loop(self) -> None:
-        with httpx.Client(timeout=5.0) as client:
-            while not self._stop.wait(0.02):
-                for job in list(self.jobs.values()):
-                    if job.webhook and not job.delivered and self.state(job) == "COMPLETED":
-                        job.delivered = True
-                        self._deliver(client, job, job.webhook)
-
-    def webhook_body(self, job: FakeRequest) -> dict[str, Any]:
-        """fal's webhook body for a finished request."""
-        result = self._result(job)
-        body = json.loads(result.content)
-        ok = result.status_code == 200 and not job.cancelled
-        error = None if ok else _message(body, job)
-        return {
-            "request_id": job.id,
-            "gateway_request_id": job.id,
-            "status": "OK" if ok else "ERROR",
-            "payload": body,
-            "error": error,
-        }
-
-    def _deliver(self, client: httpx.Client, job: FakeRequest, url: str) -> None:
-        body = self.webhook_body(job)
-        for attempt in range(self.webhook_attempts):
-            if attempt:
-                time.sleep(self.webhook_retry_delay)
-            try:
-                response = client.post(url, json=body)
-            except httpx.HTTPError as exc:
-                self.webhook_log.append((job.id, type(exc).__name__))
-                continue
-            self.webhook_log.append((job.id, response.status_code))
-            if response.is_success:
-                return
-        logger.debug("fake fal: gave up the webhook of %s", job.id)
-
     def _cancel(self, job: FakeRequest) -> httpx.Response:
         if self.state(job) == "COMPLETED":
             return _json(400, {"detail": "Request already completed"})
@@ -520,60 +252,6 @@ class FakeFalQueue:
         return httpx.Response(200, content=self.video, headers=headers)
 
 
-def check(arguments: Any, schema: tuple[dict[str, Field], frozenset[str]]) -> list[dict[str, Any]]:
-    """The pydantic-style errors of a body against one schema; empty when it passes."""
-    fields, required = schema
-    if not isinstance(arguments, dict):
-        return [validation_error("", "Input should be an object", "dict_type")]
-    errors = [
-        validation_error(name, "Field required", "missing")
-        for name in sorted(required)
-        if name not in arguments
-    ]
-    for name, value in arguments.items():
-        spec = fields.get(name)
-        if spec is None:
-            errors.append(
-                validation_error(name, "Extra inputs are not permitted", "extra_forbidden")
-            )
-            continue
-        kind, allowed = spec
-        if type(value) is not kind and not (kind is float and type(value) is int):
-            errors.append(
-                validation_error(
-                    name, f"Input should be a valid {kind.__name__}", f"{kind.__name__}_type"
-                )
-            )
-        elif kind is list:
-            errors.extend(_list_errors(name, value, allowed))
-        elif allowed is not None and value not in allowed:
-            options = ", ".join(repr(a) for a in allowed)
-            errors.append(validation_error(name, f"Input should be {options}", "literal_error"))
-    return errors
-
-
-def _list_errors(name: str, value: list[Any], allowed: tuple[Any, ...] | None) -> list[Any]:
-    """A list of URLs (or data URIs) no longer than its cap."""
-    errors = []
-    if allowed is not None and len(value) > allowed[0]:
-        errors.append(
-            validation_error(name, f"List should have at most {allowed[0]} items", "too_long")
-        )
-    if not all(isinstance(v, str) and v.startswith(("http", "data:")) for v in value):
-        errors.append(validation_error(name, "Input should be a valid URL", "url_type"))
-    return errors
-
-
-def _iso(unix: float) -> str:
-    return datetime.fromtimestamp(unix, UTC).isoformat().replace("+00:00", "Z")
-
-
-def _unix(value: str | None) -> float | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-
-
 def _kind(request: httpx.Request) -> str:
     if request.url.host == "media.fal.test":
         return "media"
@@ -587,15 +265,6 @@ def _kind(request: httpx.Request) -> str:
     if path.endswith("/status"):
         return "status"
     return "result"
-
-
-def _message(body: Any, job: FakeRequest) -> str:
-    if job.cancelled:
-        return "Request was cancelled"
-    detail = body.get("detail") if isinstance(body, dict) else None
-    if isinstance(detail, list) and detail and isinstance(detail[0], dict):
-        return str(detail[0].get("msg"))
-    return str(detail)
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:

@@ -1,15 +1,13 @@
-"""A fake of Google's video APIs (Gemini Interactions and Vertex `predictLongRunning`).
+"""A fake of the Gemini API's video generation: Interactions and Files download (providers.md §2).
 
-It follows `shared/reference/providers.md` §2 and §3: `x-goog-api-key` (Gemini) and
-`Authorization: Bearer` (Vertex) auth, the Google error envelope, strict request bodies (unknown
-keys, a wrong JSON type for `duration`/`durationSeconds`, values outside the model's tables are a
-400 `INVALID_ARGUMENT`), queued -> in_progress -> completed on a clock the test moves, a safety
-failure for prompts that mention `forbidden`, Files API outputs that 404 after they expire, and
-faults on demand (an error answer with headers, a slow answer), cancel of running interactions
-only, image roles bound by prompt tags, Veo's `lastFrame`/`referenceImages` rules, and Veo
-outputs written to `storageUri` and served by the Cloud Storage fake. It is a Starlette app: the SDK
-sends through httpx2, so tests serve it with uvicorn on loopback. Videos are real MP4s rendered
-by the simulator.
+`x-goog-api-key` auth, the Google error envelope, strict request bodies (unknown keys, a wrong JSON
+type for `duration`, values outside the model's tables are a 400 `INVALID_ARGUMENT`), queued ->
+in_progress -> completed on a clock the test moves, a safety failure for prompts that mention
+`forbidden`, Files API outputs that 404 after they expire, faults on demand (an error answer with
+headers, a slow answer), cancel of running interactions only, and image roles bound by prompt tags.
+`FakeGoogle` also serves Vertex Veo (the mixin in `google_vertex_fake`) and Cloud Storage
+(`gcs_fake`). It is a Starlette app: the SDK sends through httpx2, so tests serve it with uvicorn
+on loopback. Videos are real MP4s rendered by the simulator.
 """
 
 from __future__ import annotations
@@ -17,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import io
 import re
 import threading
 from dataclasses import dataclass, field
@@ -25,8 +22,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import av
-from PIL import Image, UnidentifiedImageError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -34,19 +29,17 @@ from starlette.routing import Route
 
 from sorakit.providers.simulator.render import Segment, render
 from tests.providers.gcs_fake import FakeGcs
+from tests.providers.google_common_fake import (
+    SAFETY_REASON,
+    SIZES,
+    GoogleApiError,
+    Job,
+    bad,
+    fit_frame,
+)
+from tests.providers.google_vertex_fake import VertexVeo
 
 OMNI_MODELS = ("gemini-omni-1.2-flash", "gemini-omni-1.1-flash")
-VEO_MODELS = ("veo-3.1-generate-001", "veo-3.1-fast-generate-001")
-SIZES = {
-    ("16:9", "360p"): (640, 360),
-    ("9:16", "360p"): (360, 640),
-    ("16:9", "720p"): (1280, 720),
-    ("9:16", "720p"): (720, 1280),
-    ("16:9", "1080p"): (1920, 1080),
-    ("9:16", "1080p"): (1080, 1920),
-    ("16:9", "4k"): (3840, 2160),
-    ("9:16", "4k"): (2160, 3840),
-}
 TASKS = {"text_to_video", "image_to_video", "reference_to_video", "edit", "extend", "upscale"}
 _CREATE_KEYS = {"model", "input", "background", "store", "generation_config", "response_format"} | {
     "previous_interaction_id",
@@ -54,44 +47,6 @@ _CREATE_KEYS = {"model", "input", "background", "store", "generation_config", "r
 }
 _TAG = re.compile(r"<(FIRST_FRAME|LAST_FRAME|IMAGE_REF_(\d+))>")
 _FORMAT_KEYS = {"type", "aspect_ratio", "duration", "resolution", "delivery"}
-_SAFETY_REASON = "Blocked by our safety filters (support code 58061214): prohibited content."
-
-
-class GoogleApiError(Exception):
-    """Raised inside a handler to answer the Google error envelope."""
-
-    def __init__(self, code: int, status: str, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.code, self.status, self.message, self.extra = code, status, message, extra
-
-    def response(self, headers: dict[str, str] | None = None) -> JSONResponse:
-        error = {"code": self.code, "message": self.message, "status": self.status, **self.extra}
-        return JSONResponse({"error": error}, status_code=self.code, headers=headers)
-
-
-def bad(message: str) -> GoogleApiError:
-    return GoogleApiError(400, "INVALID_ARGUMENT", message)
-
-
-@dataclass
-class Job:
-    """One interaction or Veo operation the fake holds."""
-
-    id: str
-    model: str
-    prompt: str
-    size: tuple[int, int]
-    seconds: int
-    created: float
-    first_frame: Image.Image | None = None
-    """The image the video starts from, already at the frame size."""
-    file_id: str | None = None
-    deleted: bool = False
-    cancelled: bool = False
-    webhook_uris: tuple[str, ...] = ()
-    images: tuple[str, ...] = ()
-    """The role of each image sent (`FIRST_FRAME`, `LAST_FRAME`, `IMAGE_REF_0`, `ASSET`...)."""
-    storage_uri: str | None = None
 
 
 @dataclass
@@ -104,7 +59,7 @@ class Fault:
     delay: float = 0.0
 
 
-class FakeGoogle:
+class FakeGoogle(VertexVeo):
     """Gemini Interactions + Files download + Vertex Veo, in memory; `app` is the ASGI app."""
 
     def __init__(
@@ -118,6 +73,7 @@ class FakeGoogle:
         render_seconds: float = 60.0,
         file_ttl: float = 3600.0,
     ) -> None:
+        super().__init__()
         self.directory = directory
         self.api_key = api_key
         self.access_token = access_token
@@ -134,7 +90,6 @@ class FakeGoogle:
         self._lock = threading.Lock()
         self._rendered: dict[str, Path] = {}
         self.gcs = FakeGcs(access_token)
-        self._written: set[str] = set()
         self.app = Starlette(
             routes=[
                 Route("/{v}/interactions", self._create, methods=["POST"]),
@@ -142,11 +97,7 @@ class FakeGoogle:
                 Route("/{v}/interactions/{iid}/cancel", self._cancel, methods=["POST"]),
                 self.gcs.route(),
                 Route("/v1beta/files/{name}", self._file, methods=["GET"]),
-                Route(
-                    "/{v}/projects/{project}/locations/{location}/publishers/google/models/{action}",
-                    self._vertex,
-                    methods=["POST"],
-                ),
+                self.vertex_route(),
             ]
         )
 
@@ -278,7 +229,7 @@ class FakeGoogle:
         if task in ("edit", "extend") and previous is None and video is None:
             raise bad(f"task {task} needs a video or a previous_interaction_id.")
         job_id = self._next_id("v1_omni")
-        frame = _frame(image, width, height)
+        frame = fit_frame(image, width, height)
         job = Job(job_id, body["model"], prompt, (width, height), seconds, self.now, frame)
         job.webhook_uris, job.images = webhooks, roles
         return job
@@ -367,7 +318,7 @@ class FakeGoogle:
             out["steps"] = [{"type": "model_output", "content": [video]}]
             out["usage"] = {"total_output_tokens": 5792 * job.seconds, "total_input_tokens": 120}
         elif state == "failed":
-            out["errors"] = [{"code": "SAFETY", "message": _SAFETY_REASON}]
+            out["errors"] = [{"code": "SAFETY", "message": SAFETY_REASON}]
         return out
 
     async def _one(self, request: Request) -> Response:
@@ -410,145 +361,6 @@ class FakeGoogle:
         path = await asyncio.to_thread(self.render_path, job)
         return FileResponse(path, media_type="video/mp4")
 
-    # -- Vertex Veo --------------------------------------------------------------------------
-
-    async def _vertex(self, request: Request) -> Response:
-        early = await self._preamble(request, vertex=True)
-        if early is not None:
-            return early
-        params = request.path_params
-        model, _, verb = params["action"].partition(":")
-        if params["v"] not in ("v1", "v1beta1") or params["project"] != self.project:
-            return GoogleApiError(404, "NOT_FOUND", "no such project or API version").response()
-        if model not in VEO_MODELS:
-            message = f"Publisher Model `{model}` was not found or your project lacks access."
-            return GoogleApiError(404, "NOT_FOUND", message).response()
-        prefix = f"projects/{params['project']}/locations/{params['location']}"
-        prefix += f"/publishers/google/models/{model}"
-        try:
-            body = await request.json()
-            if verb == "predictLongRunning":
-                job = self._veo_job(body, model, prefix)
-                self.jobs[job.id] = job
-                return JSONResponse({"name": job.id})
-            if verb == "fetchPredictOperation":
-                return JSONResponse(await self._operation(body, prefix))
-        except GoogleApiError as exc:
-            return exc.response()
-        return GoogleApiError(404, "NOT_FOUND", f"unknown method {verb}").response()
-
-    def _veo_job(self, body: Any, model: str, prefix: str) -> Job:
-        if not isinstance(body, dict) or set(body) - {"instances", "parameters"}:
-            raise bad("Invalid JSON payload received.")
-        instances = body.get("instances")
-        if not isinstance(instances, list) or len(instances) != 1:
-            raise bad("exactly one instance is required.")
-        instance = instances[0]
-        if set(instance) - _VEO_INSTANCE_KEYS or not isinstance(instance.get("prompt"), str):
-            raise bad("instance needs a prompt and only known fields.")
-        image = _media(instance.get("image"), "image")
-        video = _media(instance.get("video"), "video")
-        if instance.get("lastFrame") is not None and image is None:
-            raise bad("lastFrame requires image (the first frame).")
-        _media(instance.get("lastFrame"), "lastFrame")
-        refs = _references(instance.get("referenceImages"))
-        parameters = body.get("parameters", {})
-        unknown = set(parameters) - _VEO_PARAMETER_KEYS
-        if unknown:
-            raise bad(f"Unknown name \"{sorted(unknown)[0]}\" at 'parameters'.")
-        seconds = parameters.get("durationSeconds", 8)
-        if not isinstance(seconds, int) or isinstance(seconds, bool):
-            raise bad(f"Invalid value at 'parameters.duration_seconds' (TYPE_INT32), {seconds!r}")
-        if seconds not in (4, 6, 8):
-            raise bad(f"durationSeconds must be 4, 6 or 8, got {seconds}.")
-        key = (parameters.get("aspectRatio", "16:9"), parameters.get("resolution", "720p"))
-        if key not in SIZES or key[1] == "360p":
-            raise bad(f"unsupported aspectRatio/resolution {key[0]}/{key[1]}.")
-        if refs and (seconds != 8 or key[0] != "16:9"):
-            raise bad("referenceImages need durationSeconds 8 and aspectRatio 16:9.")
-        storage = parameters.get("storageUri")
-        if storage is not None and not re.fullmatch(r"gs://[a-z0-9._-]+/.*", str(storage)):
-            raise bad(f"storageUri must be a gs:// URI, got {storage!r}.")
-        if video is not None:
-            seconds += round(_duration(video))
-        self._counter += 1
-        name = f"{prefix}/operations/{self._counter:019d}"
-        frame = _frame(image, *SIZES[key])
-        job = Job(name, model, instance["prompt"], SIZES[key], seconds, self.now, frame)
-        roles = ("image",) * (image is not None) + ("lastFrame",) * ("lastFrame" in instance)
-        job.images, job.storage_uri = roles + refs, storage
-        return job
-
-    async def _operation(self, body: Any, prefix: str) -> dict[str, Any]:
-        if not isinstance(body, dict) or set(body) != {"operationName"}:
-            raise bad("operationName is required.")
-        name = body["operationName"]
-        job = self.jobs.get(name)
-        if job is None or not name.startswith(prefix + "/operations/"):
-            raise GoogleApiError(404, "NOT_FOUND", f"Operation {name} not found.")
-        state = self.state(job)
-        if state in ("queued", "in_progress"):
-            return {"name": name}
-        kind = "type.googleapis.com/cloud.ai.large_models.vision.GenerateVideoResponse"
-        if state == "failed":
-            response = {"@type": kind, "raiMediaFilteredCount": 1}
-            return {
-                "name": name,
-                "done": True,
-                "response": {**response, "raiMediaFilteredReasons": [_SAFETY_REASON]},
-            }
-        if job.storage_uri is not None:  # Veo writes `{storageUri}{operation id}/sample_0.mp4`
-            uri = f"{job.storage_uri.rstrip('/')}/{name.rsplit('/', 1)[1]}/sample_0.mp4"
-            if name not in self._written:  # written once: a deleted object stays gone
-                self._written.add(name)
-                self.gcs.put(uri, lambda: self.render_path(job))
-            video = {"gcsUri": uri, "mimeType": "video/mp4"}
-        else:
-            data = (await asyncio.to_thread(self.render_path, job)).read_bytes()
-            video = {"bytesBase64Encoded": base64.b64encode(data).decode(), "mimeType": "video/mp4"}
-        return {
-            "name": name,
-            "done": True,
-            "response": {"@type": kind, "raiMediaFilteredCount": 0, "videos": [video]},
-        }
-
-
-_VEO_INSTANCE_KEYS = {"prompt", "image", "lastFrame", "video", "referenceImages"}
-_VEO_PARAMETER_KEYS = (
-    {"sampleCount", "durationSeconds", "aspectRatio", "resolution", "seed", "fps"}
-    | {"generateAudio", "personGeneration", "negativePrompt", "enhancePrompt", "storageUri"}
-    | {"compressionQuality", "resizeMode"}
-)
-
-
-def _media(value: Any, what: str) -> bytes | None:
-    """The bytes of an `{bytesBase64Encoded, mimeType}` instance field, or None."""
-    if value is None:
-        return None
-    if not isinstance(value, dict) or set(value) != {"bytesBase64Encoded", "mimeType"}:
-        raise bad(f"{what} needs bytesBase64Encoded and mimeType.")
-    try:
-        return base64.b64decode(value["bytesBase64Encoded"], validate=True)
-    except binascii.Error:
-        raise bad(f"{what} is not base64.") from None
-
-
-def _references(value: Any) -> tuple[str, ...]:
-    """The `referenceType` of each `referenceImages` entry (at most 3, each a real image)."""
-    if value is None:
-        return ()
-    if not isinstance(value, list) or not 1 <= len(value) <= 3:
-        raise bad("referenceImages takes 1 to 3 images.")
-    kinds: list[str] = []
-    for ref in value:
-        if not isinstance(ref, dict) or set(ref) != {"image", "referenceType"}:
-            raise bad("each referenceImages entry needs image and referenceType.")
-        if ref["referenceType"] not in ("ASSET", "STYLE"):
-            raise bad(f"unknown referenceType {ref['referenceType']!r}.")
-        _frame(_media(ref["image"], "referenceImages.image"), 16, 9)
-        kinds.append(ref["referenceType"])
-    return tuple(kinds)
-
 
 def _webhook_uris(value: Any) -> tuple[str, ...]:
     """`webhook_config.uris`: http(s) URLs that replace the registered webhooks for this call."""
@@ -560,23 +372,3 @@ def _webhook_uris(value: Any) -> tuple[str, ...]:
     if not all(isinstance(uri, str) and re.match(r"https?://", uri) for uri in uris):
         raise bad("webhook_config.uris must be http(s) URLs.")
     return tuple(uris)
-
-
-def _duration(data: bytes) -> float:
-    """Seconds of an MP4 the caller sent (a clip to extend); unreadable is a 400."""
-    try:
-        with av.open(io.BytesIO(data), "r") as container:
-            return (container.duration or 0) / 1_000_000
-    except av.error.FFmpegError:
-        raise bad("video is not a readable MP4.") from None
-
-
-def _frame(data: bytes | None, width: int, height: int) -> Image.Image | None:
-    """A first-frame image fitted to the frame; bytes that are no image are a 400."""
-    if data is None:
-        return None
-    try:
-        image = Image.open(io.BytesIO(data)).convert("RGB")
-    except (UnidentifiedImageError, OSError):
-        raise bad("Unable to process input image. Please retry or report in the forum.") from None
-    return image.resize((width, height))
