@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import anyio
 from anyio.from_thread import BlockingPortal, start_blocking_portal
@@ -23,6 +23,11 @@ from sorakit.errors import job_failed
 from sorakit.ledger import JobRecord, JobStatus
 from sorakit.providers.base import Provider, SourceVideo
 from sorakit.settings import Settings, get_settings
+
+if TYPE_CHECKING:  # the pipelines load only when used
+    from sorakit.pipelines.long import Continuity, LongVideo
+    from sorakit.pipelines.planner import Plan, PlannerMode
+    from sorakit.pipelines.resume import Resumed
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -179,6 +184,71 @@ class AsyncClient:
         """Finish every unfinished job in the ledger, creating none twice."""
         return await (await self.engine()).resume(on_progress)
 
+    async def resume_pipelines(self, on_progress: ProgressCallback | None = None) -> list[Resumed]:
+        """Continue every unfinished long video from its last finished segment."""
+        from sorakit.pipelines.resume import resume_pipelines
+
+        return await resume_pipelines(await self.engine(), on_progress)
+
+    async def long(
+        self,
+        prompt: str,
+        seconds: int,
+        *,
+        model: str = "sora-2",
+        size: str | None = None,
+        segments: int | None = None,
+        mode: Continuity = "chain",
+        crossfade: float = 0.0,
+        reference: str | Path | None = None,
+        planner: PlannerMode | None = None,
+        plan: str | Path | None = None,
+        budget_usd: float | None = None,
+        out: str | Path | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> LongVideo:
+        """A video of `seconds` made of planned segments with continuity, stitched into one.
+
+        `mode`: `chain` (each segment starts on the previous one's last frame), `extend` (the
+        model's own extension) or `keyframes` (a start image per segment, rendered in parallel).
+        `plan` is a saved plan (see `plan_long`) to use instead of planning.
+        """
+        from sorakit.pipelines.long import LongRequest, LongVideos
+
+        request = LongRequest(
+            prompt,
+            seconds,
+            model=model,
+            size=size,
+            segments=segments,
+            mode=mode,
+            crossfade=crossfade,
+            reference=str(Path(reference).resolve()) if reference else None,
+            planner=planner,
+            plan_file=str(Path(plan).resolve()) if plan else None,
+            budget_usd=budget_usd,
+            out=str(out) if out else None,
+        )
+        return await LongVideos(await self.engine()).generate(request, on_progress)
+
+    async def plan_long(
+        self,
+        prompt: str,
+        seconds: int,
+        *,
+        model: str = "sora-2",
+        segments: int | None = None,
+        mode: Continuity = "chain",
+        planner: PlannerMode | None = None,
+    ) -> Plan:
+        """The segment plan a long video would use, to save, edit and pass back as `plan`."""
+        from sorakit.pipelines.long import LongRequest, LongVideos
+
+        request = LongRequest(
+            prompt, seconds, model=model, segments=segments, mode=mode, planner=planner
+        )
+        return await LongVideos(await self.engine()).plan(request)
+
     async def cancel(self, video_id: str) -> JobRecord:
         """Stop an unfinished job."""
         return await (await self.engine()).cancel(video_id)
@@ -234,6 +304,9 @@ class Client:
     cancel = _blocking(AsyncClient.cancel)
     delete = _blocking(AsyncClient.delete)
     models = _blocking(AsyncClient.models)
+    long = _blocking(AsyncClient.long)
+    plan_long = _blocking(AsyncClient.plan_long)
+    resume_pipelines = _blocking(AsyncClient.resume_pipelines)
 
     def close(self) -> None:
         """Close the engine and stop the portal thread."""

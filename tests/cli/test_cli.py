@@ -123,3 +123,51 @@ def test_models_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert models["sora-2"]["configured"] is True and listing["aliases"] == {}
     assert models["sora-2"]["provider"] == "simulator"
     assert models["sora-2-pro"]["capabilities"]["price_per_second"]["1792x1024"] == 0.5
+
+
+def test_long_plans_lets_the_user_edit_and_renders_the_edited_plan(
+    isolated_env: Path, tmp_path: Path
+) -> None:
+    planned = sorakit(
+        "long",
+        "a fox crosses a frozen lake",
+        "--seconds",
+        "8",
+        "-n",
+        "2",
+        "--plan-only",
+        "--out",
+        str(tmp_path),
+        home=isolated_env,
+    )
+    assert planned.returncode == 0, planned.stderr
+    plan_path = Path(planned.stdout.strip().splitlines()[-1])
+    plan = json.loads(plan_path.read_text())
+    assert [s["seconds"] for s in plan["segments"]] == [4, 4]
+    plan["segments"][1]["prompt"] = "The fox reaches the far shore and looks back."
+    plan_path.write_text(json.dumps(plan))
+
+    made = sorakit(
+        "long",
+        "a fox crosses a frozen lake",
+        "--seconds",
+        "8",
+        "-n",
+        "2",
+        "--plan",
+        str(plan_path),
+        "-q",
+        home=isolated_env,
+    )
+    assert made.returncode == 0, made.stderr
+    video = Path(made.stdout.strip().splitlines()[-1])
+    assert video.name == "video.mp4" and (video.parent / "segments" / "02.mp4").is_file()
+    assert "2 segments, 8 s" in made.stderr
+    listing = json.loads(sorakit("jobs", "--json", home=isolated_env).stdout)
+    assert "The fox reaches the far shore and looks back." in [j["prompt"] for j in listing]
+
+    wrong = sorakit(
+        "long", "x", "--seconds", "12", "--plan", str(plan_path), "-q", home=isolated_env
+    )
+    assert wrong.returncode == 2 and "segments" in wrong.stderr
+    assert len(wrong.stderr.strip().splitlines()) == 1

@@ -7,7 +7,7 @@ import sys
 import click
 import typer
 
-from sorakit.cli import jobs, media, models, serve, videos
+from sorakit.cli import jobs, media, models, pipelines, serve, videos
 from sorakit.cli.errors import INTERRUPTED, exit_code, one_line
 from sorakit.errors import SorakitError
 
@@ -19,6 +19,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 videos.register(app)
+pipelines.register(app)
 app.add_typer(jobs.app)
 models.register(app)
 serve.register(app)

@@ -17,6 +17,7 @@ from sorakit.cli.output import job_progress, stderr
 if TYPE_CHECKING:
     from sorakit.client import AsyncClient
     from sorakit.ledger import EventRecord, JobRecord
+    from sorakit.pipelines.resume import Resumed
 
 app = typer.Typer(name="jobs", help="The ledger of every job.", invoke_without_command=True)
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
@@ -116,16 +117,23 @@ def resume(
 ) -> None:
     """Finish every unfinished job; nothing already created is created again."""
 
-    async def go(client: AsyncClient) -> list[JobRecord]:
+    async def go(client: AsyncClient) -> tuple[list[JobRecord], list[Resumed]]:
         with job_progress(not quiet) as progress:
-            return await client.resume(progress)
+            jobs = await client.resume(progress)
+            return jobs, await client.resume_pipelines(progress)
 
     from sorakit.ledger import JobStatus
 
-    finished = run(go, base_url=base_url, api_key=api_key, home=home, verbose=verbose)
-    if not finished:
+    finished, pipelines = run(go, base_url=base_url, api_key=api_key, home=home, verbose=verbose)
+    if not finished and not pipelines:
         stderr.print("nothing to resume", markup=False)
         return
+    stopped = [p for p in pipelines if p.output is None]
+    for resumed in pipelines:
+        if resumed.output is not None:
+            typer.echo(resumed.output)
+        else:
+            stderr.print(f"{resumed.pipeline.id}: stopped: {resumed.error}", markup=False)
     failed = [j for j in finished if j.status is not JobStatus.COMPLETED]
     for job in finished:
         if job.status is JobStatus.COMPLETED:
@@ -135,5 +143,5 @@ def resume(
                 f"{job.id}: {job.status.value} {job.error_code or ''} {job.error_message or ''}",
                 markup=False,
             )
-    if failed:
+    if failed or stopped:
         raise typer.Exit(4)

@@ -151,8 +151,10 @@ class PipelineStore:
         self, *, unfinished: bool = False, limit: int = 100
     ) -> list[PipelineRecord]:
         query = select(PipelineRow).order_by(PipelineRow.created_at.desc()).limit(limit)
-        if unfinished:
-            query = query.where(PipelineRow.status == PipelineStatus.RUNNING.value)
+        if unfinished:  # a failed pipeline is unfinished too: resuming retries the failed step
+            query = query.where(
+                PipelineRow.status.in_([PipelineStatus.RUNNING.value, PipelineStatus.FAILED.value])
+            )
         async with self._session() as session:
             return [PipelineRecord.from_row(r) for r in (await session.execute(query)).scalars()]
 

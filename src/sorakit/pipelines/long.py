@@ -1,0 +1,467 @@
+"""Long videos: a total length split into segments, planned, rendered with continuity, stitched.
+
+A long video is a pipeline row whose segments are child jobs. Each segment is a named step
+(`segment-3`), and creating a step that exists returns its job, so running the pipeline again
+after a crash or a failed segment (`sorakit jobs resume`) tracks what is in flight, reuses what
+finished, and pays only for what is missing. Everything is checked and priced before the first
+job is sent: an impossible total is refused with the nearest possible ones.
+
+Continuity modes:
+
+- `chain`: each segment starts from the previous segment's exact last frame (fitted to the
+  size). The shared frame appears once in the stitched video.
+- `extend`: the provider's own extension continues the previous video; the last job holds it all.
+- `keyframes`: a start image per segment is made first, so every segment renders at once; a
+  model that takes a last frame also ends each segment on the next one's keyframe.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import anyio
+
+from sorakit.catalog import ModelEntry
+from sorakit.engine import Engine, Step
+from sorakit.engine.runner import ProgressCallback
+from sorakit.errors import (
+    BudgetExceededError,
+    InvalidRequestError,
+    JobFailedError,
+    ProviderBadRequestError,
+    ReferenceImageError,
+)
+from sorakit.ledger import JobRecord, JobStatus, PipelineRecord, PipelineStatus
+from sorakit.pipelines.planner import Plan, PlannerMode, plan_segments
+from sorakit.pipelines.segments import split_seconds
+
+logger = logging.getLogger(__name__)
+
+Continuity = Literal["chain", "extend", "keyframes"]
+KIND = "long"
+_REFERENCE_REFUSAL = re.compile(r"image|face|person|people|reference|frame|likeness", re.I)
+
+
+@dataclass
+class LongRequest:
+    """What a user asks for; stored in the pipeline row so a resume needs nothing else."""
+
+    prompt: str
+    seconds: int
+    model: str = "sora-2"
+    size: str | None = None
+    segments: int | None = None
+    """Exactly this many segments; the fewest by default."""
+    mode: Continuity = "chain"
+    crossfade: float = 0.0
+    """Seconds of crossfade at each seam (0: a clean cut)."""
+    reference: str | None = None
+    """An image the first segment starts from."""
+    planner: PlannerMode | None = None
+    plan_file: str | None = None
+    """A saved (perhaps edited) plan to use instead of planning."""
+    budget_usd: float | None = None
+    out: str | None = None
+    """The folder to write into (a folder per pipeline is made inside it)."""
+
+
+@dataclass
+class LongVideo:
+    """A finished (or stopped) long video and where its parts are."""
+
+    pipeline: PipelineRecord
+    folder: Path
+    video: Path | None
+    segments: list[JobRecord]
+    plan: Plan
+    notes: list[str] = field(default_factory=list)
+
+
+SegmentMaker = Callable[[Step], Awaitable[JobRecord]]
+
+
+class LongVideos:
+    """Plans, runs and resumes long-video pipelines on an engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # planning
+
+    def lengths(self, request: LongRequest) -> tuple[ModelEntry, list[int]]:
+        """The model and the segment lengths; impossible totals are refused here, before paying."""
+        entry, _ = self.engine.catalog.route(request.model)
+        caps = entry.capabilities
+        if request.seconds <= 0:
+            raise InvalidRequestError("the total length must be positive", param="seconds")
+        if request.mode == "extend":
+            return entry, self._extension_lengths(entry, request)
+        return entry, split_seconds(request.seconds, caps.seconds, count=request.segments)
+
+    def _extension_lengths(self, entry: ModelEntry, request: LongRequest) -> list[int]:
+        caps = entry.capabilities
+        if not caps.extension:
+            raise InvalidRequestError(
+                f"{entry.name} has no extension; use --mode chain (last-frame chaining) instead",
+                param="mode",
+            )
+        if caps.max_total_seconds and request.seconds > caps.max_total_seconds:
+            raise InvalidRequestError(
+                f"{entry.name} videos grow to at most {caps.max_total_seconds} s by extension; "
+                f"{request.seconds} s needs --mode chain",
+                param="seconds",
+            )
+        best: list[int] | None = None
+        for first in sorted(caps.seconds, reverse=True):
+            if first > request.seconds:
+                continue
+            rest: list[int] = []
+            if first < request.seconds:
+                try:
+                    rest = split_seconds(request.seconds - first, caps.for_extension().seconds)
+                except InvalidRequestError:
+                    continue
+            candidate = [first, *rest]
+            if request.segments is not None and len(candidate) != request.segments:
+                continue
+            if best is None or len(candidate) < len(best):
+                best = candidate
+        if best is None:
+            raise InvalidRequestError(
+                f"{request.seconds} s cannot be made from a first clip of "
+                f"{', '.join(map(str, caps.seconds))} s and extensions of "
+                f"{', '.join(map(str, caps.for_extension().seconds))} s"
+                + (f" in {request.segments} segments" if request.segments else ""),
+                param="seconds",
+            )
+        if len(best) - 1 > caps.max_extensions:
+            raise InvalidRequestError(
+                f"{request.seconds} s needs {len(best) - 1} extensions; {entry.name} allows "
+                f"{caps.max_extensions}",
+                param="seconds",
+            )
+        return best
+
+    async def plan(self, request: LongRequest) -> Plan:
+        """The segment plan: the given plan file (checked), or a new one from the planner."""
+        _, lengths = self.lengths(request)
+        if request.plan_file:
+            path = Path(request.plan_file)
+            return await anyio.to_thread.run_sync(lambda: Plan.load(path, seconds=lengths))
+        return await plan_segments(
+            request.prompt, lengths, settings=self.engine.settings, mode=request.planner
+        )
+
+    def estimate(self, request: LongRequest) -> float | None:
+        """The list price of every segment together, or None where a price is unknown."""
+        entry, lengths = self.lengths(request)
+        size = request.size or entry.capabilities.default_size
+        prices = [entry.capabilities.price(size, seconds) for seconds in lengths]
+        return None if any(p is None for p in prices) else round(sum(p or 0 for p in prices), 6)
+
+    async def check_budget(self, request: LongRequest) -> None:
+        """Refuse a long video whose segments together would pass a budget, before planning."""
+        estimate = self.estimate(request)
+        caps = [(request.budget_usd, "its budget", 0.0)]
+        if self.engine.settings.budget_usd is not None:
+            spent = (await self.engine.ledger.spend()).total
+            caps.append((self.engine.settings.budget_usd, "the budget", spent))
+        for cap, label, spent in caps:
+            if cap is None:
+                continue
+            if estimate is None:
+                raise BudgetExceededError(
+                    f"the price of {request.model} is unknown, so {label} of ${cap:.2f} cannot "
+                    "be kept; nothing was sent",
+                    param="model",
+                )
+            if spent + estimate > cap + 1e-9:
+                raise BudgetExceededError(
+                    f"the {request.seconds} s video is estimated at ${estimate:.2f}; with "
+                    f"${spent:.2f} already spent or reserved that passes {label} of ${cap:.2f}, "
+                    "so nothing was sent"
+                )
+
+    async def start(self, request: LongRequest) -> PipelineRecord:
+        """Check, plan, save the plan, and record the pipeline; nothing is paid for yet."""
+        await self.check_budget(request)
+        plan = await self.plan(request)
+        pipeline_id = f"long_{uuid.uuid4().hex[:24]}"
+        folder = self._folder(request, pipeline_id)
+        await anyio.to_thread.run_sync(lambda: plan.save(folder / "plan.json"))
+        return await self.engine.ledger.create_pipeline(
+            id=pipeline_id,
+            kind=KIND,
+            title=plan.title,
+            spec={"request": asdict(request), "plan": plan.model_dump(), "folder": str(folder)},
+            budget_usd=request.budget_usd,
+        )
+
+    def _folder(self, request: LongRequest, pipeline_id: str) -> Path:
+        root = Path(request.out) if request.out else self.engine.settings.home / "pipelines"
+        return (root / pipeline_id).resolve()
+
+    # running
+
+    async def generate(
+        self, request: LongRequest, on_progress: ProgressCallback | None = None
+    ) -> LongVideo:
+        """Start a long video and run it to the end."""
+        return await self.run((await self.start(request)).id, on_progress)
+
+    async def run(self, pipeline_id: str, on_progress: ProgressCallback | None = None) -> LongVideo:
+        """Run (or resume) a long video: finished segments are reused, never paid for again."""
+        pipeline = await self.engine.ledger.get_pipeline(pipeline_id)
+        request = LongRequest(**pipeline.spec["request"])
+        plan = Plan.model_validate(pipeline.spec["plan"])
+        folder = Path(pipeline.spec["folder"])
+        if pipeline.status is not PipelineStatus.RUNNING:
+            pipeline = await self.engine.ledger.update_pipeline(
+                pipeline_id, status=PipelineStatus.RUNNING, error_message=None
+            )
+        segments = _Segments(self.engine, pipeline, request, plan, folder, on_progress)
+        try:
+            if request.mode == "extend":
+                jobs = await segments.extend()
+            elif request.mode == "keyframes":
+                jobs = await segments.keyframes()
+            else:
+                jobs = await segments.chain()
+            video = await segments.finish(jobs)
+        except JobFailedError as exc:
+            await self.engine.ledger.update_pipeline(
+                pipeline_id,
+                status=PipelineStatus.FAILED,
+                error_message=str(exc),
+                state={"notes": segments.notes},
+            )
+            raise
+        pipeline = await self.engine.ledger.update_pipeline(
+            pipeline_id,
+            status=PipelineStatus.COMPLETED,
+            output=str(video),
+            state={"notes": segments.notes},
+        )
+        return LongVideo(pipeline, folder, video, jobs, plan, segments.notes)
+
+
+class _Segments:
+    """One run of one pipeline: the steps, their files, and what the user should be told."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        pipeline: PipelineRecord,
+        request: LongRequest,
+        plan: Plan,
+        folder: Path,
+        on_progress: ProgressCallback | None,
+    ) -> None:
+        self.engine = engine
+        self.pipeline = pipeline
+        self.request = request
+        self.plan = plan
+        self.folder = folder
+        self.on_progress = on_progress
+        self.notes: list[str] = list(pipeline.state.get("notes", []))
+        self.attempts: dict[str, int] = dict(pipeline.state.get("attempts", {}))
+        self.described: list[int] = list(pipeline.state.get("described", []))
+        self.size = request.size
+        self.started_at = time.time()
+
+    def _note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+            logger.info("%s: %s", self.pipeline.id, text)
+
+    async def _step(self, name: str, make: SegmentMaker) -> JobRecord:
+        """Create (or find) the step's job and track it; a failed job is retried under a new name."""
+        attempt = self.attempts.get(name, 1)
+        label = name if attempt == 1 else f"{name}#{attempt}"
+        job = await make(Step(self.pipeline.id, label, self.pipeline.budget_usd))
+        if (
+            job.status in (JobStatus.FAILED, JobStatus.CANCELLED)
+            and (job.completed_at or 0) < self.started_at
+        ):
+            # It failed in an earlier run: this run is the retry the user asked for.
+            self.attempts[name] = attempt + 1
+            await self.engine.ledger.update_pipeline(
+                self.pipeline.id, state={"attempts": self.attempts}
+            )
+            return await self._step(name, make)
+        job = await self.engine.wait(job.id, self.on_progress)
+        if job.status is not JobStatus.COMPLETED:
+            raise JobFailedError(job.id, job.error_code, job.error_message)
+        if self.size is None:
+            self.size = job.size  # later segments keep the first one's size
+        return job
+
+    async def _segment(
+        self, index: int, reference: bytes | None, last_frame: bytes | None = None
+    ) -> JobRecord:
+        """One segment from its plan; a refused reference is dropped and described instead."""
+        segment = self.plan.segments[index - 1]
+        name = f"segment-{index}"
+
+        def create(prompt: str, image: bytes | None) -> SegmentMaker:
+            async def make(step: Step) -> JobRecord:
+                return await self.engine.create(
+                    prompt,
+                    model=self.request.model,
+                    seconds=segment.seconds,
+                    size=self.size,
+                    reference=image,
+                    last_frame=last_frame,
+                    snap=True,
+                    step=step,
+                )
+
+            return make
+
+        if reference is None:
+            return await self._step(name, create(segment.prompt, None))
+        if index not in self.described:
+            try:
+                return await self._step(name, create(segment.prompt, reference))
+            except (ProviderBadRequestError, JobFailedError, ReferenceImageError) as exc:
+                if not _reference_refused(exc):
+                    raise
+            self.described.append(index)  # a resume goes straight to the described segment
+            await self.engine.ledger.update_pipeline(
+                self.pipeline.id, state={"described": self.described}
+            )
+        described = (
+            f"{segment.prompt}\n\nThe shot opens exactly where the previous shot ended: "
+            f"{self.plan.segments[index - 2].prompt if index > 1 else self.plan.prompt}"
+        )
+        self._note(
+            f"segment {index}: the provider refused its start image, so it was made without one "
+            "and the frame was described in the prompt instead"
+        )
+        return await self._step(f"{name}-described", create(described, None))
+
+    async def chain(self) -> list[JobRecord]:
+        jobs: list[JobRecord] = []
+        reference = await self._first_reference()
+        for index in range(1, len(self.plan.segments) + 1):
+            job = await self._segment(index, reference)
+            jobs.append(job)
+            reference = await self._last_frame(job, index)
+        return jobs
+
+    async def extend(self) -> list[JobRecord]:
+        reference = await self._first_reference()
+        jobs = [await self._segment(1, reference)]
+        for index, segment in enumerate(self.plan.segments[1:], start=2):
+            previous = jobs[-1]
+
+            async def make(step: Step, source: str = previous.id, seg: Any = segment) -> JobRecord:
+                return await self.engine.extend(source, seg.prompt, seg.seconds, step=step)
+
+            jobs.append(await self._step(f"segment-{index}", make))
+        return jobs
+
+    async def keyframes(self) -> list[JobRecord]:
+        from sorakit.pipelines.keyframes import offline_keyframe
+
+        entry, _ = self.engine.catalog.route(self.request.model)
+        self.size = self.size or entry.capabilities.default_size
+        count = len(self.plan.segments)
+        given = await self._first_reference()
+        frames: list[bytes] = []
+        for index, segment in enumerate(self.plan.segments, start=1):
+            path = self.folder / "keyframes" / f"{index:02d}.png"
+            if index == 1 and given is not None:
+                data = given
+            else:
+                data = await anyio.to_thread.run_sync(
+                    offline_keyframe, segment.prompt, self.size, index
+                )
+            await anyio.to_thread.run_sync(_write, path, data)
+            frames.append(data)
+        ends = entry.capabilities.last_frame
+        if not ends:
+            self._note(
+                f"{entry.name} takes no last frame: segments meet at a cut between keyframes"
+            )
+        results: dict[int, JobRecord] = {}
+
+        async def one(index: int) -> None:
+            last = frames[index] if ends and index < count else None
+            results[index] = await self._segment(index, frames[index - 1], last)
+
+        async with anyio.create_task_group() as group:
+            for index in range(1, count + 1):
+                group.start_soon(one, index)
+        return [results[i] for i in range(1, count + 1)]
+
+    async def _first_reference(self) -> bytes | None:
+        if not self.request.reference:
+            return None
+        return await anyio.Path(self.request.reference).read_bytes()
+
+    async def _last_frame(self, job: JobRecord, index: int) -> bytes:
+        """The segment's exact last frame as PNG, kept in the folder as `frames/NN-last.png`."""
+        from sorakit import media
+
+        path = self.folder / "frames" / f"{index:02d}-last.png"
+        video = job.video_path
+        assert video is not None
+
+        def extract() -> bytes:
+            image = media.last_frame(video)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            data = media.encode_image(image, "PNG")
+            path.write_bytes(data)
+            return data
+
+        return await anyio.to_thread.run_sync(extract)
+
+    async def finish(self, jobs: list[JobRecord]) -> Path:
+        """Copy the segments into the folder and stitch them (the last job, for extensions)."""
+        from sorakit import media
+
+        videos = []
+        for index, job in enumerate(jobs, start=1):
+            assert job.video_path is not None
+            target = self.folder / "segments" / f"{index:02d}.mp4"
+            await anyio.to_thread.run_sync(_copy, Path(job.video_path), target)
+            videos.append(target)
+        output = self.folder / "video.mp4"
+        if self.request.mode == "extend":
+            await anyio.to_thread.run_sync(_copy, videos[-1], output)
+            return output
+        chained = self.request.mode == "chain"
+        crossfade = self.request.crossfade
+        await anyio.to_thread.run_sync(
+            lambda: media.stitch(videos, output, chained=chained, crossfade=crossfade)
+        )
+        return output
+
+
+def _reference_refused(exc: Exception) -> bool:
+    """Whether a failure reads like the provider refusing the start image (faces, people...)."""
+    if isinstance(exc, ReferenceImageError):
+        return True
+    text = f"{getattr(exc, 'code', '') or ''} {getattr(exc, 'reason', '') or ''} {exc}"
+    return bool(_REFERENCE_REFUSAL.search(text))
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def _copy(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists() and target.stat().st_size == source.stat().st_size:
+        return
+    shutil.copyfile(source, target)
