@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
@@ -42,6 +42,9 @@ from sorakit.errors import (
 from sorakit.ledger import JobRecord, JobStatus, PipelineRecord, PipelineStatus
 from sorakit.pipelines.planner import Plan, PlannerMode, plan_segments
 from sorakit.pipelines.segments import split_seconds
+
+if TYPE_CHECKING:
+    from sorakit.pipelines.resume import Resumed
 
 logger = logging.getLogger(__name__)
 
@@ -251,6 +254,15 @@ class LongVideos:
             state={"notes": segments.notes},
         )
         return LongVideo(pipeline, folder, video, jobs, plan, segments.notes)
+
+    async def resume(
+        self, pipeline_id: str, on_progress: ProgressCallback | None = None
+    ) -> Resumed:
+        """`run`, in the shape `resume_pipelines` expects."""
+        from sorakit.pipelines.resume import Resumed
+
+        video = await self.run(pipeline_id, on_progress)
+        return Resumed(video.pipeline, str(video.video) if video.video else None)
 
 
 class _Segments:
