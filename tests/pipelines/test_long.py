@@ -259,3 +259,12 @@ async def test_a_failed_segment_stops_the_pipeline_and_resume_retries_only_it(
         steps = [job.pipeline_step for job in await engine.ledger.pipeline_jobs(pipeline.id)]
     assert steps == ["segment-1", "segment-2", "segment-2#2", "segment-3"]
     assert fake.creates == 4  # segment 1 was not paid for again
+
+
+async def test_style_tags_reach_every_segment(settings: Settings) -> None:
+    async with await Engine.open(settings) as engine:
+        plan = await LongVideos(engine).plan(
+            LongRequest("a cat on a roof {anime}", 24, planner="offline")
+        )
+    assert all("Anime style" in s.prompt and "{anime}" not in s.prompt for s in plan.segments)
+    assert "styles applied to every segment: anime" in plan.notes

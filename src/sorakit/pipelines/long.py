@@ -42,6 +42,7 @@ from sorakit.errors import (
 from sorakit.ledger import JobRecord, JobStatus, PipelineRecord, PipelineStatus
 from sorakit.pipelines.planner import Plan, PlannerMode, plan_segments
 from sorakit.pipelines.segments import split_seconds
+from sorakit.pipelines.styles import apply_styles
 
 if TYPE_CHECKING:
     from sorakit.pipelines.resume import Resumed
@@ -159,9 +160,13 @@ class LongVideos:
         if request.plan_file:
             path = Path(request.plan_file)
             return await anyio.to_thread.run_sync(lambda: Plan.load(path, seconds=lengths))
-        return await plan_segments(
-            request.prompt, lengths, settings=self.engine.settings, mode=request.planner
+        prompt, styles = apply_styles(request.prompt)  # `{anime}` etc. reach every segment
+        plan = await plan_segments(
+            prompt, lengths, settings=self.engine.settings, mode=request.planner
         )
+        if styles:
+            plan.notes.append(f"styles applied to every segment: {', '.join(styles)}")
+        return plan
 
     def estimate(self, request: LongRequest) -> float | None:
         """The list price of every segment together, or None where a price is unknown."""
