@@ -121,10 +121,45 @@ async def test_a_ledger_of_the_first_schema_is_upgraded_with_its_jobs(tmp_path: 
             " values ('video_old', 'generate', 'completed', 'sora-2', 'simulator', 'sora-2', 'p',"
             " 4, '720x1280', 'k', 100, '{}', 1, 1.0, 1.0)"
         )
+        db.execute(
+            "insert into job_events (job_id, at, status, progress, detail)"
+            " values ('video_old', 1.0, 'completed', 100, 'archived')"
+        )
+        db.execute(
+            "insert into assets (job_id, variant, path, size, sha256, media_type, created_at)"
+            " values ('video_old', 'video', '/x.mp4', 1, 'ab', 'video/mp4', 1.0)"
+        )
     ledger = await Ledger.open(f"sqlite+aiosqlite:///{path}")
     try:
         job = await ledger.get("video_old")
         assert job.status is JobStatus.COMPLETED and job.pipeline_id is None
+        # Nothing cascaded away with the schema change.
+        assert set(job.assets) == {"video"} and len(await ledger.events("video_old")) == 1
         assert await ledger.list_pipelines() == []
     finally:
         await ledger.close()
+
+
+async def test_a_migration_cut_short_leaves_nothing_half_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from sorakit.ledger import store
+
+    def first_step_then_die(connection: object) -> None:
+        config = Config()
+        config.set_main_option("script_location", str(store._MIGRATIONS))
+        config.attributes["connection"] = connection
+        command.upgrade(config, "m001")
+        raise RuntimeError("killed mid-migration")
+
+    monkeypatch.setattr(store, "_upgrade", first_step_then_die)
+    url = f"sqlite+aiosqlite:///{tmp_path}/cut.db"
+    with pytest.raises(RuntimeError):
+        await Ledger.open(url)
+    with sqlite3.connect(tmp_path / "cut.db") as db:
+        assert db.execute("select name from sqlite_master where type='table'").fetchall() == []
+    monkeypatch.undo()
+    await (await Ledger.open(url)).close()  # and the next start migrates cleanly

@@ -58,6 +58,25 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(config, "head")
 
 
+async def _migrate(engine: AsyncEngine) -> None:
+    for attempt in range(5):
+        try:
+            async with engine.begin() as conn:
+                if engine.dialect.name == "sqlite":
+                    # The driver runs each CREATE outside any transaction, so a kill mid-migration
+                    # left tables without their version row. One immediate transaction makes a
+                    # migration all or nothing, and serialises processes migrating at once.
+                    await conn.exec_driver_sql("BEGIN IMMEDIATE")
+                await conn.run_sync(_upgrade)
+            return
+        except OperationalError as exc:
+            # Another process migrated the same database at the same moment: its schema is
+            # there now, and the next pass finds nothing left to do.
+            if attempt == 4 or "already exists" not in str(exc):
+                raise
+            await asyncio.sleep(0.1 * (attempt + 1))
+
+
 class Ledger(PipelineStore):
     """Jobs, events, assets and pipelines, persisted."""
 
@@ -88,18 +107,11 @@ class Ledger(PipelineStore):
             raise ConfigurationError(f"cannot open the ledger at {url!r}: {exc}") from exc
         if engine.dialect.name == "sqlite":
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        for attempt in range(5):
-            try:
-                async with engine.begin() as conn:
-                    await conn.run_sync(_upgrade)
-                break
-            except OperationalError as exc:
-                # Another process migrated the same database at the same moment: its schema is
-                # there now, and the next pass finds nothing left to do.
-                if attempt == 4 or "already exists" not in str(exc):
-                    await engine.dispose()
-                    raise
-                await asyncio.sleep(0.1 * (attempt + 1))
+        try:
+            await _migrate(engine)
+        except BaseException:
+            await engine.dispose()
+            raise
         return cls(engine)
 
     async def close(self) -> None:

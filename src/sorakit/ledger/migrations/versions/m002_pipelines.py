@@ -31,15 +31,15 @@ def upgrade() -> None:
         sa.Column("created_at", sa.Float(), nullable=False, index=True),
         sa.Column("updated_at", sa.Float(), nullable=False),
     )
-    with op.batch_alter_table("jobs") as batch:
-        batch.add_column(sa.Column("pipeline_id", sa.String(64), nullable=True))
-        batch.add_column(sa.Column("pipeline_step", sa.String(64), nullable=True))
-        batch.create_index("ix_jobs_pipeline_id", ["pipeline_id"])
+    # Plain ADD COLUMN, never a batch "recreate": on SQLite that drops `jobs`, and with foreign
+    # keys on, dropping it cascades into every job's events and assets.
+    op.add_column("jobs", sa.Column("pipeline_id", sa.String(64), nullable=True))
+    op.add_column("jobs", sa.Column("pipeline_step", sa.String(64), nullable=True))
+    op.create_index("ix_jobs_pipeline_id", "jobs", ["pipeline_id"])
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("jobs") as batch:
-        batch.drop_index("ix_jobs_pipeline_id")
-        batch.drop_column("pipeline_step")
-        batch.drop_column("pipeline_id")
+    op.drop_index("ix_jobs_pipeline_id", "jobs")
+    op.drop_column("jobs", "pipeline_step")
+    op.drop_column("jobs", "pipeline_id")
     op.drop_table("pipelines")
