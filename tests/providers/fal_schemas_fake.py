@@ -174,7 +174,7 @@ def check(arguments: Any, schema: tuple[dict[str, Field], frozenset[str]]) -> li
                     name, f"Input should be a valid {kind.__name__}", f"{kind.__name__}_type"
                 )
             )
-        elif kind is list:
+        elif isinstance(value, list):
             errors.extend(_list_errors(name, value, allowed))
         elif allowed is not None and value not in allowed:
             options = ", ".join(repr(a) for a in allowed)
