@@ -166,6 +166,12 @@ def test_long_plans_lets_the_user_edit_and_renders_the_edited_plan(
     listing = json.loads(sorakit("jobs", "--json", home=isolated_env).stdout)
     assert "The fox reaches the far shore and looks back." in [j["prompt"] for j in listing]
 
+    pipelines = json.loads(sorakit("jobs", "pipelines", "--json", home=isolated_env).stdout)
+    assert [(p["kind"], p["status"], p["output"]) for p in pipelines] == [
+        ("long", "completed", str(video))
+    ]
+    assert pipelines[0]["spend"]["committed"] == pytest.approx(0.8)  # two 4 s clips at $0.10/s
+
     wrong = sorakit(
         "long", "x", "--seconds", "12", "--plan", str(plan_path), "-q", home=isolated_env
     )

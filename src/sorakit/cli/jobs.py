@@ -16,7 +16,7 @@ from sorakit.cli.output import job_progress, stderr
 
 if TYPE_CHECKING:
     from sorakit.client import AsyncClient
-    from sorakit.ledger import EventRecord, JobRecord
+    from sorakit.ledger import EventRecord, JobRecord, PipelineRecord, Spend
     from sorakit.pipelines.resume import Resumed
 
 app = typer.Typer(name="jobs", help="The ledger of every job.", invoke_without_command=True)
@@ -66,6 +66,41 @@ def jobs(
             "" if cost is None else f"${cost:.2f}",
             _when(job.created_at),
             job.prompt[:40],
+        )
+    Console().print(table)
+
+
+@app.command()
+def pipelines(
+    limit: Annotated[int, typer.Option("--limit", "-n", help="How many, newest first.")] = 20,
+    as_json: Json = False,
+    home: Home = None,
+    verbose: Verbose = 0,
+) -> None:
+    """List pipelines (long videos, storyboards, batches...) with their spend."""
+
+    async def listing(client: AsyncClient) -> list[tuple[PipelineRecord, Spend]]:
+        engine = await client.engine()
+        found = await engine.ledger.list_pipelines(limit=limit)
+        return [(p, await engine.ledger.spend(p.id)) for p in found]
+
+    rows = run(listing, home=home, verbose=verbose)
+    if as_json:
+        data = [
+            {**asdict(p), "status": p.status.value, "spend": asdict(spend)} for p, spend in rows
+        ]
+        typer.echo(json.dumps(data, indent=2))
+        return
+    table = Table("id", "kind", "status", "spent", "created", "title", "output")
+    for pipeline, spend in rows:
+        table.add_row(
+            pipeline.id,
+            pipeline.kind,
+            pipeline.status.value,
+            f"${spend.total:.2f}",
+            _when(pipeline.created_at),
+            pipeline.title[:30],
+            pipeline.output or pipeline.error_message or "",
         )
     Console().print(table)
 
