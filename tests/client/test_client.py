@@ -67,3 +67,17 @@ async def test_edit_a_local_clip(settings: Settings, tmp_path: Path) -> None:
         sorakit.JobStatus.COMPLETED,
     )
     assert edited.assets["source"].size == clip.stat().st_size
+
+
+def test_blocking_client_makes_a_long_video_from_an_edited_plan(
+    settings: Settings, tmp_path: Path
+) -> None:
+    with sorakit.Client(settings=settings) as client:
+        plan = client.plan_long("a hot-air balloon at dawn", 16, segments=2, planner="offline")
+        plan.segments[0].prompt = "The balloon fills with air beside a barn."
+        path = plan.save(tmp_path / "plan.json")
+        film = client.long("a hot-air balloon at dawn", 16, segments=2, plan=path)
+    assert [job.prompt for job in film.segments][0] == "The balloon fills with air beside a barn."
+    assert film.video is not None and film.video.is_file()
+    with av.open(str(film.video)) as container:
+        assert float(container.duration or 0) / 1e6 == pytest.approx(16 - 1 / 24, abs=0.05)
