@@ -7,6 +7,9 @@ SorakitError
 │   ├── ReferenceImageError       the reference image cannot be read or fitted
 │   ├── BudgetExceededError       the job's estimate would pass a budget
 │   └── MediaError                a media file is unreadable, empty or cannot be joined
+├── AuthenticationError           no API key, or an unknown or revoked one (gateway)
+├── PermissionDeniedError         the key may not do this (a model it may not use, admin only)
+├── LimitExceededError            the key's rate or concurrency limit is reached (gateway, 429)
 ├── NotFoundError                 no such job, video, character or model
 ├── InvalidStateError             the job exists but is not in a state that allows this
 ├── ProviderError                 the provider refused or broke (translated at the provider boundary)
@@ -87,6 +90,27 @@ class BudgetExceededError(InvalidRequestError):
 
 class MediaError(InvalidRequestError):
     """A media file is unreadable, empty, has no video stream, or cannot be joined as asked."""
+
+
+class AuthenticationError(SorakitError):
+    """The gateway needs an API key, and none, an unknown one or a revoked one was sent."""
+
+
+class PermissionDeniedError(SorakitError):
+    """The API key is valid but may not do this."""
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+class LimitExceededError(SorakitError):
+    """A key's requests-per-minute or concurrency limit is reached; nothing was sent upstream."""
+
+    def __init__(self, message: str, *, code: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.retry_after = retry_after
 
 
 class NotFoundError(SorakitError):

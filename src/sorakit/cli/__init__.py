@@ -7,7 +7,7 @@ import sys
 import click
 import typer
 
-from sorakit.cli import jobs, media, models, pipelines, serve, videos
+from sorakit.cli import jobs, keys, media, models, pipelines, serve, videos
 from sorakit.cli.errors import INTERRUPTED, exit_code, one_line
 from sorakit.errors import SorakitError
 
@@ -21,6 +21,7 @@ app = typer.Typer(
 videos.register(app)
 pipelines.register(app)
 app.add_typer(jobs.app)
+app.add_typer(keys.app)
 models.register(app)
 serve.register(app)
 app.add_typer(media.app)

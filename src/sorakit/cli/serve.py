@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
+import anyio
 import typer
 
 from sorakit.cli.common import Home, Verbose
+
+if TYPE_CHECKING:
+    from sorakit.settings import Settings
 
 
 def serve(
@@ -32,6 +36,7 @@ def serve(
     if home is not None:
         overrides["home"] = home
     settings = get_settings(**overrides)
+    anyio.run(_refuse_open_exposure, settings)  # one clear line, before uvicorn starts
     log_config = default_log_config(max(verbose, 1))
     log_config["loggers"]["uvicorn"] = {"level": "INFO", "handlers": ["stderr"], "propagate": False}
     uvicorn.run(
@@ -41,6 +46,20 @@ def serve(
         log_config=log_config,
         timeout_graceful_shutdown=5,
     )
+
+
+async def _refuse_open_exposure(settings: Settings) -> None:
+    from sorakit.gateway.auth import Gatekeeper
+    from sorakit.ledger import Ledger
+    from sorakit.server.app import LOOPBACK, check_exposure
+
+    if settings.host in LOOPBACK:
+        return
+    ledger = await Ledger.open(settings.ledger_url)
+    try:
+        await check_exposure(settings, Gatekeeper(ledger))
+    finally:
+        await ledger.close()
 
 
 def register(app: typer.Typer) -> None:

@@ -52,6 +52,14 @@ class Step:
         return f"{self.pipeline_id}/{self.name}"
 
 
+@dataclass(frozen=True)
+class Owner:
+    """The gateway API key a job is made for, and that key's budget."""
+
+    key_id: str
+    budget_usd: float | None = None
+
+
 def new_video_id() -> str:
     """`video_` and 32 hex digits, the Videos API's id shape."""
     return f"video_{uuid.uuid4().hex}"
@@ -125,6 +133,7 @@ class Engine:
         client_key: str | None = None,
         submit: bool = True,
         step: Step | None = None,
+        owner: Owner | None = None,
     ) -> JobRecord:
         """Plan and record a new video, then submit it (unless `submit=False`).
 
@@ -179,6 +188,7 @@ class Engine:
             options=options,
             attachments=attachments,
             step=step,
+            owner=owner,
         )
         return await self.runner.submit(job) if submit else job
 
@@ -190,6 +200,7 @@ class Engine:
         client_key: str | None = None,
         submit: bool = True,
         step: Step | None = None,
+        owner: Owner | None = None,
     ) -> JobRecord:
         """A new video from a completed one, changed as the prompt says; same size and length."""
         return await self._derive(
@@ -199,6 +210,7 @@ class Engine:
             client_key=step.client_key if step else client_key,
             submit=submit,
             step=step,
+            owner=owner,
         )
 
     async def edit(
@@ -209,10 +221,13 @@ class Engine:
         model: str = "sora-2",
         client_key: str | None = None,
         submit: bool = True,
+        owner: Owner | None = None,
     ) -> JobRecord:
         """Edit a completed video (by id) or an uploaded clip as the prompt says."""
         if isinstance(video, str):
-            return await self._derive("edit", video, prompt, client_key=client_key, submit=submit)
+            return await self._derive(
+                "edit", video, prompt, client_key=client_key, submit=submit, owner=owner
+            )
         if client_key and (existing := await self.ledger.by_client_key(client_key)):
             return existing
         check_prompt(prompt)
@@ -231,6 +246,7 @@ class Engine:
             estimated_cost=entry.capabilities.price(size, seconds),
             options={},
             attachments={"source": (video.data, video.media_type)},
+            owner=owner,
         )
         return await self.runner.submit(job) if submit else job
 
@@ -244,6 +260,7 @@ class Engine:
         client_key: str | None = None,
         submit: bool = True,
         step: Step | None = None,
+        owner: Owner | None = None,
     ) -> JobRecord:
         """Continue a completed video by `seconds`; the new video holds the stitched whole."""
         client_key = step.client_key if step else client_key
@@ -290,6 +307,7 @@ class Engine:
             options={"changes": changes},
             source=source,
             step=step,
+            owner=owner,
         )
         return await self.runner.submit(job) if submit else job
 
@@ -302,6 +320,7 @@ class Engine:
         client_key: str | None,
         submit: bool,
         step: Step | None = None,
+        owner: Owner | None = None,
     ) -> JobRecord:
         if client_key and (existing := await self.ledger.by_client_key(client_key)):
             return existing
@@ -323,6 +342,7 @@ class Engine:
             options={},
             source=source,
             step=step,
+            owner=owner,
         )
         return await self.runner.submit(job) if submit else job
 
@@ -367,6 +387,7 @@ class Engine:
         source: JobRecord | None = None,
         attachments: dict[str, tuple[bytes | None, str]] | None = None,
         step: Step | None = None,
+        owner: Owner | None = None,
     ) -> JobRecord:
         """Archive the inputs, then commit the row: nothing is sent before both are on disk.
 
@@ -397,7 +418,8 @@ class Engine:
                 options=options,
                 pipeline_id=step.pipeline_id if step else None,
                 pipeline_step=step.name if step else None,
-                budgets=self._budgets(step),
+                owner=owner.key_id if owner else None,
+                budgets=self._budgets(step, owner),
                 files=[
                     (variant, str(stored.path), stored.size, stored.sha256, stored.media_type)
                     for variant, stored in files
@@ -410,12 +432,14 @@ class Engine:
             raise
         return job
 
-    def _budgets(self, step: Step | None) -> list[Budget]:
+    def _budgets(self, step: Step | None, owner: Owner | None = None) -> list[Budget]:
         budgets = []
         if self.settings.budget_usd is not None:
             budgets.append(Budget(self.settings.budget_usd))
         if step is not None and step.budget_usd is not None:
             budgets.append(Budget(step.budget_usd, step.pipeline_id))
+        if owner is not None and owner.budget_usd is not None:
+            budgets.append(Budget(owner.budget_usd, owner=owner.key_id))
         return budgets
 
     # driving jobs

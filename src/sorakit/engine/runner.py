@@ -19,6 +19,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -50,6 +51,8 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 ProgressCallback = Callable[[JobRecord], Awaitable[None] | None]
 FinishedListener = Callable[[JobRecord], Awaitable[None]]
+SubmitGate = Callable[[JobRecord], AbstractAsyncContextManager[object]]
+"""Wraps each create sent to a provider, retries included (a rate limiter's slot)."""
 
 _REMOTE_STATUS = {
     "queued": JobStatus.QUEUED,
@@ -89,6 +92,8 @@ class JobRunner:
         self.listeners = list(listeners)
         self._callback = callback
         self._wakeups: dict[str, anyio.Event] = {}
+        self.submit_gate: SubmitGate | None = None
+        """Entered around every `provider.submit`, so a limiter sees each attempt and its 429."""
 
     def callback_url(self, job: JobRecord) -> str | None:
         """The URL a provider may call when the job finishes, where this runner can be reached."""
@@ -180,7 +185,10 @@ class JobRunner:
                     )
                     return found
             job = await self.ledger.update(job.id, submit_attempts=job.submit_attempts + 1)
-            return await provider.submit(request)
+            if self.submit_gate is None:
+                return await provider.submit(request)
+            async with self.submit_gate(job):
+                return await provider.submit(request)
 
         try:
             remote = await self._retrying("submit", job.id, attempt)

@@ -6,6 +6,7 @@ URL; the schema is owned by ordered Alembic migrations in `migrations/versions/`
 
 from sorakit.ledger.pipelines import Budget
 from sorakit.ledger.records import (
+    ApiKeyRecord,
     AssetRecord,
     EventRecord,
     JobRecord,
@@ -17,6 +18,7 @@ from sorakit.ledger.records import (
 from sorakit.ledger.store import Ledger
 
 __all__ = [
+    "ApiKeyRecord",
     "AssetRecord",
     "Budget",
     "EventRecord",

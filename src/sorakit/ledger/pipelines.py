@@ -27,13 +27,16 @@ _BUDGET_LOCK = 0x50A1C17
 
 @dataclass(frozen=True)
 class Budget:
-    """A cap in USD over the whole ledger (`pipeline_id=None`) or over one pipeline's jobs."""
+    """A cap in USD over the whole ledger, one pipeline's jobs, or one API key's jobs."""
 
     cap: float
     pipeline_id: str | None = None
+    owner: str | None = None
 
     @property
     def label(self) -> str:
+        if self.owner:
+            return "this API key's budget"
         return f"pipeline {self.pipeline_id}'s budget" if self.pipeline_id else "the budget"
 
 
@@ -56,11 +59,15 @@ def _spend_columns() -> tuple[Any, Any]:
     )
 
 
-async def spend_in(session: AsyncSession, pipeline_id: str | None = None) -> Spend:
-    """What the ledger's jobs (or one pipeline's) have committed and hold in reserve."""
+async def spend_in(
+    session: AsyncSession, pipeline_id: str | None = None, owner: str | None = None
+) -> Spend:
+    """What the ledger's jobs (or one pipeline's, or one key's) committed and hold in reserve."""
     query = select(*_spend_columns())
     if pipeline_id is not None:
         query = query.where(JobRow.pipeline_id == pipeline_id)
+    if owner is not None:
+        query = query.where(JobRow.owner == owner)
     committed, reserved = (await session.execute(query)).one()
     return Spend(round(float(committed), 6), round(float(reserved), 6))
 
@@ -78,7 +85,7 @@ async def check_budgets(
             param="model",
         )
     for budget in budgets:
-        spend = await spend_in(session, budget.pipeline_id)  # includes the new job's reserve
+        spend = await spend_in(session, budget.pipeline_id, budget.owner)  # with the new job
         if spend.total > budget.cap + 1e-9:
             before = spend.total - estimate
             raise BudgetExceededError(
@@ -158,7 +165,7 @@ class PipelineStore:
         async with self._session() as session:
             return [PipelineRecord.from_row(r) for r in (await session.execute(query)).scalars()]
 
-    async def spend(self, pipeline_id: str | None = None) -> Spend:
-        """Committed and reserved USD over the ledger or one pipeline."""
+    async def spend(self, pipeline_id: str | None = None, owner: str | None = None) -> Spend:
+        """Committed and reserved USD over the ledger, one pipeline, or one key."""
         async with self._session() as session:
-            return await spend_in(session, pipeline_id)
+            return await spend_in(session, pipeline_id, owner)

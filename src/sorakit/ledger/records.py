@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-from sorakit.ledger.tables import AssetRow, EventRow, JobRow, PipelineRow
+from sorakit.ledger.tables import ApiKeyRow, AssetRow, EventRow, JobRow, PipelineRow
 
 
 class JobStatus(enum.StrEnum):
@@ -95,6 +95,7 @@ class JobRecord:
     assets: dict[str, AssetRecord] = field(default_factory=dict)
     pipeline_id: str | None = None
     pipeline_step: str | None = None
+    owner: str | None = None
 
     @classmethod
     def from_row(cls, row: JobRow, assets: dict[str, AssetRecord] | None = None) -> JobRecord:
@@ -128,6 +129,7 @@ class JobRecord:
             assets=assets or {},
             pipeline_id=row.pipeline_id,
             pipeline_step=row.pipeline_step,
+            owner=row.owner,
         )
 
     @property
@@ -197,3 +199,40 @@ class Spend:
     @property
     def total(self) -> float:
         return self.committed + self.reserved
+
+
+@dataclass(frozen=True)
+class ApiKeyRecord:
+    """A gateway API key as stored (never with its secret)."""
+
+    id: str
+    name: str
+    prefix: str
+    secret_hash: str
+    admin: bool
+    budget_usd: float | None
+    rpm: float | None
+    concurrency: int | None
+    models: tuple[str, ...] | None
+    created_at: float
+    revoked_at: float | None
+
+    @classmethod
+    def from_row(cls, row: ApiKeyRow) -> ApiKeyRecord:
+        return cls(
+            id=row.id,
+            name=row.name,
+            prefix=row.prefix,
+            secret_hash=row.secret_hash,
+            admin=row.admin,
+            budget_usd=row.budget_usd,
+            rpm=row.rpm,
+            concurrency=row.concurrency,
+            models=tuple(row.models) if row.models is not None else None,
+            created_at=row.created_at,
+            revoked_at=row.revoked_at,
+        )
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None

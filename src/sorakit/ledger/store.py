@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from sorakit.errors import ConfigurationError, NotFoundError
+from sorakit.ledger.keys import KeyStore
 from sorakit.ledger.pipelines import Budget, PipelineStore, check_budgets, lock_budgets
 from sorakit.ledger.records import AssetRecord, EventRecord, JobRecord, JobStatus
 from sorakit.ledger.tables import AssetRow, EventRow, JobRow
@@ -77,7 +78,7 @@ async def _migrate(engine: AsyncEngine) -> None:
             await asyncio.sleep(0.1 * (attempt + 1))
 
 
-class Ledger(PipelineStore):
+class Ledger(PipelineStore, KeyStore):
     """Jobs, events, assets and pipelines, persisted."""
 
     def __init__(self, engine: AsyncEngine) -> None:
@@ -217,16 +218,22 @@ class Ledger(PipelineStore):
         limit: int = 20,
         order: str = "desc",
         statuses: Iterable[str] | None = None,
+        owner: str | None = None,
     ) -> tuple[list[JobRecord], bool]:
-        """A page of jobs by creation time, with whether more follow (cursor: a job id)."""
+        """A page of jobs by creation time, with whether more follow (cursor: a job id).
+
+        With `owner`, only that API key's jobs (a cursor from another key's job is unknown).
+        """
         query = select(JobRow)
         if statuses is not None:
             query = query.where(JobRow.status.in_(list(statuses)))
+        if owner is not None:
+            query = query.where(JobRow.owner == owner)
         descending = order == "desc"
         async with self._session() as session:
             if after is not None:
                 cursor = await session.get(JobRow, after)
-                if cursor is None:
+                if cursor is None or (owner is not None and cursor.owner != owner):
                     raise NotFoundError(f"No video found with id '{after}'.", param="after")
                 if descending:
                     query = query.where(

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -45,6 +55,8 @@ class JobRow(Base):
     completed_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     pipeline_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     pipeline_step: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    owner: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    """The gateway API key that made the job (None when the gateway runs without keys)."""
 
 
 class PipelineRow(Base):
@@ -67,6 +79,25 @@ class PipelineRow(Base):
     error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[float] = mapped_column(Float, index=True)
     updated_at: Mapped[float] = mapped_column(Float)
+    owner: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class ApiKeyRow(Base):
+    """A gateway API key: only a hash of the secret is kept; the limits that apply to it."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    prefix: Mapped[str] = mapped_column(String(32), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    budget_usd: Mapped[float | None] = mapped_column(Float, nullable=True)
+    rpm: Mapped[float | None] = mapped_column(Float, nullable=True)
+    concurrency: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    models: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class EventRow(Base):

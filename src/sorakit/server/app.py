@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,6 +18,7 @@ from fastapi import FastAPI
 from sorakit import __version__
 from sorakit.engine import Engine
 from sorakit.engine.runner import FinishedListener
+from sorakit.gateway.auth import Gatekeeper
 from sorakit.providers.base import Provider
 from sorakit.server.errors import install_error_handlers
 from sorakit.server.routes import callbacks, health, videos
@@ -51,17 +53,28 @@ def create_app(
         engine = await Engine.open(
             settings, providers=_server_providers(settings, providers), listeners=listeners
         )
+        gatekeeper = Gatekeeper(engine.ledger)
+        try:
+            await check_exposure(settings, gatekeeper)
+            await _first_admin_token(engine)
+        except BaseException:
+            await engine.aclose()
+            raise
         supervisor = JobSupervisor(engine)
         app.state.settings = settings
         app.state.engine = engine
         app.state.supervisor = supervisor
+        app.state.gatekeeper = gatekeeper
         app.state.views = RenderedViews()
         resumed = await supervisor.start()
-        logger.warning(
-            "sorakit %s serving the Videos API; no API keys are configured, so any bearer token "
-            "is accepted (bind to loopback only)",
-            __version__,
-        )
+        if await gatekeeper.is_open():
+            logger.warning(
+                "sorakit %s serving the Videos API without API keys: any bearer token is "
+                "accepted (loopback only; `sorakit keys create NAME` turns keys on)",
+                __version__,
+            )
+        else:
+            logger.info("sorakit %s serving the Videos API; API keys required", __version__)
         if resumed:
             logger.info("resumed tracking of %d unfinished jobs", resumed)
         # Everything imported and built so far lives as long as the server: keep it out of the
@@ -88,6 +101,33 @@ def create_app(
     app.include_router(callbacks.router)
     _install_faults(app, settings)
     return app
+
+
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+async def check_exposure(settings: Settings, gatekeeper: Gatekeeper) -> None:
+    """Refuse to serve beyond loopback while any caller would be let in."""
+    if settings.host not in LOOPBACK and await gatekeeper.is_open():
+        from sorakit.errors import ConfigurationError
+
+        raise ConfigurationError(
+            f"refusing to serve on {settings.host} without API keys: anyone could spend your "
+            "provider credits. Create one with `sorakit keys create NAME`, or bind 127.0.0.1."
+        )
+
+
+async def _first_admin_token(engine: Engine) -> None:
+    """At the first start, make the admin key and show it once (only its hash is kept)."""
+    if any(key.admin for key in await engine.ledger.list_keys(include_revoked=True)):
+        return
+    _, token = await engine.ledger.create_key("admin", admin=True)
+    # Straight to the console, never through logging: log files must not hold secrets.
+    sys.stderr.write(
+        "\nsorakit: the admin API key (shown this once; store it now, only its hash is kept):\n"
+        f"  {token}\n\n"
+    )
+    sys.stderr.flush()
 
 
 def _server_providers(

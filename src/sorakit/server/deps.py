@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from sorakit.engine import Engine
+from sorakit.gateway.auth import Gatekeeper, Principal
 from sorakit.server.supervisor import JobSupervisor
 from sorakit.server.views import RenderedViews
 from sorakit.settings import Settings
@@ -36,7 +37,21 @@ async def _views(request: Request) -> RenderedViews:
     return views
 
 
+async def _principal(request: Request) -> Principal:
+    gatekeeper: Gatekeeper = request.app.state.gatekeeper
+    return await gatekeeper.principal(request.headers.get("authorization"))
+
+
+async def _gatekeeper(request: Request) -> Gatekeeper:
+    gatekeeper: Gatekeeper = request.app.state.gatekeeper
+    return gatekeeper
+
+
 EngineDep = Annotated[Engine, Depends(_engine)]
 SupervisorDep = Annotated[JobSupervisor, Depends(_supervisor)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 ViewsDep = Annotated[RenderedViews, Depends(_views)]
+PrincipalDep = Annotated[Principal, Depends(_principal)]
+GatekeeperDep = Annotated[Gatekeeper, Depends(_gatekeeper)]
+Authenticated = Depends(_principal)
+"""For routes that need a valid caller but not who it is."""

@@ -14,12 +14,15 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sorakit.errors import (
+    AuthenticationError,
     ConfigurationError,
     InvalidRequestError,
     InvalidStateError,
     JobFailedError,
     JobTimeoutError,
+    LimitExceededError,
     NotFoundError,
+    PermissionDeniedError,
     ProviderAuthError,
     ProviderBadRequestError,
     RateLimitedError,
@@ -66,6 +69,15 @@ def error_response(exc: SorakitError) -> JSONResponse:
     match exc:
         case InvalidRequestError():
             return envelope(400, exc.message, param=exc.param, code=exc.code)
+        case AuthenticationError():
+            return envelope(
+                401, exc.message, code="invalid_api_key", headers={"www-authenticate": "Bearer"}
+            )
+        case PermissionDeniedError():
+            return envelope(403, exc.message, param=exc.param, code="permission_denied")
+        case LimitExceededError():
+            headers = {"retry-after": str(max(1, round(exc.retry_after or 1)))}
+            return envelope(429, exc.message, code=exc.code, headers=headers)
         case NotFoundError():
             code = "model_not_found" if exc.param == "model" else None
             return envelope(404, exc.message, param=exc.param, code=code)

@@ -11,10 +11,18 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import FileResponse
 
 from sorakit.errors import InvalidRequestError, NotFoundError, TransientProviderError
+from sorakit.gateway.auth import Principal
 from sorakit.ledger import JobRecord, JobStatus
 from sorakit.providers.base import EXPECTED_SECONDS_HEADER, SourceVideo
 from sorakit.server.bodies import Upload, read_body, refuse_unknown, seconds_field, string_field
-from sorakit.server.deps import EngineDep, SettingsDep, SupervisorDep
+from sorakit.server.deps import (
+    Authenticated,
+    EngineDep,
+    GatekeeperDep,
+    PrincipalDep,
+    SettingsDep,
+    SupervisorDep,
+)
 from sorakit.server.views import RenderedViews, poll_after_ms, video_view
 from sorakit.wire.videos import (
     CONTENT_TYPES,
@@ -128,6 +136,8 @@ async def create_video(
     engine: EngineDep,
     supervisor: SupervisorDep,
     settings: SettingsDep,
+    principal: PrincipalDep,
+    gatekeeper: GatekeeperDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Create a video job."""
@@ -136,32 +146,43 @@ async def create_video(
     model = string_field(body, "model") or "sora-2"
     entry = engine.catalog.resolve(model)
     seconds = seconds_field(body, entry.capabilities.seconds) if is_json else body.get("seconds")
-    job = await engine.create(
-        string_field(body, "prompt", required=True) or "",
-        model=model,
-        seconds=seconds,
-        size=string_field(body, "size"),
-        reference=await _reference(body.get("input_reference")),
-        last_frame=await _reference(body.get("last_frame"), "last_frame"),
-        reference_images=await _reference_images(body.get("reference_images")),
-        characters=_characters(body.get("characters")),
-        snap=False,
-        fit="crop" if settings.fit_references else None,
-        client_key=idempotency_key,
-        submit=False,
-    )
+    prompt = string_field(body, "prompt", required=True) or ""
+    reference = await _reference(body.get("input_reference"))
+    last_frame = await _reference(body.get("last_frame"), "last_frame")
+    reference_images = await _reference_images(body.get("reference_images"))
+    async with gatekeeper.lock(principal):
+        await gatekeeper.admit(principal, model)
+        job = await engine.create(
+            prompt,
+            model=model,
+            seconds=seconds,
+            size=string_field(body, "size"),
+            reference=reference,
+            last_frame=last_frame,
+            reference_images=reference_images,
+            characters=_characters(body.get("characters")),
+            snap=False,
+            fit="crop" if settings.fit_references else None,
+            client_key=principal.scoped(idempotency_key),
+            submit=False,
+            owner=principal.owner,
+        )
     return await _accepted(job, engine, supervisor)
 
 
 @router.get("/videos", summary="List videos")
 async def list_videos(
     engine: EngineDep,
+    principal: PrincipalDep,
     after: str | None = None,
     limit: Annotated[int, Query(ge=0, le=100)] = 20,
     order: Literal["asc", "desc"] = "desc",
 ) -> VideoList:
-    """List video jobs, newest first by default."""
-    jobs, has_more = await engine.ledger.list_jobs(after=after, limit=limit, order=order)
+    """List video jobs, newest first by default (a key sees only its own)."""
+    owner = None if principal.sees_all or principal.key is None else principal.key.id
+    jobs, has_more = await engine.ledger.list_jobs(
+        after=after, limit=limit, order=order, owner=owner
+    )
     data = [video_view(job) for job in jobs]
     return VideoList(
         data=data,
@@ -176,19 +197,28 @@ async def edit_video(
     request: Request,
     engine: EngineDep,
     supervisor: SupervisorDep,
+    principal: PrincipalDep,
+    gatekeeper: GatekeeperDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Edit a completed video, or an uploaded clip, as the prompt says."""
     body, _ = await read_body(request)
     refuse_unknown(body, {"prompt", "video", "model"})
     prompt = string_field(body, "prompt", required=True) or ""
-    job = await engine.edit(
-        await _source(body.get("video")),
-        prompt,
-        model=string_field(body, "model") or "sora-2",
-        client_key=idempotency_key,
-        submit=False,
-    )
+    source = await _source(body.get("video"))
+    model = string_field(body, "model") or "sora-2"
+    if isinstance(source, str):
+        source = (await _own(engine, source, principal)).id
+    async with gatekeeper.lock(principal):
+        await gatekeeper.admit(principal, model)
+        job = await engine.edit(
+            source,
+            prompt,
+            model=model,
+            client_key=principal.scoped(idempotency_key),
+            submit=False,
+            owner=principal.owner,
+        )
     return await _accepted(job, engine, supervisor)
 
 
@@ -197,6 +227,8 @@ async def extend_video(
     request: Request,
     engine: EngineDep,
     supervisor: SupervisorDep,
+    principal: PrincipalDep,
+    gatekeeper: GatekeeperDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Continue a completed video; the new video holds the stitched whole."""
@@ -209,7 +241,7 @@ async def extend_video(
             "Extending an uploaded clip is not supported here; extend a video by its id.",
             param="video",
         )
-    record = await engine.get(source)
+    record = await _own(engine, source, principal)
     caps = engine.catalog.serving(record.provider, record.provider_model, record.model).capabilities
     allowed = caps.for_extension().seconds
     seconds = (
@@ -217,11 +249,20 @@ async def extend_video(
     ) or ""
     if not seconds:
         raise InvalidRequestError("Missing required parameter: 'seconds'.", param="seconds")
-    job = await engine.extend(source, prompt, seconds, client_key=idempotency_key, submit=False)
+    async with gatekeeper.lock(principal):
+        await gatekeeper.admit(principal, record.model)
+        job = await engine.extend(
+            record.id,
+            prompt,
+            seconds,
+            client_key=principal.scoped(idempotency_key),
+            submit=False,
+            owner=principal.owner,
+        )
     return await _accepted(job, engine, supervisor)
 
 
-@router.post("/videos/characters", summary="Create a character")
+@router.post("/videos/characters", summary="Create a character", dependencies=[Authenticated])
 async def create_character(request: Request, engine: EngineDep) -> VideoCharacter:
     """Make a character from a short clip (multipart only)."""
     body, is_json = await read_body(request)
@@ -242,7 +283,11 @@ async def create_character(request: Request, engine: EngineDep) -> VideoCharacte
     return VideoCharacter(id=character.id, name=character.name, created_at=character.created_at)
 
 
-@router.get("/videos/characters/{character_id}", summary="Retrieve a character")
+@router.get(
+    "/videos/characters/{character_id}",
+    summary="Retrieve a character",
+    dependencies=[Authenticated],
+)
 async def get_character(character_id: str, engine: EngineDep) -> VideoCharacter:
     """Look a character up."""
     character = await engine.get_character(character_id)
@@ -255,13 +300,14 @@ async def retrieve_video(video_id: str, request: Request) -> Response:
     # The hottest route (every poller calls it): the app's state is read directly rather than
     # through dependencies, which cost a measurable share of a cached answer.
     state = request.app.state
-    return _video_response(await _own(state.engine, video_id), state.views)
+    principal = await state.gatekeeper.principal(request.headers.get("authorization"))
+    return _video_response(await _own(state.engine, video_id, principal), state.views)
 
 
 @router.delete("/videos/{video_id}", summary="Delete a video")
-async def delete_video(video_id: str, engine: EngineDep) -> VideoDeleted:
+async def delete_video(video_id: str, engine: EngineDep, principal: PrincipalDep) -> VideoDeleted:
     """Delete a completed or failed video and its files."""
-    job = await engine.delete((await _own(engine, video_id)).id)
+    job = await engine.delete((await _own(engine, video_id, principal)).id)
     return VideoDeleted(id=job.id)
 
 
@@ -269,10 +315,11 @@ async def delete_video(video_id: str, engine: EngineDep) -> VideoDeleted:
 async def video_content(
     video_id: str,
     engine: EngineDep,
+    principal: PrincipalDep,
     variant: Literal["video", "thumbnail", "spritesheet"] = "video",
 ) -> Response:
     """Download the MP4, or its WebP thumbnail or JPEG spritesheet."""
-    job = await _own(engine, video_id)
+    job = await _own(engine, video_id, principal)
     if job.status is not JobStatus.COMPLETED:
         raise NotFoundError(
             f"Video {job.id} is not ready: its status is {video_view(job).status}. "
@@ -297,22 +344,34 @@ async def remix_video(
     request: Request,
     engine: EngineDep,
     supervisor: SupervisorDep,
+    principal: PrincipalDep,
+    gatekeeper: GatekeeperDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Make a new video from a completed one, changed as the prompt says."""
     body, _ = await read_body(request)
     refuse_unknown(body, {"prompt"})
     prompt = string_field(body, "prompt", required=True) or ""
-    job = await engine.remix(
-        (await _own(engine, video_id)).id, prompt, client_key=idempotency_key, submit=False
-    )
+    source = await _own(engine, video_id, principal)
+    async with gatekeeper.lock(principal):
+        await gatekeeper.admit(principal, source.model)
+        job = await engine.remix(
+            source.id,
+            prompt,
+            client_key=principal.scoped(idempotency_key),
+            submit=False,
+            owner=principal.owner,
+        )
     return await _accepted(job, engine, supervisor)
 
 
-async def _own(engine: Any, video_id: str) -> JobRecord:
-    """A video by its public id (the server never exposes provider ids)."""
+async def _own(engine: Any, video_id: str, principal: Principal) -> JobRecord:
+    """A video by its public id, if the caller may see it: another key's video is not found.
+
+    The server never exposes provider ids, so a lookup by one is not found either.
+    """
     job: JobRecord = await engine.get(video_id)
-    if job.id != video_id:
+    if job.id != video_id or not principal.may_see(job.owner):
         raise NotFoundError(f"No video found with id '{video_id}'.", param="video_id")
     return job
 

@@ -1,0 +1,110 @@
+"""`sorakit keys`: the gateway's API keys (created here, shown once, stored as a hash)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sorakit.cli.common import Home, Verbose, run
+from sorakit.cli.output import stderr
+
+if TYPE_CHECKING:
+    from sorakit.client import AsyncClient
+    from sorakit.ledger import ApiKeyRecord
+
+app = typer.Typer(name="keys", help="The gateway's API keys.", no_args_is_help=True)
+
+
+def key_dict(key: ApiKeyRecord) -> dict[str, Any]:
+    """A key as JSON-able data, without its hash."""
+    data = asdict(key)
+    del data["secret_hash"]
+    data["models"] = list(key.models) if key.models is not None else None
+    return data
+
+
+@app.command()
+def create(
+    name: Annotated[str, typer.Argument(help="Who the key is for.")],
+    budget: Annotated[
+        float | None, typer.Option("--budget", help="The most its videos may cost, in USD.")
+    ] = None,
+    rpm: Annotated[
+        float | None, typer.Option("--rpm", help="Videos it may create per minute.")
+    ] = None,
+    concurrency: Annotated[
+        int | None, typer.Option("--concurrency", help="Videos it may have in progress.")
+    ] = None,
+    models: Annotated[
+        list[str] | None, typer.Option("--model", "-m", help="A model it may use; repeat.")
+    ] = None,
+    admin: Annotated[bool, typer.Option("--admin", help="Sees and manages everything.")] = False,
+    home: Home = None,
+    verbose: Verbose = 0,
+) -> None:
+    """Create a key and print it (this once: only its hash is kept)."""
+
+    async def make(client: AsyncClient) -> tuple[ApiKeyRecord, str]:
+        engine = await client.engine()
+        return await engine.ledger.create_key(
+            name, admin=admin, budget_usd=budget, rpm=rpm, concurrency=concurrency, models=models
+        )
+
+    key, token = run(make, home=home, verbose=verbose)
+    stderr.print(f"{key.id} ({key.name}): shown this once, store it now", markup=False)
+    typer.echo(token)
+
+
+@app.command("list")
+def list_keys(
+    include_revoked: Annotated[bool, typer.Option("--all", help="Revoked keys too.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    home: Home = None,
+    verbose: Verbose = 0,
+) -> None:
+    """List keys with their limits (never their secrets)."""
+
+    async def listing(client: AsyncClient) -> list[ApiKeyRecord]:
+        return await (await client.engine()).ledger.list_keys(include_revoked=include_revoked)
+
+    keys = run(listing, home=home, verbose=verbose)
+    if as_json:
+        typer.echo(json.dumps([key_dict(k) for k in keys], indent=2))
+        return
+    table = Table("id", "name", "prefix", "role", "budget", "rpm", "concurrency", "models", "state")
+    for key in keys:
+        table.add_row(
+            key.id,
+            key.name,
+            f"sk-sorakit-{key.prefix}-…",
+            "admin" if key.admin else "tenant",
+            "" if key.budget_usd is None else f"${key.budget_usd:.2f}",
+            "" if key.rpm is None else f"{key.rpm:g}",
+            "" if key.concurrency is None else str(key.concurrency),
+            ", ".join(key.models) if key.models else "all",
+            "revoked " + dt.datetime.fromtimestamp(key.revoked_at).strftime("%Y-%m-%d %H:%M")
+            if key.revoked_at
+            else "active",
+        )
+    Console().print(table)
+
+
+@app.command()
+def revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (key_…).")],
+    home: Home = None,
+    verbose: Verbose = 0,
+) -> None:
+    """Revoke a key; its videos stay in the ledger."""
+
+    async def go(client: AsyncClient) -> ApiKeyRecord:
+        return await (await client.engine()).ledger.revoke_key(key_id)
+
+    key = run(go, home=home, verbose=verbose)
+    stderr.print(f"{key.id} ({key.name}) revoked", markup=False)
