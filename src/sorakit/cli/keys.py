@@ -17,6 +17,7 @@ from sorakit.cli.output import stderr
 if TYPE_CHECKING:
     from sorakit.client import AsyncClient
     from sorakit.ledger import ApiKeyRecord
+    from sorakit.ledger.pipelines import UsageRow
 
 app = typer.Typer(name="keys", help="The gateway's API keys.", no_args_is_help=True)
 
@@ -108,3 +109,37 @@ def revoke(
 
     key = run(go, home=home, verbose=verbose)
     stderr.print(f"{key.id} ({key.name}) revoked", markup=False)
+
+
+def usage(
+    days: Annotated[int, typer.Option("--days", "-d", help="How far back.")] = 30,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    home: Home = None,
+    verbose: Verbose = 0,
+) -> None:
+    """Jobs and spend per API key, model and day."""
+    import time
+
+    async def read(client: AsyncClient) -> tuple[list[UsageRow], dict[str, str]]:
+        ledger = (await client.engine()).ledger
+        names = {k.id: k.name for k in await ledger.list_keys(include_revoked=True)}
+        return await ledger.usage(since=time.time() - days * 86400), names
+
+    rows, names = run(read, home=home, verbose=verbose)
+    if as_json:
+        typer.echo(json.dumps([asdict(r) for r in rows], indent=2))
+        return
+    table = Table("day", "key", "model", "jobs", "spent", "reserved")
+    for row in rows:
+        owner = f"{names.get(row.owner, '?')} ({row.owner})" if row.owner else "(no key)"
+        table.add_row(
+            row.day,
+            owner,
+            row.model,
+            str(row.jobs),
+            f"${row.committed:.2f}",
+            f"${row.reserved:.2f}",
+        )
+    total = sum(r.committed for r in rows)
+    Console().print(table)
+    stderr.print(f"spent ${total:.2f} over {days} days", markup=False)

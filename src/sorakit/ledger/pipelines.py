@@ -59,6 +59,38 @@ def _spend_columns() -> tuple[Any, Any]:
     )
 
 
+@dataclass(frozen=True)
+class UsageRow:
+    """Jobs and money of one key, one model, one UTC day."""
+
+    owner: str | None
+    model: str
+    day: str
+    jobs: int
+    committed: float
+    reserved: float
+
+
+async def usage_in(session: AsyncSession, since: float | None = None) -> list[UsageRow]:
+    """Usage per key, model and UTC day, oldest first."""
+    committed, reserved = _spend_columns()
+    day = func.floor(JobRow.created_at / 86400)
+    query = (
+        select(JobRow.owner, JobRow.model, day, func.count(), committed, reserved)
+        .group_by(JobRow.owner, JobRow.model, day)
+        .order_by(day, JobRow.owner, JobRow.model)
+    )
+    if since is not None:
+        query = query.where(JobRow.created_at >= since)
+    rows = []
+    for owner, model, day_number, jobs, spent, held in (await session.execute(query)).all():
+        date = time.strftime("%Y-%m-%d", time.gmtime(float(day_number) * 86400))
+        rows.append(
+            UsageRow(owner, model, date, int(jobs), round(float(spent), 6), round(float(held), 6))
+        )
+    return rows
+
+
 async def spend_in(
     session: AsyncSession, pipeline_id: str | None = None, owner: str | None = None
 ) -> Spend:
@@ -164,6 +196,11 @@ class PipelineStore:
             )
         async with self._session() as session:
             return [PipelineRecord.from_row(r) for r in (await session.execute(query)).scalars()]
+
+    async def usage(self, since: float | None = None) -> list[UsageRow]:
+        """Jobs, committed and reserved USD per key, model and UTC day."""
+        async with self._session() as session:
+            return await usage_in(session, since)
 
     async def spend(self, pipeline_id: str | None = None, owner: str | None = None) -> Spend:
         """Committed and reserved USD over the ledger, one pipeline, or one key."""

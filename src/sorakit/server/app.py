@@ -21,7 +21,7 @@ from sorakit.engine.runner import FinishedListener
 from sorakit.gateway.auth import Gatekeeper
 from sorakit.providers.base import Provider
 from sorakit.server.errors import install_error_handlers
-from sorakit.server.routes import callbacks, health, videos
+from sorakit.server.routes import admin, callbacks, health, videos
 from sorakit.server.supervisor import JobSupervisor
 from sorakit.server.views import RenderedViews
 from sorakit.server.webhooks import WebhookSender
@@ -99,6 +99,7 @@ def create_app(
     app.include_router(videos.router)
     app.include_router(health.router)
     app.include_router(callbacks.router)
+    app.include_router(admin.router)
     _install_faults(app, settings)
     return app
 

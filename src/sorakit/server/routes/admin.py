@@ -1,0 +1,90 @@
+"""The admin API: keys, usage and spend (the admin key only; every other caller gets 403)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from sorakit.errors import PermissionDeniedError
+from sorakit.gateway.auth import Principal
+from sorakit.ledger import ApiKeyRecord
+from sorakit.server.bodies import read_body, refuse_unknown, string_field
+from sorakit.server.deps import EngineDep, GatekeeperDep, PrincipalDep
+
+
+async def _admin(principal: PrincipalDep) -> Principal:
+    if principal.key is None or not principal.key.admin:
+        raise PermissionDeniedError("This endpoint needs the admin API key.")
+    return principal
+
+
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(_admin)])
+
+
+def _key(key: ApiKeyRecord) -> dict[str, Any]:
+    data = asdict(key)
+    del data["secret_hash"]
+    data["models"] = list(key.models) if key.models is not None else None
+    return data
+
+
+@router.get("/keys", summary="List API keys")
+async def list_keys(engine: EngineDep, include_revoked: bool = False) -> dict[str, Any]:
+    """Every key with its limits and spend (never a secret or a hash)."""
+    keys = await engine.ledger.list_keys(include_revoked=include_revoked)
+    data = []
+    for key in keys:
+        spend = await engine.ledger.spend(owner=key.id)
+        data.append({**_key(key), "spend": asdict(spend)})
+    return {"object": "list", "data": data}
+
+
+@router.post("/keys", summary="Create an API key")
+async def create_key(
+    request: Request, engine: EngineDep, gatekeeper: GatekeeperDep
+) -> dict[str, Any]:
+    """Create a key; the answer's `key` is the only time the secret is shown."""
+    body, _ = await read_body(request)
+    refuse_unknown(body, {"name", "budget_usd", "rpm", "concurrency", "models", "admin"})
+    models = body.get("models")
+    key, token = await engine.ledger.create_key(
+        string_field(body, "name", required=True) or "",
+        admin=bool(body.get("admin", False)),
+        budget_usd=_number(body, "budget_usd"),
+        rpm=_number(body, "rpm"),
+        concurrency=int(c) if (c := _number(body, "concurrency")) is not None else None,
+        models=[str(m) for m in models] if isinstance(models, list) else None,
+    )
+    gatekeeper.forget()  # the first tenant key closes the gateway: apply it at once
+    return {**_key(key), "key": token}
+
+
+@router.delete("/keys/{key_id}", summary="Revoke an API key")
+async def revoke_key(key_id: str, engine: EngineDep, gatekeeper: GatekeeperDep) -> dict[str, Any]:
+    """Revoke a key; its videos stay."""
+    key = await engine.ledger.revoke_key(key_id)
+    gatekeeper.forget()
+    return _key(key)
+
+
+@router.get("/usage", summary="Usage and spend per key, model and day")
+async def usage(
+    engine: EngineDep, days: Annotated[int, Query(ge=1, le=3660)] = 30
+) -> dict[str, Any]:
+    """Jobs, committed and reserved USD per key, model and UTC day."""
+    rows = await engine.ledger.usage(since=time.time() - days * 86400)
+    return {"object": "list", "data": [asdict(r) for r in rows]}
+
+
+def _number(body: dict[str, Any], name: str) -> float | None:
+    from sorakit.errors import InvalidRequestError
+
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidRequestError(f"'{name}' must be a number.", param=name)
+    return float(value)
