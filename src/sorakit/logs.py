@@ -1,10 +1,40 @@
-"""Logging set-up for the CLI and the server; the library itself never installs handlers."""
+"""Logging set-up for the CLI and the server; the library itself never installs handlers.
+
+Every handler installed here redacts secrets (API keys, bearer tokens, signed URL tokens) from
+the formatted line, whatever logger produced it: a key pasted into an error message or a URL
+with a token in its query never reaches a log file whole.
+"""
 
 from __future__ import annotations
 
 import logging
 import logging.config
+import re
 from typing import Any
+
+_SECRETS = re.compile(
+    r"(?P<prefix>"
+    r"sk-sorakit-[0-9a-f]{12}-|"  # our gateway keys: the public prefix stays, for support
+    r"\bsk-|"  # OpenAI-style keys
+    r"\bwhsec_|"  # webhook secrets
+    r"(?i:bearer|key)\s+|"  # Authorization headers
+    r"(?i:token|api_key|key|secret|signature|sig|_jwt)=|"  # query parameters
+    r"\bAIza"  # Google API keys
+    r")"
+    r"[A-Za-z0-9._~+/:-]{8,}"
+)
+
+
+def redact(text: str) -> str:
+    """The text with anything that looks like a secret replaced by its prefix and `[redacted]`."""
+    return _SECRETS.sub(lambda m: f"{m.group('prefix')}[redacted]", text)
+
+
+class RedactingFormatter(logging.Formatter):
+    """A formatter whose output never carries a secret."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
 
 
 def default_log_config(verbose: int = 0) -> dict[str, Any]:
@@ -13,7 +43,12 @@ def default_log_config(verbose: int = 0) -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+        "formatters": {
+            "plain": {
+                "()": RedactingFormatter,
+                "format": "%(asctime)s %(levelname)s %(name)s: %(message)s",
+            }
+        },
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",
