@@ -146,6 +146,10 @@ class Settings(BaseSettings):
 
     fit_references: bool = False
     """`sorakit serve`: fit a reference of the wrong size instead of answering 400, as Sora did."""
+    max_body_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    """`sorakit serve` answers 413 to a request body larger than this."""
+    cors_origins: list[str] = Field(default_factory=list)
+    """Browser origins allowed to call `sorakit serve` (CORS is closed by default)."""
     host: str = "127.0.0.1"
     """`sorakit serve` binds here."""
     port: int = 8000

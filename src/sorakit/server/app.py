@@ -21,6 +21,7 @@ from sorakit.engine.runner import FinishedListener
 from sorakit.gateway.auth import Gatekeeper
 from sorakit.providers.base import Provider
 from sorakit.server.errors import install_error_handlers
+from sorakit.server.limits import BodyLimitMiddleware
 from sorakit.server.routes import admin, callbacks, health, videos
 from sorakit.server.supervisor import JobSupervisor
 from sorakit.server.views import RenderedViews
@@ -101,6 +102,16 @@ def create_app(
     app.include_router(callbacks.router)
     app.include_router(admin.router)
     _install_faults(app, settings)
+    if settings.cors_origins:  # closed unless an operator names the origins
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+        )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     return app
 
 
