@@ -106,6 +106,7 @@ class Engine:
         return cls(settings, ledger, providers=pool, listeners=listeners)
 
     async def aclose(self) -> None:
+        await self.runner.aclose()
         await self.providers.aclose()
         await self.ledger.close()
 

@@ -13,6 +13,8 @@ any instant the same steps run again without paying twice:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import inspect
 import logging
@@ -36,6 +38,7 @@ from sorakit.errors import (
     TransientProviderError,
 )
 from sorakit.ledger import JobRecord, JobStatus, Ledger
+from sorakit.ledger.leases import LEASE_SECONDS, new_worker_id
 from sorakit.providers.base import (
     Provider,
     ReferenceImage,
@@ -61,6 +64,8 @@ _REMOTE_STATUS = {
     "failed": JobStatus.FAILED,
 }
 VARIANTS: tuple[VideoContentVariant, ...] = ("video", "thumbnail", "spritesheet")
+FOLLOW_SECONDS = 1.0
+"""How often a job another worker drives is read back from the ledger."""
 
 
 def backoff_delay(attempt: int, error: TransientProviderError) -> float:
@@ -92,8 +97,46 @@ class JobRunner:
         self.listeners = list(listeners)
         self._callback = callback
         self._wakeups: dict[str, anyio.Event] = {}
+        self.worker = new_worker_id()
+        self.lease_seconds = LEASE_SECONDS
+        self._held: dict[str, int] = {}
+        self._heartbeat: asyncio.Task[None] | None = None
         self.submit_gate: SubmitGate | None = None
         """Entered around every `provider.submit`, so a limiter sees each attempt and its 429."""
+
+    async def _claim(self, job_id: str) -> bool:
+        """Take the job's lease (re-entrant within this runner)."""
+        if not await self.ledger.claim(job_id, self.worker, self.lease_seconds):
+            return False
+        self._held[job_id] = self._held.get(job_id, 0) + 1
+        if self._heartbeat is None or self._heartbeat.done():
+            self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
+        return True
+
+    async def _release(self, job_id: str) -> None:
+        count = self._held.get(job_id, 0) - 1
+        if count > 0:
+            self._held[job_id] = count
+            return
+        self._held.pop(job_id, None)
+        await self.ledger.release(job_id, self.worker)
+
+    async def _beat(self) -> None:
+        """Renew every lease this runner holds, in one statement, while it holds any."""
+        while self._held:
+            await asyncio.sleep(self.lease_seconds / 3)
+            if self._held:
+                try:
+                    await self.ledger.renew(self.worker, self.lease_seconds)
+                except Exception:  # a missed beat is retried; the lease has slack
+                    logger.warning("could not renew job leases", exc_info=True)
+
+    async def aclose(self) -> None:
+        """Stop the lease heartbeat."""
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
 
     def callback_url(self, job: JobRecord) -> str | None:
         """The URL a provider may call when the job finishes, where this runner can be reached."""
@@ -164,7 +207,21 @@ class JobRunner:
         )
 
     async def submit(self, job: JobRecord) -> JobRecord:
-        """Create the remote job once; a job an earlier attempt already created is found, not re-made."""
+        """Create the remote job once; a job an earlier attempt already created is found, not re-made.
+
+        Only the worker holding the job's lease submits it; for any other this returns the job
+        as it is (its holder submits it).
+        """
+        if job.status is not JobStatus.PENDING:
+            return job
+        if not await self._claim(job.id):
+            return job
+        try:
+            return await self._submit(job)
+        finally:
+            await self._release(job.id)
+
+    async def _submit(self, job: JobRecord) -> JobRecord:
         if job.status is not JobStatus.PENDING:
             return job
         provider = self.providers.get(job.provider)
@@ -211,8 +268,38 @@ class JobRunner:
         )
 
     async def track(self, job: JobRecord, on_progress: ProgressCallback | None = None) -> JobRecord:
-        """Poll until the provider reports a finish, then archive the files."""
-        job = await self.submit(job)
+        """Poll until the provider reports a finish, then archive the files.
+
+        A job another worker drives is followed in the ledger instead, and taken over if that
+        worker's lease runs out.
+        """
+        if job.status.finished:
+            return job
+        if not await self._claim(job.id):
+            return await self._follow(job, on_progress)
+        try:
+            return await self._drive(await self.ledger.get(job.id), on_progress)
+        finally:
+            await self._release(job.id)
+
+    async def _follow(self, job: JobRecord, on_progress: ProgressCallback | None) -> JobRecord:
+        """Watch a job another worker drives; take it over if its lease runs out."""
+        await _notify(on_progress, job)
+        while True:
+            await anyio.sleep(FOLLOW_SECONDS)
+            job = await self.ledger.get(job.id)
+            await _notify(on_progress, job)
+            if job.status.finished:
+                return job
+            if await self._claim(job.id):
+                logger.info("job %s: its worker's lease ran out; taking over", job.id)
+                try:
+                    return await self._drive(await self.ledger.get(job.id), on_progress)
+                finally:
+                    await self._release(job.id)
+
+    async def _drive(self, job: JobRecord, on_progress: ProgressCallback | None) -> JobRecord:
+        job = await self._submit(job)
         provider = self.providers.get(job.provider)
         schedule = PollSchedule(
             expected_seconds=job.expected_render_seconds or 60.0,

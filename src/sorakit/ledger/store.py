@@ -28,6 +28,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from sorakit.errors import ConfigurationError, NotFoundError
 from sorakit.ledger.keys import KeyStore
+from sorakit.ledger.leases import LeaseStore
 from sorakit.ledger.pipelines import Budget, PipelineStore, check_budgets, lock_budgets
 from sorakit.ledger.records import AssetRecord, EventRecord, JobRecord, JobStatus
 from sorakit.ledger.tables import AssetRow, EventRow, JobRow
@@ -78,7 +79,7 @@ async def _migrate(engine: AsyncEngine) -> None:
             await asyncio.sleep(0.1 * (attempt + 1))
 
 
-class Ledger(PipelineStore, KeyStore):
+class Ledger(PipelineStore, KeyStore, LeaseStore):
     """Jobs, events, assets and pipelines, persisted."""
 
     def __init__(self, engine: AsyncEngine) -> None:

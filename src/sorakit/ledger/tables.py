@@ -57,6 +57,9 @@ class JobRow(Base):
     pipeline_step: Mapped[str | None] = mapped_column(String(64), nullable=True)
     owner: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
     """The gateway API key that made the job (None when the gateway runs without keys)."""
+    lease_owner: Mapped[str | None] = mapped_column(String(96), nullable=True)
+    """The worker (`host:pid:nonce`) driving the job, so two processes never both do."""
+    lease_until: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class PipelineRow(Base):
