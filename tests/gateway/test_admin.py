@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import httpx
@@ -46,6 +47,17 @@ def test_the_admin_api_manages_keys_and_reports_spend(
         refused = tenant_http.get(f"{base}/admin/keys")
         assert refused.status_code == 403
         assert refused.json()["error"]["type"] == "permission_error"
+
+        time.sleep(1.3)  # the log is written in batches, every second
+        log = admin.get(f"{base}/admin/log", params={"key_id": by_name["carol"]["id"]}).json()
+        routes = [(r["method"], r["route"], r["status"]) for r in log["data"]]
+        assert ("POST", "/v1/videos", 200) in routes
+        assert ("GET", "/v1/videos/{video_id}", 200) in routes
+        (created,) = [r for r in log["data"] if r["method"] == "POST"]
+        assert (created["model"], created["video_id"], created["cost"]) == ("sora-2", video.id, 0.4)
+        assert all(r["latency_ms"] > 0 for r in log["data"])
+        counts = admin.get(f"{base}/admin/usage").json()["requests"]
+        assert any(c["route"] == "/admin/keys" and c["errors"] == 1 for c in counts)
 
         revoked = admin.delete(f"{base}/admin/keys/{by_name['carol']['id']}")
         assert revoked.status_code == 200 and revoked.json()["revoked_at"]

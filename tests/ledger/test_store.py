@@ -43,7 +43,7 @@ async def test_migrations_create_the_schema_once(tmp_path: Path) -> None:
         version = db.execute("select version_num from alembic_version").fetchall()
         mode = db.execute("pragma journal_mode").fetchone()[0]
     assert {"jobs", "job_events", "assets", "pipelines", "api_keys", "alembic_version"} <= tables
-    assert version == [("m004",)]
+    assert version == [("m005",)]
     assert mode == "wal"
 
 

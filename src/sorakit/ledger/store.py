@@ -31,6 +31,7 @@ from sorakit.ledger.keys import KeyStore
 from sorakit.ledger.leases import LeaseStore
 from sorakit.ledger.pipelines import Budget, PipelineStore, check_budgets, lock_budgets
 from sorakit.ledger.records import AssetRecord, EventRecord, JobRecord, JobStatus
+from sorakit.ledger.requests import RequestStore
 from sorakit.ledger.tables import AssetRow, EventRow, JobRow
 
 logger = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ async def _migrate(engine: AsyncEngine) -> None:
             await asyncio.sleep(0.1 * (attempt + 1))
 
 
-class Ledger(PipelineStore, KeyStore, LeaseStore):
+class Ledger(PipelineStore, KeyStore, LeaseStore, RequestStore):
     """Jobs, events, assets and pipelines, persisted."""
 
     def __init__(self, engine: AsyncEngine) -> None:

@@ -103,6 +103,23 @@ class ApiKeyRow(Base):
     revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
+class RequestRow(Base):
+    """One request to the gateway: who, which route and model, the answer, how long, what cost."""
+
+    __tablename__ = "request_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[float] = mapped_column(Float, index=True)
+    key_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    method: Mapped[str] = mapped_column(String(8))
+    route: Mapped[str] = mapped_column(String(128))
+    model: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    video_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    status: Mapped[int] = mapped_column(Integer)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    cost: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
 class EventRow(Base):
     """A status change of a job, with its time."""
 

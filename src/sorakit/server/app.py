@@ -22,6 +22,7 @@ from sorakit.gateway.auth import Gatekeeper
 from sorakit.providers.base import Provider
 from sorakit.server.errors import install_error_handlers
 from sorakit.server.limits import BodyLimitMiddleware
+from sorakit.server.requestlog import RequestLog, RequestLogMiddleware
 from sorakit.server.routes import admin, callbacks, health, videos
 from sorakit.server.supervisor import JobSupervisor
 from sorakit.server.views import RenderedViews
@@ -67,6 +68,9 @@ def create_app(
         app.state.supervisor = supervisor
         app.state.gatekeeper = gatekeeper
         app.state.views = RenderedViews()
+        request_log = RequestLog(engine.ledger)
+        request_log.start()
+        app.state.request_log = request_log
         resumed = await supervisor.start()
         if await gatekeeper.is_open():
             logger.warning(
@@ -85,6 +89,7 @@ def create_app(
         try:
             yield
         finally:
+            await request_log.aclose()
             await supervisor.stop()
             if sender is not None:
                 await sender.aclose()
@@ -112,6 +117,7 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
         )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestLogMiddleware)  # outermost: even a refused body is logged
     return app
 
 

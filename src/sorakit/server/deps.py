@@ -37,9 +37,16 @@ async def _views(request: Request) -> RenderedViews:
     return views
 
 
-async def _principal(request: Request) -> Principal:
+async def principal_of(request: Request) -> Principal:
+    """The caller of a request (and its key id noted for the request log)."""
     gatekeeper: Gatekeeper = request.app.state.gatekeeper
-    return await gatekeeper.principal(request.headers.get("authorization"))
+    principal = await gatekeeper.principal(request.headers.get("authorization"))
+    if principal.key is not None:
+        request.state.key_id = principal.key.id
+    return principal
+
+
+_principal = principal_of
 
 
 async def _gatekeeper(request: Request) -> Gatekeeper:

@@ -75,7 +75,23 @@ async def usage(
     engine: EngineDep, days: Annotated[int, Query(ge=1, le=3660)] = 30
 ) -> dict[str, Any]:
     """Jobs, committed and reserved USD per key, model and UTC day."""
-    rows = await engine.ledger.usage(since=time.time() - days * 86400)
+    since = time.time() - days * 86400
+    rows = await engine.ledger.usage(since=since)
+    return {
+        "object": "list",
+        "data": [asdict(r) for r in rows],
+        "requests": await engine.ledger.request_counts(since),
+    }
+
+
+@router.get("/log", summary="The request log")
+async def request_log(
+    engine: EngineDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    key_id: str | None = None,
+) -> dict[str, Any]:
+    """The most recent requests (key, route, model, status, latency, cost), newest first."""
+    rows = await engine.ledger.recent_requests(limit=limit, key_id=key_id)
     return {"object": "list", "data": [asdict(r) for r in rows]}
 
 

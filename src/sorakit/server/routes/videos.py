@@ -22,6 +22,7 @@ from sorakit.server.deps import (
     PrincipalDep,
     SettingsDep,
     SupervisorDep,
+    principal_of,
 )
 from sorakit.server.views import RenderedViews, poll_after_ms, video_view
 from sorakit.wire.videos import (
@@ -119,8 +120,10 @@ async def _source(value: Any, param: str = "video") -> str | SourceVideo:
     )
 
 
-async def _accepted(job: JobRecord, engine: Any, supervisor: Any) -> Response:
+async def _accepted(job: JobRecord, engine: Any, supervisor: Any, request: Request) -> Response:
     """Submit (a transient provider failure leaves it queued for the supervisor), then track."""
+    request.state.log_model, request.state.log_video = job.model, job.id
+    request.state.log_cost = job.estimated_cost
     with contextlib.suppress(TransientProviderError):
         job = await engine.runner.submit(job)
     supervisor.watch(job.id)
@@ -167,7 +170,7 @@ async def create_video(
             submit=False,
             owner=principal.owner,
         )
-    return await _accepted(job, engine, supervisor)
+    return await _accepted(job, engine, supervisor, request)
 
 
 @router.get("/videos", summary="List videos")
@@ -219,7 +222,7 @@ async def edit_video(
             submit=False,
             owner=principal.owner,
         )
-    return await _accepted(job, engine, supervisor)
+    return await _accepted(job, engine, supervisor, request)
 
 
 @router.post("/videos/extensions", summary="Extend a video")
@@ -259,7 +262,7 @@ async def extend_video(
             submit=False,
             owner=principal.owner,
         )
-    return await _accepted(job, engine, supervisor)
+    return await _accepted(job, engine, supervisor, request)
 
 
 @router.post("/videos/characters", summary="Create a character", dependencies=[Authenticated])
@@ -300,7 +303,7 @@ async def retrieve_video(video_id: str, request: Request) -> Response:
     # The hottest route (every poller calls it): the app's state is read directly rather than
     # through dependencies, which cost a measurable share of a cached answer.
     state = request.app.state
-    principal = await state.gatekeeper.principal(request.headers.get("authorization"))
+    principal = await principal_of(request)
     return _video_response(await _own(state.engine, video_id, principal), state.views)
 
 
@@ -362,7 +365,7 @@ async def remix_video(
             submit=False,
             owner=principal.owner,
         )
-    return await _accepted(job, engine, supervisor)
+    return await _accepted(job, engine, supervisor, request)
 
 
 async def _own(engine: Any, video_id: str, principal: Principal) -> JobRecord:

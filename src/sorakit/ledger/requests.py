@@ -1,0 +1,90 @@
+"""The request log in the ledger: written in batches, read back for the admin and `sorakit usage`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import case, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from sorakit.ledger.tables import RequestRow
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One logged request."""
+
+    at: float
+    key_id: str | None
+    method: str
+    route: str
+    model: str | None
+    video_id: str | None
+    status: int
+    latency_ms: float
+    cost: float | None
+
+
+class RequestStore:
+    """The request-log half of the ledger (mixed into `Ledger`)."""
+
+    _session: async_sessionmaker[AsyncSession]
+
+    async def log_requests(self, records: Sequence[RequestRecord]) -> None:
+        """Append many rows in one statement."""
+        if not records:
+            return
+        async with self._session() as session:
+            await session.execute(insert(RequestRow), [vars(r) for r in records])
+            await session.commit()
+
+    async def recent_requests(
+        self, *, limit: int = 100, key_id: str | None = None
+    ) -> list[RequestRecord]:
+        query = select(RequestRow).order_by(RequestRow.at.desc(), RequestRow.id.desc()).limit(limit)
+        if key_id is not None:
+            query = query.where(RequestRow.key_id == key_id)
+        async with self._session() as session:
+            rows = (await session.execute(query)).scalars()
+            return [
+                RequestRecord(
+                    r.at,
+                    r.key_id,
+                    r.method,
+                    r.route,
+                    r.model,
+                    r.video_id,
+                    r.status,
+                    r.latency_ms,
+                    r.cost,
+                )
+                for r in rows
+            ]
+
+    async def request_counts(self, since: float) -> list[dict[str, Any]]:
+        """Requests, errors and mean latency per key and route since a time."""
+        query = (
+            select(
+                RequestRow.key_id,
+                RequestRow.route,
+                func.count(),
+                func.sum(case((RequestRow.status >= 400, 1), else_=0)),
+                func.avg(RequestRow.latency_ms),
+            )
+            .where(RequestRow.at >= since)
+            .group_by(RequestRow.key_id, RequestRow.route)
+            .order_by(RequestRow.key_id, RequestRow.route)
+        )
+        async with self._session() as session:
+            return [
+                {
+                    "key_id": key_id,
+                    "route": route,
+                    "requests": int(count),
+                    "errors": int(errors or 0),
+                    "mean_latency_ms": round(float(latency or 0), 3),
+                }
+                for key_id, route, count, errors, latency in (await session.execute(query)).all()
+            ]
