@@ -27,7 +27,10 @@ from sorakit.settings import Settings, get_settings
 if TYPE_CHECKING:  # the pipelines load only when used
     from sorakit.pipelines.long import Continuity, LongVideo
     from sorakit.pipelines.planner import Plan, PlannerMode
+    from sorakit.pipelines.remixes import RemixChain
     from sorakit.pipelines.resume import Resumed
+    from sorakit.pipelines.shots import StoryboardVideo
+    from sorakit.pipelines.variations import Takes
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -96,6 +99,7 @@ class AsyncClient:
         characters: Sequence[str] = (),
         snap: bool = False,
         fit: FitMode = "crop",
+        enhance: str | None = None,
         wait: bool = True,
         on_progress: ProgressCallback | None = None,
     ) -> JobRecord:
@@ -103,8 +107,22 @@ class AsyncClient:
 
         `reference` is the first frame and `last_frame` the last, both fitted to the size;
         `reference_images` are subject or style images (see `sorakit models` for who takes them).
+        `enhance` (`director`, `pixar`, `clean`) rewrites the prompt with the chat model first;
+        the job's `options["enhanced"]` keeps the original and, if it failed, why (`note`).
         """
         engine = await self.engine()
+        extra: dict[str, Any] = {}
+        if enhance is not None:
+            from sorakit.pipelines.enhance import enhance_prompt
+
+            result = await enhance_prompt(prompt, enhance, settings=self.settings)
+            extra["enhanced"] = {
+                "original": result.original,
+                "style": result.style,
+                "model": result.model,
+                "note": result.note,
+            }
+            prompt = result.enhanced
         job = await engine.create(
             prompt,
             model=model,
@@ -116,6 +134,7 @@ class AsyncClient:
             characters=characters,
             snap=snap,
             fit=fit,
+            extra_options=extra,
         )
         return await self.wait(job.id, on_progress) if wait else job
 
@@ -205,6 +224,7 @@ class AsyncClient:
         plan: str | Path | None = None,
         budget_usd: float | None = None,
         out: str | Path | None = None,
+        enhance: str | None = None,
         on_progress: ProgressCallback | None = None,
     ) -> LongVideo:
         """A video of `seconds` made of planned segments with continuity, stitched into one.
@@ -228,8 +248,96 @@ class AsyncClient:
             plan_file=str(Path(plan).resolve()) if plan else None,
             budget_usd=budget_usd,
             out=str(out) if out else None,
+            enhance=enhance,
         )
         return await LongVideos(await self.engine()).generate(request, on_progress)
+
+    async def storyboard(
+        self,
+        storyboard: str | Path,
+        *,
+        model: str = "sora-2",
+        size: str | None = None,
+        enhance: str | None = None,
+        budget_usd: float | None = None,
+        out: str | Path | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> StoryboardVideo:
+        """A storyboard (a file, or `[5s] shot … [8s] shot …` text) rendered, trimmed and joined."""
+        from sorakit.pipelines.shots import StoryboardRequest, Storyboards
+
+        source = str(Path(storyboard).resolve()) if isinstance(storyboard, Path) else storyboard
+        request = StoryboardRequest(
+            source,
+            model=model,
+            size=size,
+            enhance=enhance,
+            budget_usd=budget_usd,
+            out=str(out) if out else None,
+        )
+        return await Storyboards(await self.engine()).generate(request, on_progress)
+
+    async def remix_chain(
+        self,
+        base: str,
+        steps: Sequence[str],
+        *,
+        model: str = "sora-2",
+        seconds: int | None = None,
+        size: str | None = None,
+        stitch: bool = False,
+        crossfade: float = 0.0,
+        enhance: str | None = None,
+        budget_usd: float | None = None,
+        out: str | Path | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> RemixChain:
+        """A base clip (a prompt or a completed video's id), then each remix from the last result."""
+        from sorakit.pipelines.remixes import RemixChainRequest, RemixChains
+
+        request = RemixChainRequest(
+            base,
+            list(steps),
+            model=model,
+            seconds=seconds,
+            size=size,
+            stitch=stitch,
+            crossfade=crossfade,
+            enhance=enhance,
+            budget_usd=budget_usd,
+            out=str(out) if out else None,
+        )
+        return await RemixChains(await self.engine()).generate(request, on_progress)
+
+    async def variations(
+        self,
+        prompt: str,
+        count: int = 4,
+        *,
+        model: str = "sora-2",
+        seconds: int | None = None,
+        size: str | None = None,
+        reference: str | Path | None = None,
+        enhance: str | None = None,
+        budget_usd: float | None = None,
+        out: str | Path | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> Takes:
+        """`count` takes of one prompt at once; a failed take keeps the others (see `failed`)."""
+        from sorakit.pipelines.variations import Variations, VariationsRequest
+
+        request = VariationsRequest(
+            prompt,
+            count=count,
+            model=model,
+            seconds=seconds,
+            size=size,
+            reference=str(Path(reference).resolve()) if reference else None,
+            enhance=enhance,
+            budget_usd=budget_usd,
+            out=str(out) if out else None,
+        )
+        return await Variations(await self.engine()).generate(request, on_progress)
 
     async def plan_long(
         self,
@@ -307,6 +415,9 @@ class Client:
     long = _blocking(AsyncClient.long)
     plan_long = _blocking(AsyncClient.plan_long)
     resume_pipelines = _blocking(AsyncClient.resume_pipelines)
+    storyboard = _blocking(AsyncClient.storyboard)
+    remix_chain = _blocking(AsyncClient.remix_chain)
+    variations = _blocking(AsyncClient.variations)
 
     def close(self) -> None:
         """Close the engine and stop the portal thread."""

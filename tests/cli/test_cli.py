@@ -177,3 +177,14 @@ def test_long_plans_lets_the_user_edit_and_renders_the_edited_plan(
     )
     assert wrong.returncode == 2 and "segments" in wrong.stderr
     assert len(wrong.stderr.strip().splitlines()) == 1
+
+
+def test_bad_option_values_are_usage_errors_not_tracebacks(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for args in (["long", "x", "--mode", "sideways"], ["generate", "x", "--fit", "stretch"]):
+        with pytest.raises(SystemExit) as exited:
+            main(args)
+        assert exited.value.code == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and "Invalid value" in err

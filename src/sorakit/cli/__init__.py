@@ -7,7 +7,10 @@ import sys
 import click
 import typer
 
-from sorakit.cli import jobs, keys, media, models, pipelines, serve, videos
+# Typer 0.29 raises its own copy of click's exceptions; both kinds are caught below.
+from typer._click.exceptions import ClickException as TyperClickException
+
+from sorakit.cli import batch, jobs, keys, media, models, pipelines, serve, storyboard, videos
 from sorakit.cli.errors import INTERRUPTED, exit_code, one_line
 from sorakit.errors import SorakitError
 
@@ -20,6 +23,8 @@ app = typer.Typer(
 )
 videos.register(app)
 pipelines.register(app)
+storyboard.register(app)
+batch.register(app)
 app.add_typer(jobs.app)
 app.add_typer(keys.app)
 app.command()(keys.usage)
@@ -36,9 +41,9 @@ def main(argv: list[str] | None = None) -> None:
     except SorakitError as exc:
         typer.echo(one_line(exc), err=True)
         sys.exit(exit_code(exc))
-    except (KeyboardInterrupt, click.exceptions.Abort):
+    except (KeyboardInterrupt, click.exceptions.Abort, typer.Abort):
         code = INTERRUPTED
-    except click.exceptions.ClickException as exc:
+    except (click.exceptions.ClickException, TyperClickException) as exc:
         exc.show()
         sys.exit(exc.exit_code)
     if code == INTERRUPTED:  # Typer turns Ctrl-C into this code itself

@@ -154,8 +154,9 @@ def resume(
 
     async def go(client: AsyncClient) -> tuple[list[JobRecord], list[Resumed]]:
         with job_progress(not quiet) as progress:
-            jobs = await client.resume(progress)
-            return jobs, await client.resume_pipelines(progress)
+            # Pipelines first: a batch's pending rows must go through its rate limiter.
+            pipelines = await client.resume_pipelines(progress)
+            return await client.resume(progress), pipelines
 
     from sorakit.ledger import JobStatus
 

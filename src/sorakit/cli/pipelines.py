@@ -56,6 +56,10 @@ def long(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Folder to write the video's folder into.")
     ] = None,
+    enhance: Annotated[
+        str | None,
+        typer.Option("--enhance", help="Rewrite the prompt first: director, pixar or clean."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
@@ -68,6 +72,10 @@ def long(
     if planner is not None and planner not in _PLANNERS:
         raise typer.BadParameter(f"--planner must be one of {', '.join(_PLANNERS)}")
     continuity = cast("Continuity", mode)
+    if enhance is not None:
+        from sorakit.pipelines.enhance import check_style
+
+        check_style(enhance)
     chosen = cast("PlannerMode | None", planner)
 
     if plan_only:
@@ -105,6 +113,7 @@ def long(
                 plan=plan,
                 budget_usd=budget,
                 out=out,
+                enhance=enhance,
                 on_progress=progress,
             )
 

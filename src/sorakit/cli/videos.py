@@ -30,6 +30,9 @@ def _deliver(job: JobRecord, out: Path | None) -> None:
     """Report what planning changed, then print the saved path as the last stdout line."""
     for change in job.options.get("changes", []):
         stderr.print(f"note: {change}", markup=False)
+    enhanced = job.options.get("enhanced") or {}
+    if enhanced.get("note"):
+        stderr.print(f"warning: {enhanced['note']}", markup=False)
     path = Path(job.video_path or "")
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -71,6 +74,10 @@ def generate(
         ),
     ] = "crop",
     snap: Snap = False,
+    enhance: Annotated[
+        str | None,
+        typer.Option("--enhance", help="Rewrite the prompt first: director, pixar or clean."),
+    ] = None,
     out: Out = None,
     quiet: Quiet = False,
     base_url: BaseUrl = None,
@@ -82,6 +89,10 @@ def generate(
     if fit not in ("crop", "letterbox", "pad"):
         raise typer.BadParameter("--fit must be crop, letterbox or pad")
     fit_mode = cast("FitMode", fit)
+    if enhance is not None:
+        from sorakit.pipelines.enhance import check_style
+
+        check_style(enhance)  # an unknown style is refused before anything runs
 
     async def make(client: AsyncClient) -> JobRecord:
         with job_progress(not quiet) as progress:
@@ -95,6 +106,7 @@ def generate(
                 reference_images=reference_images or (),
                 snap=snap,
                 fit=fit_mode,
+                enhance=enhance,
                 on_progress=progress,
             )
 

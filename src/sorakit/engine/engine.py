@@ -12,7 +12,7 @@ import logging
 import shutil
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,12 +135,15 @@ class Engine:
         submit: bool = True,
         step: Step | None = None,
         owner: Owner | None = None,
+        extra_options: Mapping[str, Any] | None = None,
     ) -> JobRecord:
         """Plan and record a new video, then submit it (unless `submit=False`).
 
         `reference` is the first frame and `last_frame` the last (both fitted to the size);
         `reference_images` are subject or style images, for models that take them. A `step`
         makes the job part of a pipeline; asking again for the same step returns its job.
+        `extra_options` are kept in the job's ledger `options` (e.g. `enhanced`: the prompt
+        before enhancement).
         """
         client_key = step.client_key if step else client_key
         if client_key and (existing := await self.ledger.by_client_key(client_key)):
@@ -166,7 +169,7 @@ class Engine:
             )
         )
         changes = [f"model {model} -> {entry.name} (alias)"] if aliased else []
-        options: dict[str, Any] = {"changes": changes + plan.changes}
+        options: dict[str, Any] = {**(extra_options or {}), "changes": changes + plan.changes}
         if plan.characters:
             options["characters"] = list(plan.characters)
         job_id = new_video_id()

@@ -23,7 +23,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -75,6 +75,8 @@ class LongRequest:
     budget_usd: float | None = None
     out: str | None = None
     """The folder to write into (a folder per pipeline is made inside it)."""
+    enhance: str | None = None
+    """Rewrite the prompt in this style (`director`, `pixar`, `clean`) before planning."""
 
 
 @dataclass
@@ -201,7 +203,24 @@ class LongVideos:
     async def start(self, request: LongRequest) -> PipelineRecord:
         """Check, plan, save the plan, and record the pipeline; nothing is paid for yet."""
         await self.check_budget(request)
+        enhanced = None
+        if request.enhance and not request.plan_file:
+            from sorakit.pipelines.enhance import enhance_prompt
+
+            prompt, _ = apply_styles(request.prompt)
+            result = await enhance_prompt(prompt, request.enhance, settings=self.engine.settings)
+            enhanced = {
+                "original": request.prompt,
+                "enhanced": result.enhanced,
+                "style": result.style,
+                "note": result.note,
+            }
+            # Braces doubled: the rewrite is not read for `{style}` tags again.
+            escaped = result.enhanced.replace("{", "{{").replace("}", "}}")
+            request = replace(request, prompt=escaped)
         plan = await self.plan(request)
+        if enhanced and enhanced["note"]:
+            plan.notes.append(str(enhanced["note"]))
         pipeline_id = f"long_{uuid.uuid4().hex[:24]}"
         folder = self._folder(request, pipeline_id)
         await anyio.to_thread.run_sync(lambda: plan.save(folder / "plan.json"))
@@ -209,7 +228,12 @@ class LongVideos:
             id=pipeline_id,
             kind=KIND,
             title=plan.title,
-            spec={"request": asdict(request), "plan": plan.model_dump(), "folder": str(folder)},
+            spec={
+                "request": asdict(request),
+                "plan": plan.model_dump(),
+                "folder": str(folder),
+                "enhanced": enhanced,
+            },
             budget_usd=request.budget_usd,
         )
 

@@ -1,0 +1,530 @@
+"""Storyboards rendered: every shot a child job, trimmed to its intended length, joined seam by seam.
+
+A storyboard (`sorakit.pipelines.storyboard`) is planned into shots before anything is paid for.
+Shots that do not continue another render at once; a shot that `continues` (a later part of a
+scene longer than the longest clip) starts from the previous shot's exact last frame, so each
+scene's parts render in order. Each shot is trimmed back to its intended length (`trim_to`) and
+the shots are joined with their own seams: a cut, a crossfade of the scene's length, or, for a
+continuing shot, a chained seam where the shared frame appears once. A continuing shot keeps one
+frame more than its share where its render has one, so the stitched length is still the sum of
+the intended lengths, less the crossfades. A start frame the provider refuses (the real APIs
+refuse faces) is dropped, the frame described in the prompt instead, and that seam is a cut.
+
+The pipeline row holds the request and the planned shots (after any prompt enhancement), so a
+resume neither plans nor enhances again. `StepRunner`, `check_budget` and `copy_file` are shared
+with the remix-chain and variations pipelines.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from sorakit.engine import Engine, Step
+from sorakit.engine.runner import ProgressCallback
+from sorakit.errors import (
+    BudgetExceededError,
+    JobFailedError,
+    ProviderBadRequestError,
+    ReferenceImageError,
+    SorakitError,
+)
+from sorakit.ledger import JobRecord, JobStatus, PipelineRecord, PipelineStatus
+from sorakit.pipelines.long import _reference_refused
+from sorakit.pipelines.storyboard import (
+    Shot,
+    Storyboard,
+    Transition,
+    load_storyboard,
+    plan_shots,
+    timeline_seconds,
+)
+
+if TYPE_CHECKING:
+    from sorakit.pipelines.resume import Resumed
+
+logger = logging.getLogger(__name__)
+
+KIND = "storyboard"
+
+StepMaker = Callable[[Step], Awaitable[JobRecord]]
+
+
+# shared by the storyboard, remix-chain and variations pipelines
+
+
+class StepRunner:
+    """One run of one pipeline: its steps, each created once, and what the user should be told."""
+
+    def __init__(
+        self, engine: Engine, pipeline: PipelineRecord, on_progress: ProgressCallback | None
+    ) -> None:
+        self.engine = engine
+        self.pipeline = pipeline
+        self.on_progress = on_progress
+        self.notes: list[str] = list(pipeline.state.get("notes", []))
+        self.attempts: dict[str, int] = dict(pipeline.state.get("attempts", {}))
+        self.described: list[str] = list(pipeline.state.get("described", []))
+        self.started_at = time.time()
+
+    def note(self, text: str) -> None:
+        """Keep a note for the user (once), in the pipeline's state when it is saved."""
+        if text not in self.notes:
+            self.notes.append(text)
+            logger.info("%s: %s", self.pipeline.id, text)
+
+    async def step(self, name: str, make: StepMaker) -> JobRecord:
+        """Create (or find) the step's job and track it; a failed job is retried under a new name."""
+        attempt = self.attempts.get(name, 1)
+        label = name if attempt == 1 else f"{name}#{attempt}"
+        job = await make(Step(self.pipeline.id, label, self.pipeline.budget_usd))
+        if (
+            job.status in (JobStatus.FAILED, JobStatus.CANCELLED)
+            and (job.completed_at or 0) < self.started_at
+        ):
+            # It failed in an earlier run: this run is the retry the user asked for.
+            self.attempts[name] = attempt + 1
+            await self.engine.ledger.update_pipeline(
+                self.pipeline.id, state={"attempts": self.attempts}
+            )
+            return await self.step(name, make)
+        job = await self.engine.wait(job.id, self.on_progress)
+        if job.status is not JobStatus.COMPLETED:
+            raise JobFailedError(job.id, job.error_code, job.error_message)
+        return job
+
+    async def begin(self) -> None:
+        """Mark the pipeline running again (a resume of a failed one)."""
+        if self.pipeline.status is not PipelineStatus.RUNNING:
+            self.pipeline = await self.engine.ledger.update_pipeline(
+                self.pipeline.id, status=PipelineStatus.RUNNING, error_message=None
+            )
+
+    async def finish(self, output: Path | None, error: str | None = None) -> PipelineRecord:
+        """Record the end: completed with its output, or failed with why (its output kept)."""
+        self.pipeline = await self.engine.ledger.update_pipeline(
+            self.pipeline.id,
+            status=PipelineStatus.FAILED if error else PipelineStatus.COMPLETED,
+            output=str(output) if output else None,
+            error_message=error,
+            state={"notes": self.notes},
+        )
+        return self.pipeline
+
+
+async def check_budget(
+    engine: Engine, estimate: float | None, cap: float | None, what: str
+) -> None:
+    """Refuse work whose list price would pass its own cap or the ledger-wide one; nothing is sent."""
+    caps = [(cap, "its budget", 0.0)]
+    if engine.settings.budget_usd is not None:
+        spent = (await engine.ledger.spend()).total
+        caps.append((engine.settings.budget_usd, "the budget", spent))
+    for limit, label, spent in caps:
+        if limit is None:
+            continue
+        if estimate is None:
+            raise BudgetExceededError(
+                f"a price in {what} is unknown, so {label} of ${limit:.2f} cannot be kept; "
+                "nothing was sent",
+                param="model",
+            )
+        if spent + estimate > limit + 1e-9:
+            raise BudgetExceededError(
+                f"{what} is estimated at ${estimate:.2f}; with ${spent:.2f} already spent or "
+                f"reserved that passes {label} of ${limit:.2f}, so nothing was sent"
+            )
+
+
+def pipeline_folder(engine: Engine, out: str | None, pipeline_id: str) -> Path:
+    """Where a pipeline writes: a folder named after it in `out` or the home's `pipelines`."""
+    root = Path(out) if out else engine.settings.home / "pipelines"
+    return (root / pipeline_id).resolve()
+
+
+def new_pipeline_id(kind: str) -> str:
+    return f"{kind}_{uuid.uuid4().hex[:24]}"
+
+
+def copy_file(source: Path, target: Path) -> None:
+    """Copy a job's file into a pipeline folder (skipped when an equal-sized copy is there)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists() and target.stat().st_size == source.stat().st_size:
+        return
+    shutil.copyfile(source, target)
+
+
+def write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+# joining with a seam of its own at every cut
+
+
+@dataclass(frozen=True)
+class Seam:
+    """How a clip joins the one before it."""
+
+    chained: bool = False
+    """The clip opens on the previous one's last frame, which the join shows once."""
+    crossfade: float = 0.0
+
+
+def join(clips: Sequence[Path], seams: Sequence[Seam], dest: Path) -> None:
+    """Join clips with a seam each (`seams[i]` joins clip i+1): one `media.stitch` per run of equal seams."""
+    from sorakit import media
+
+    if len(seams) != len(clips) - 1:
+        raise ValueError("one seam between every two clips")
+    if len(clips) == 1:
+        copy_file(clips[0], dest)
+        return
+    runs: list[tuple[Seam, list[Path]]] = []
+    for seam, clip in zip(seams, clips[1:], strict=True):
+        if runs and runs[-1][0] == seam:
+            runs[-1][1].append(clip)
+        else:
+            runs.append((seam, [clip]))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".join-", dir=dest.parent) as work:
+        joined = clips[0]
+        for number, (seam, run) in enumerate(runs):
+            out = dest if number == len(runs) - 1 else Path(work) / f"{number}.mp4"
+            media.stitch([joined, *run], out, chained=seam.chained, crossfade=seam.crossfade)
+            joined = out
+
+
+# storyboards
+
+
+@dataclass
+class StoryboardRequest:
+    """What a user asks for; stored in the pipeline row so a resume needs nothing else."""
+
+    storyboard: str
+    """A storyboard file's path or text in the `[5s] shot …` syntax."""
+    model: str = "sora-2"
+    """The model of scenes that name none."""
+    size: str | None = None
+    """The size of scenes that name none."""
+    enhance: str | None = None
+    """Rewrite every shot's prompt in this style (`director`, `pixar`, `clean`) first."""
+    budget_usd: float | None = None
+    out: str | None = None
+
+
+@dataclass
+class StoryboardVideo:
+    """A finished storyboard and where its parts are."""
+
+    pipeline: PipelineRecord
+    folder: Path
+    video: Path
+    shots: list[Shot]
+    jobs: list[JobRecord]
+    notes: list[str] = field(default_factory=list)
+
+
+def shot_to_dict(shot: Shot) -> dict[str, Any]:
+    """A shot as JSON-ready data."""
+    data = asdict(shot)
+    data["reference"] = str(shot.reference) if shot.reference else None
+    data["continues"] = shot.continues
+    return data
+
+
+def shot_from_dict(data: dict[str, Any]) -> Shot:
+    """The shot `shot_to_dict` wrote."""
+    values = {k: v for k, v in data.items() if k != "continues"}
+    values["reference"] = Path(values["reference"]) if values.get("reference") else None
+    values["transition"] = Transition(**values["transition"])
+    values["styles"] = tuple(values.get("styles", ()))
+    values["changes"] = tuple(values.get("changes", ()))
+    return Shot(**values)
+
+
+def storyboard_to_dict(board: Storyboard) -> dict[str, Any]:
+    """The parsed storyboard, for the output folder."""
+    return {
+        "title": board.title,
+        "source": str(board.source) if board.source else None,
+        "scenes": [
+            {**asdict(scene), "reference": str(scene.reference) if scene.reference else None}
+            for scene in board.scenes
+        ],
+    }
+
+
+class Storyboards:
+    """Plans, runs and resumes storyboard pipelines on an engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    async def plan(self, request: StoryboardRequest) -> tuple[Storyboard, list[Shot]]:
+        """The storyboard and its shots; every refusal (lengths, sizes, styles) happens here."""
+
+        def caps_for(name: str) -> Any:
+            return self.engine.catalog.route(name)[0].capabilities
+
+        def load() -> tuple[Storyboard, list[Shot]]:
+            board = load_storyboard(request.storyboard)
+            return board, plan_shots(board, caps_for, model=request.model, size=request.size)
+
+        return await anyio.to_thread.run_sync(load)
+
+    def estimate(self, shots: Sequence[Shot]) -> float | None:
+        """The list price of every shot's render, or None where a price is unknown."""
+        prices = [
+            self.engine.catalog.route(shot.model)[0].capabilities.price(shot.size, shot.seconds)
+            for shot in shots
+        ]
+        return None if any(p is None for p in prices) else round(sum(p or 0 for p in prices), 6)
+
+    async def start(self, request: StoryboardRequest) -> PipelineRecord:
+        """Plan, check the budget, enhance, save the plan and record the pipeline; nothing is paid."""
+        board, shots = await self.plan(request)
+        await check_budget(
+            self.engine,
+            self.estimate(shots),
+            request.budget_usd,
+            f"the {len(shots)}-shot storyboard",
+        )
+        notes = [f"shot {i}: {change}" for i, s in enumerate(shots, 1) for change in s.changes]
+        enhanced: list[dict[str, Any]] = []
+        if request.enhance:
+            shots, enhanced, failed = await self._enhance(shots, request.enhance)
+            notes += failed
+        pipeline_id = new_pipeline_id(KIND)
+        folder = pipeline_folder(self.engine, request.out, pipeline_id)
+        plan = {
+            "seconds": timeline_seconds(shots),
+            "shots": [shot_to_dict(s) for s in shots],
+            "enhanced": enhanced,
+        }
+        await anyio.to_thread.run_sync(
+            write_json, folder / "storyboard.json", storyboard_to_dict(board)
+        )
+        await anyio.to_thread.run_sync(write_json, folder / "plan.json", plan)
+        return await self.engine.ledger.create_pipeline(
+            id=pipeline_id,
+            kind=KIND,
+            title=board.title or shots[0].prompt[:80],
+            spec={"request": asdict(request), **plan, "folder": str(folder), "notes": notes},
+            budget_usd=request.budget_usd,
+        )
+
+    async def _enhance(
+        self, shots: list[Shot], style: str
+    ) -> tuple[list[Shot], list[dict[str, Any]], list[str]]:
+        """Every distinct prompt rewritten once; a failure keeps the original and says so."""
+        from sorakit.pipelines.enhance import check_style, enhance_prompt
+
+        check_style(style)
+        done: dict[str, Any] = {}
+        for shot in shots:
+            if shot.prompt not in done:
+                done[shot.prompt] = await enhance_prompt(
+                    shot.prompt, style, settings=self.engine.settings
+                )
+        records, notes = [], []
+        for prompt, result in done.items():
+            records.append(
+                {
+                    "original": prompt,
+                    "enhanced": result.enhanced,
+                    "style": style,
+                    "note": result.note,
+                }
+            )
+            if result.note and result.note not in notes:
+                notes.append(result.note)
+        return [replace(s, prompt=done[s.prompt].enhanced) for s in shots], records, notes
+
+    async def generate(
+        self, request: StoryboardRequest, on_progress: ProgressCallback | None = None
+    ) -> StoryboardVideo:
+        """Start a storyboard and run it to the end."""
+        return await self.run((await self.start(request)).id, on_progress)
+
+    async def run(
+        self, pipeline_id: str, on_progress: ProgressCallback | None = None
+    ) -> StoryboardVideo:
+        """Run (or resume) a storyboard: finished shots are reused, never paid for again."""
+        pipeline = await self.engine.ledger.get_pipeline(pipeline_id)
+        shots = [shot_from_dict(s) for s in pipeline.spec["shots"]]
+        folder = Path(pipeline.spec["folder"])
+        runner = StepRunner(self.engine, pipeline, on_progress)
+        for text in pipeline.spec.get("notes", []):
+            runner.note(text)
+        await runner.begin()
+        try:
+            jobs = await self._render(runner, shots, folder)
+            video = await self._finish(runner, shots, jobs, folder)
+        except SorakitError as exc:
+            await runner.finish(None, str(exc))
+            raise
+        pipeline = await runner.finish(video)
+        return StoryboardVideo(pipeline, folder, video, shots, jobs, runner.notes)
+
+    async def resume(
+        self, pipeline_id: str, on_progress: ProgressCallback | None = None
+    ) -> Resumed:
+        """`run`, in the shape `resume_pipelines` expects."""
+        from sorakit.pipelines.resume import Resumed
+
+        video = await self.run(pipeline_id, on_progress)
+        return Resumed(video.pipeline, str(video.video))
+
+    async def _render(self, runner: StepRunner, shots: list[Shot], folder: Path) -> list[JobRecord]:
+        """Every shot; chains of continuing shots in order, the chains all at once."""
+        chains: list[list[int]] = []
+        for index, shot in enumerate(shots):
+            if shot.continues and chains:
+                chains[-1].append(index)
+            else:
+                chains.append([index])
+        jobs: dict[int, JobRecord] = {}
+        errors: list[SorakitError] = []
+
+        async def chain(indices: list[int]) -> None:
+            reference: bytes | None = None
+            try:
+                for index in indices:
+                    shot = shots[index]
+                    if not shot.continues and shot.reference is not None:
+                        reference = await anyio.Path(shot.reference).read_bytes()
+                    jobs[index] = await self._shot(runner, shots, index, reference)
+                    if index + 1 < len(shots) and shots[index + 1].continues:
+                        reference = await _last_frame(jobs[index], folder, index + 1)
+            except SorakitError as exc:  # the other chains finish: what they render is kept
+                errors.append(exc)
+
+        async with anyio.create_task_group() as group:
+            for indices in chains:
+                group.start_soon(chain, indices)
+        if errors:
+            raise errors[0]
+        return [jobs[i] for i in range(len(shots))]
+
+    async def _shot(
+        self, runner: StepRunner, shots: list[Shot], index: int, reference: bytes | None
+    ) -> JobRecord:
+        """One shot; a continuing shot whose start frame is refused is described instead."""
+        shot, name = shots[index], f"shot-{index + 1}"
+        if name not in runner.described:
+            try:
+                return await runner.step(name, _creator(self.engine, shot, reference))
+            except (ProviderBadRequestError, JobFailedError, ReferenceImageError) as exc:
+                if not (shot.continues and reference is not None and _reference_refused(exc)):
+                    raise
+            runner.described.append(name)  # a resume goes straight to the described shot
+            await self.engine.ledger.update_pipeline(
+                runner.pipeline.id, state={"described": runner.described}
+            )
+        runner.note(
+            f"shot {index + 1}: the provider refused its start frame, so it was made without one "
+            "and the frame was described in the prompt instead"
+        )
+        prompt = (
+            f"{shot.prompt}\n\nThe shot opens exactly where the previous shot ended: "
+            f"{shots[index - 1].prompt}"
+        )
+        return await runner.step(
+            f"{name}-described", _creator(self.engine, replace(shot, prompt=prompt), None)
+        )
+
+    async def _finish(
+        self, runner: StepRunner, shots: list[Shot], jobs: list[JobRecord], folder: Path
+    ) -> Path:
+        """Copy the renders, trim each to its length, and join them with their seams."""
+        short: dict[int, int] = {}  # shot number -> frames missing
+
+        def work() -> Path:
+            from sorakit import media
+
+            clips: list[Path] = []
+            for number, (shot, job) in enumerate(zip(shots, jobs, strict=True), start=1):
+                assert job.video_path is not None
+                render = folder / "shots" / f"{number:02d}.mp4"
+                copy_file(Path(job.video_path), render)
+                video = media.probe(render).video
+                assert video is not None
+                # A chained shot's first frame is the previous shot's last, shown once.
+                chained = int(_opens_on_last_frame(shot, job))
+                keep = round(Fraction(shot.trim_to) * video.frame_rate) + chained
+                if keep > video.frames:
+                    short[number] = keep - video.frames
+                keep = min(keep, video.frames)
+                if keep == video.frames:
+                    clips.append(render)
+                    continue
+                trimmed = folder / "trimmed" / f"{number:02d}.mp4"
+                trimmed.parent.mkdir(parents=True, exist_ok=True)
+                media.trim(render, trimmed, float(Fraction(keep) / video.frame_rate))
+                clips.append(trimmed)
+            seams = [
+                Seam(chained=_opens_on_last_frame(shot, job), crossfade=shot.transition.seconds)
+                for shot, job in zip(shots[1:], jobs[1:], strict=True)
+            ]
+            output = folder / "video.mp4"
+            join(clips, seams, output)
+            return output
+
+        output = await anyio.to_thread.run_sync(work)
+        for number, missing in short.items():
+            runner.note(
+                f"shot {number}'s render is {missing} frame{'s' if missing > 1 else ''} short of "
+                "its planned length (with the frame it shares with the shot before), so the "
+                "video is that much shorter"
+            )
+        return output
+
+
+def _opens_on_last_frame(shot: Shot, job: JobRecord) -> bool:
+    """A continuing shot made from the previous shot's last frame (not described instead)."""
+    return shot.continues and not (job.pipeline_step or "").endswith("-described")
+
+
+def _creator(engine: Engine, shot: Shot, reference: bytes | None) -> StepMaker:
+    async def make(step: Step) -> JobRecord:
+        return await engine.create(
+            shot.prompt,
+            model=shot.model,
+            seconds=shot.seconds,
+            size=shot.size,
+            reference=reference,
+            snap=True,
+            step=step,
+        )
+
+    return make
+
+
+async def _last_frame(job: JobRecord, folder: Path, number: int) -> bytes:
+    """A shot's exact last frame as PNG, kept as `frames/NN-last.png`."""
+    from sorakit import media
+
+    path = folder / "frames" / f"{number:02d}-last.png"
+    video = job.video_path
+    assert video is not None
+
+    def extract() -> bytes:
+        data = media.encode_image(media.last_frame(video), "PNG")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return data
+
+    return await anyio.to_thread.run_sync(extract)
