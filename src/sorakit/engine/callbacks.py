@@ -33,7 +33,7 @@ class CallbackSigner:
         """A signer when `public_url` is set; the key is made once and kept in SORAKIT_HOME."""
         if not settings.public_url:
             return None
-        return cls(settings.public_url, _load_key(settings.home / "callback.key"))
+        return cls(settings.public_url, load_key(settings.home / "callback.key"))
 
     def token(self, video_id: str) -> str:
         return hmac.new(self._key, video_id.encode(), hashlib.sha256).hexdigest()[:40]
@@ -46,7 +46,8 @@ class CallbackSigner:
         return hmac.compare_digest(self.token(video_id), token)
 
 
-def _load_key(path: Path) -> bytes:
+def load_key(path: Path) -> bytes:
+    """A 32-byte key kept in a file (made once, mode 600); shared by every process."""
     try:
         return bytes.fromhex(path.read_text().strip())
     except (FileNotFoundError, ValueError):

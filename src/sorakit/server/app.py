@@ -23,7 +23,7 @@ from sorakit.providers.base import Provider
 from sorakit.server.errors import install_error_handlers
 from sorakit.server.limits import BodyLimitMiddleware
 from sorakit.server.requestlog import RequestLog, RequestLogMiddleware
-from sorakit.server.routes import admin, callbacks, health, videos
+from sorakit.server.routes import admin, callbacks, chat, health, videos
 from sorakit.server.supervisor import JobSupervisor
 from sorakit.server.views import RenderedViews
 from sorakit.server.webhooks import WebhookSender
@@ -106,6 +106,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(callbacks.router)
     app.include_router(admin.router)
+    app.include_router(chat.router)
     _install_faults(app, settings)
     if settings.cors_origins:  # closed unless an operator names the origins
         from fastapi.middleware.cors import CORSMiddleware

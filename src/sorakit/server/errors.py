@@ -104,7 +104,9 @@ def error_response(exc: SorakitError) -> JSONResponse:
             )
         case JobFailedError():
             return envelope(400, exc.message, code=exc.code)
-        case JobTimeoutError() | ConfigurationError():
+        case JobTimeoutError():  # the job goes on; only this wait gave up
+            return envelope(504, exc.message, code="timeout", error_type="server_error")
+        case ConfigurationError():
             logger.error("server error: %s", exc)
             return envelope(500, exc.message, error_type="server_error")
         case _:

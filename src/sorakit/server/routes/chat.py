@@ -1,0 +1,448 @@
+"""The chat-completions facade: sora2api's way of asking for a video, on our engine.
+
+`POST /v1/chat/completions` reads the job from the model name and the last user message
+(`sorakit.gateway.chat_models`), creates it as the Videos API would for the same caller (same
+ownership, models, budget and limits), and answers with a signed download link and an embed;
+streamed, it sends progress chunks while the job runs. Every refusal happens before the first
+byte, in the OpenAI error envelope; once streaming, a failure is an error event and `[DONE]`.
+The supervisor tracks the job, not the request: a client that goes away leaves it running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, Header, Request, Response
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+
+from sorakit.engine import Engine
+from sorakit.errors import (
+    InvalidRequestError,
+    JobFailedError,
+    JobTimeoutError,
+    NotFoundError,
+    PermissionDeniedError,
+    SorakitError,
+    TransientProviderError,
+)
+from sorakit.gateway.auth import Gatekeeper, Principal
+from sorakit.gateway.chat_models import (
+    ChatModel,
+    ChatRequest,
+    chat_model_names,
+    parse_messages,
+    parse_model,
+)
+from sorakit.gateway.links import LinkSigner
+from sorakit.ledger import JobRecord, JobStatus
+from sorakit.pipelines.enhance import enhance_prompt
+from sorakit.security.ssrf import PUBLIC_ONLY, Policy, fetch_public
+from sorakit.server.deps import EngineDep, GatekeeperDep, PrincipalDep, SettingsDep, SupervisorDep
+from sorakit.server.errors import error_response
+from sorakit.settings import Settings
+from sorakit.wire.videos import CONTENT_TYPES
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/v1", tags=["chat"])
+
+POLL_SECONDS = 1.0
+"""How often a waiting request reads its job from the ledger (the supervisor drives it)."""
+WAIT_SECONDS = 3600.0
+"""The longest a chat request waits for its video; the job itself goes on after that."""
+KEEPALIVE_SECONDS = 15.0
+"""An SSE comment after this long without a chunk, so proxies keep the stream open."""
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
+IMAGE_TIMEOUT = 20.0
+IMAGE_POLICY: Policy = PUBLIC_ONLY
+"""What an `image_url` may reach: public addresses only (tests widen it to loopback)."""
+STORYBOARD_REFUSAL = (
+    "Storyboards ([5s] … [8s] … shots) do not run through chat completions yet; render them "
+    "with `sorakit storyboard`, or send one shot's prompt without the [Ns] marks."
+)
+
+
+DONE = "data: [DONE]\n\n"
+NO_TOKENS = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+"""No chat tokens are spent on a video; the cost is the video's, on the Videos API."""
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One answer's identity, and its bodies in OpenAI's shapes."""
+
+    id: str
+    model: str
+    created: int
+    usage: bool = False
+    """The stream ends with a usage chunk (`stream_options.include_usage`)."""
+
+    @classmethod
+    def new(cls, model: str, *, usage: bool = False) -> Completion:
+        return cls(f"chatcmpl-{uuid.uuid4().hex}", model, int(time.time()), usage)
+
+    def message(self, content: str) -> dict[str, Any]:
+        """A whole `chat.completion`."""
+        return {
+            "id": self.id,
+            "object": "chat.completion",
+            "created": self.created,
+            "model": self.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": content, "refusal": None},
+                    "logprobs": None,
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": dict(NO_TOKENS),
+            "system_fingerprint": None,
+        }
+
+    def chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> str:
+        """One `chat.completion.chunk` as an SSE event."""
+        body = {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": None,
+            "choices": [
+                {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+            ],
+        }
+        return f"data: {json.dumps(body)}\n\n"
+
+    def end(self) -> str:
+        """`stop`, then the usage chunk when asked for, then `[DONE]`."""
+        events = self.chunk({}, "stop")
+        if self.usage:
+            body = {
+                "id": self.id,
+                "object": "chat.completion.chunk",
+                "created": self.created,
+                "model": self.model,
+                "system_fingerprint": None,
+                "choices": [],
+                "usage": dict(NO_TOKENS),
+            }
+            events += f"data: {json.dumps(body)}\n\n"
+        return events + DONE
+
+
+def _event_error(exc: SorakitError) -> str:
+    """An error as the SDKs read it mid-stream: an event whose body holds `error`."""
+    return f"data: {bytes(error_response(exc).body).decode()}\n\n"
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body())
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidRequestError("The request body must be JSON.") from None
+    if not isinstance(body, dict):
+        raise InvalidRequestError("The request body must be a JSON object.")
+    return body
+
+
+def _links(request: Request, settings: Settings) -> LinkSigner:
+    """The app's link signer, made on first use (its key lives in SORAKIT_HOME)."""
+    signer: LinkSigner | None = getattr(request.app.state, "links", None)
+    if signer is None:
+        signer = request.app.state.links = LinkSigner.from_settings(settings)
+    return signer
+
+
+def _base_url(request: Request, settings: Settings) -> str:
+    return (settings.public_url or str(request.base_url)).rstrip("/")
+
+
+@router.post("/chat/completions", summary="Create a video through chat")
+async def chat_completions(
+    request: Request,
+    engine: EngineDep,
+    supervisor: SupervisorDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    gatekeeper: GatekeeperDep,
+    idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
+) -> Response:
+    """Make a video (or, with a `prompt-enhance-*` model, an enhanced prompt) from a chat."""
+    body = await _body(request)
+    name = body.get("model")
+    if not isinstance(name, str) or not name:
+        raise InvalidRequestError("Missing required parameter: 'model'.", param="model")
+    stream = body.get("stream") is True
+    options = body.get("stream_options")
+    usage = stream and isinstance(options, dict) and options.get("include_usage") is True
+    chosen = parse_model(name, engine.catalog)
+    asked = parse_messages(body.get("messages"))
+    completion = Completion.new(name, usage=usage)
+    if chosen.enhance is not None:
+        return await _enhance(completion, asked, chosen.enhance, settings, stream=stream)
+    if asked.storyboard:
+        raise InvalidRequestError(
+            STORYBOARD_REFUSAL, param="messages", code="storyboard_unsupported"
+        )
+    job = await _start(
+        engine, principal, gatekeeper, chosen, asked, principal.scoped(idempotency_key)
+    )
+    with contextlib.suppress(TransientProviderError):  # left queued for the supervisor
+        job = await engine.runner.submit(job)
+    supervisor.watch(job.id)
+    base, signer = _base_url(request, settings), _links(request, settings)
+
+    def link() -> str:  # signed when the video is ready, so it lasts its whole TTL from then
+        return f"{base}{signer.path(job.id)}"
+
+    intro = _intro(job, asked)
+    if stream:
+        return StreamingResponse(
+            _stream(engine, job, completion, intro, link),
+            media_type="text/event-stream",
+            headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+        )
+    job = await _finished(engine, job.id)
+    if job.status is not JobStatus.COMPLETED:
+        raise _failure(job)
+    return JSONResponse(completion.message(f"{intro}\n\n{_ready(job, link())}"))
+
+
+async def _enhance(
+    completion: Completion, asked: ChatRequest, style: str, settings: Settings, *, stream: bool
+) -> Response:
+    """The enhanced prompt as the answer; on a chat failure the original, and a header says why."""
+    result = await enhance_prompt(asked.prompt, style, settings=settings)
+    headers = {"x-sorakit-enhancement": result.note} if result.note else {}
+    if not stream:
+        return JSONResponse(completion.message(result.enhanced), headers=headers)
+
+    async def events() -> AsyncIterator[str]:
+        yield completion.chunk({"role": "assistant", "content": ""})
+        yield completion.chunk({"content": result.enhanced})
+        yield completion.end()
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+
+
+async def _start(
+    engine: Engine,
+    principal: Principal,
+    gatekeeper: Gatekeeper,
+    chosen: ChatModel,
+    asked: ChatRequest,
+    client_key: str | None,
+) -> JobRecord:
+    """Record the job for the caller (not yet submitted), as the Videos API routes do."""
+    if asked.remix_of is not None:
+        if asked.images:
+            raise InvalidRequestError(
+                "A remix keeps its video's frames: send either a video id or images, not both.",
+                param="messages",
+            )
+        source = await _own(engine, asked.remix_of, principal)
+        async with gatekeeper.lock(principal):
+            await gatekeeper.admit(principal, source.model)
+            return await engine.remix(
+                source.id, asked.prompt, client_key=client_key, submit=False, owner=principal.owner
+            )
+    assert chosen.model is not None
+    images = [await _image(url) for url in asked.images]
+    async with gatekeeper.lock(principal):
+        await gatekeeper.admit(principal, chosen.model)
+        return await engine.create(
+            asked.prompt,
+            model=chosen.model,
+            seconds=chosen.seconds,
+            size=chosen.size,
+            reference=images[0] if images else None,
+            reference_images=images[1:],
+            snap=True,  # sora2api's names carry lengths and shapes our models may not have
+            fit="crop",
+            client_key=client_key,
+            submit=False,
+            owner=principal.owner,
+        )
+
+
+async def _image(url: str) -> bytes | str:
+    """A data URL as it is; an http(s) URL fetched through the SSRF guard."""
+    if url.startswith("data:"):
+        return url
+    fetched = await fetch_public(
+        url,
+        max_bytes=MAX_IMAGE_BYTES,
+        timeout=IMAGE_TIMEOUT,
+        allowed_types=("image/*",),
+        policy=IMAGE_POLICY,
+        param="messages",
+    )
+    return fetched.data
+
+
+async def _own(engine: Engine, video_id: str, principal: Principal) -> JobRecord:
+    """A video the caller may see; another key's video is not found, as in the Videos API."""
+    try:
+        job = await engine.get(video_id)
+    except NotFoundError:
+        job = None
+    if job is None or job.id != video_id or not principal.may_see(job.owner):
+        raise NotFoundError(f"No video found with id '{video_id}'.", param="messages")
+    return job
+
+
+def _intro(job: JobRecord, asked: ChatRequest) -> str:
+    """The first words of the answer: what was made, and what routing and snapping changed."""
+    what = f"remix of {job.source_id}" if job.source_id and job.kind == "remix" else "video"
+    text = f"Creating {what} {job.id} with {job.model}: {job.seconds} s, {job.size}."
+    if asked.styles:
+        text += f" Styles: {', '.join(asked.styles)}."
+    if changes := job.options.get("changes"):
+        text += f" Adjusted: {'; '.join(changes)}."
+    return text
+
+
+def _ready(job: JobRecord, link: str) -> str:
+    """The final message: a Markdown link and an HTML embed of the signed URL."""
+    return (
+        f"Your video is ready: [{job.id}.mp4]({link}) (the link works for 24 hours).\n\n"
+        f'<video src="{html.escape(link)}" controls></video>'
+    )
+
+
+def _progress(job: JobRecord) -> str:
+    match job.status:
+        case JobStatus.PENDING:
+            return "Submitting…"
+        case JobStatus.QUEUED:
+            return "Queued…"
+        case JobStatus.FETCHING:
+            return "Rendered; fetching the video…"
+        case _:
+            return f"Rendering… {job.progress}%"
+
+
+def _failure(job: JobRecord) -> SorakitError:
+    if job.status is JobStatus.CANCELLED:
+        return JobFailedError(job.id, "cancelled", "the job was cancelled")
+    return JobFailedError(job.id, job.error_code, job.error_message)
+
+
+def _too_long(job: JobRecord) -> JobTimeoutError:
+    exc = JobTimeoutError(job.id, WAIT_SECONDS)
+    exc.message = (  # the server's follow-up is the Videos API, not the CLI's resume
+        f"Video {job.id} is still rendering after {WAIT_SECONDS:g} s; it goes on, and "
+        f"GET /v1/videos/{job.id} follows it."
+    )
+    return exc
+
+
+async def _finished(engine: Engine, video_id: str) -> JobRecord:
+    """Wait in the ledger for the supervisor to finish the job."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not (job := await engine.ledger.get(video_id)).status.finished:
+        if time.monotonic() > deadline:
+            raise _too_long(job)
+        await anyio.sleep(POLL_SECONDS)
+    return job
+
+
+async def _stream(
+    engine: Engine,
+    job: JobRecord,
+    completion: Completion,
+    intro: str,
+    link: Callable[[], str],
+) -> AsyncIterator[str]:
+    """Role, intro, a chunk per progress change, the final message, `stop`, `[DONE]`."""
+    yield completion.chunk({"role": "assistant", "content": ""})
+    yield completion.chunk({"content": intro + "\n"})
+    said, quiet_since = "", time.monotonic()
+    deadline = quiet_since + WAIT_SECONDS
+    try:
+        while not (job := await engine.ledger.get(job.id)).status.finished:
+            if time.monotonic() > deadline:
+                raise _too_long(job)
+            if (text := _progress(job)) != said:
+                yield completion.chunk({"content": text + "\n"})
+                said, quiet_since = text, time.monotonic()
+            elif time.monotonic() - quiet_since > KEEPALIVE_SECONDS:
+                yield ": keep-alive\n\n"
+                quiet_since = time.monotonic()
+            await anyio.sleep(POLL_SECONDS)
+    except SorakitError as exc:
+        yield _event_error(exc)
+        yield DONE
+        return
+    if job.status is not JobStatus.COMPLETED:
+        yield _event_error(_failure(job))
+        yield DONE
+        return
+    yield completion.chunk({"content": "\n" + _ready(job, link())})
+    yield completion.end()
+
+
+@router.get("/models", summary="List models")
+async def list_models(engine: EngineDep, principal: PrincipalDep) -> dict[str, Any]:
+    """The models the caller's key may use, sora2api's names included, in OpenAI's list shape."""
+    return {"object": "list", "data": _models(engine, principal)}
+
+
+@router.get("/models/{model}", summary="Retrieve a model")
+async def retrieve_model(model: str, engine: EngineDep, principal: PrincipalDep) -> dict[str, Any]:
+    """One model the caller may use; another is not found."""
+    for item in _models(engine, principal):
+        if item["id"] == model:
+            return item
+    raise NotFoundError(f"The model {model!r} does not exist.", param="model")
+
+
+def _models(engine: Engine, principal: Principal) -> list[dict[str, Any]]:
+    key = principal.key
+    allowed = None if principal.sees_all or key is None else key.models
+    seen: set[str] = set()
+    data = []
+    for name, target in chat_model_names(engine.catalog):
+        if name in seen or (target is not None and allowed is not None and target not in allowed):
+            continue
+        seen.add(name)
+        data.append({"id": name, "object": "model", "created": 0, "owned_by": "sorakit"})
+    return data
+
+
+@router.get("/links/{video_id}/content", summary="Download through a signed link")
+async def linked_content(
+    video_id: str,
+    expires: int,
+    signature: str,
+    request: Request,
+    engine: EngineDep,
+    settings: SettingsDep,
+) -> FileResponse:
+    """The MP4 behind a chat answer's link: the signature is the credential, no bearer token."""
+    refusal = _links(request, settings).verify(video_id, expires, signature)
+    if refusal == "expired":
+        raise PermissionDeniedError(
+            "This link has expired; ask again for a new one.", param="expires"
+        )
+    if refusal is not None:
+        raise PermissionDeniedError("This link's signature is not valid.", param="signature")
+    job = await engine.get(video_id)
+    asset = job.assets.get("video") if job.status is JobStatus.COMPLETED else None
+    if asset is None:
+        raise NotFoundError(f"Video {video_id} has no content to download.", param="video_id")
+    return FileResponse(
+        asset.path,
+        media_type=CONTENT_TYPES["video"],
+        headers={"content-disposition": f'inline; filename="{job.id}.mp4"'},
+    )
