@@ -268,3 +268,12 @@ async def test_style_tags_reach_every_segment(settings: Settings) -> None:
         )
     assert all("Anime style" in s.prompt and "{anime}" not in s.prompt for s in plan.segments)
     assert "styles applied to every segment: anime" in plan.notes
+
+
+async def test_segments_download_only_their_video(settings: Settings) -> None:
+    fake = FakeProvider(steps=1)
+    fake.variants = frozenset({"video", "thumbnail", "spritesheet"})  # type: ignore[misc]
+    async with await Engine.open(settings, providers={"simulator": fake}) as engine:
+        result = await LongVideos(engine).generate(LongRequest("a kite", 8, segments=2))
+    assert all(set(job.assets) <= {"video", "reference"} for job in result.segments)
+    assert [op for op, _ in fake.history].count("download") == 2

@@ -340,8 +340,9 @@ class JobRunner:
         provider = provider or self.providers.get(job.provider)
         assert job.remote_id is not None
         remote_id = job.remote_id
+        wanted = job.options.get("variants") or VARIANTS  # pipelines' segments need only the video
         for variant in VARIANTS:
-            if variant in job.assets or variant not in provider.variants:
+            if variant in job.assets or variant not in provider.variants or variant not in wanted:
                 continue
             destination = asset_path(self.assets_dir, job.id, variant)
 

@@ -51,6 +51,8 @@ logger = logging.getLogger(__name__)
 
 Continuity = Literal["chain", "extend", "keyframes"]
 KIND = "long"
+SEGMENT_OPTIONS = {"variants": ["video"]}
+"""A segment's thumbnail and spritesheet are never used: only its video is downloaded."""
 _REFERENCE_REFUSAL = re.compile(r"image|face|person|people|reference|frame|likeness", re.I)
 
 
@@ -363,6 +365,7 @@ class _Segments:
                     last_frame=last_frame,
                     snap=True,
                     step=step,
+                    extra_options=SEGMENT_OPTIONS,
                 )
 
             return make
