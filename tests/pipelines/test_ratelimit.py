@@ -253,6 +253,10 @@ def test_from_settings_reads_the_rate_limits(settings: Settings) -> None:
     limiter = RateLimiter.from_settings(settings.model_copy(update={"rate_limits": {"fal": 45}}))
     assert limiter.rate_for(credential_key("fal", "k")) == 45
     assert limiter.bucket("fal").max_rate == 45
+    assert limiter.rate_for(credential_key("vertex", "p")) == 50  # the published tier default
+    assert limiter.rate_for(credential_key("runway", "k")) is None
+    quicker = settings.model_copy(update={"rate_limits": {"vertex": 120}})
+    assert RateLimiter.from_settings(quicker).rate_for("vertex") == 120
 
 
 async def test_real_time_acquisitions_are_spaced_by_the_rate() -> None:

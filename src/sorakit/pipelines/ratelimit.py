@@ -29,6 +29,12 @@ _EPSILON = 1e-9
 """Float slack when deciding whether a whole token has refilled."""
 
 
+PROVIDER_TIER_RPM: dict[str, float] = {"vertex": 50.0}
+"""Published default limits (Veo on Vertex: about 50 requests per minute per project, GA).
+fal, Runway and Gemini publish spend-based tiers without a fixed RPM, and an `openai` provider
+may be any server, so they are limited only by settings (and slowed down by their 429s)."""
+
+
 class TokenBucket:
     """A token bucket with continuous refill, FIFO waiters and AIMD on 429.
 
@@ -177,8 +183,10 @@ class RateLimiter:
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: object) -> RateLimiter:
-        """A limiter with the per-provider RPMs of `settings.rate_limits`."""
-        return cls(settings.rate_limits, **kwargs)  # type: ignore[arg-type]
+        """A limiter with the providers' published tier limits, overridden by
+        `settings.rate_limits`."""
+        rates = {**PROVIDER_TIER_RPM, **settings.rate_limits}
+        return cls(rates, **kwargs)  # type: ignore[arg-type]
 
     def rate_for(self, key: str) -> float | None:
         """The configured requests per minute for `key`, or None for no limit."""
