@@ -120,6 +120,8 @@ class Settings(BaseSettings):
     """That chat endpoint's base URL (falls back to `OPENAI_BASE_URL`, then OpenAI's)."""
     chat_model: str = "gpt-4.1-mini"
     """The chat model that plans and enhances; it must support structured output."""
+    image_model: str = "gpt-image-1"
+    """The image model (same OpenAI-compatible endpoint and key) that draws keyframes."""
     planner: Literal["auto", "offline", "chat"] = "auto"
     """`auto` plans with the chat model when a key is set and offline otherwise."""
     rate_limits: dict[str, float] = Field(default_factory=dict)

@@ -70,6 +70,30 @@ class FakeChat:
             raise ValueError(f"unknown mode {mode}")
         return mode
 
+    async def images(self, request: Request) -> JSONResponse:
+        """`POST /v1/images/generations`, as gpt-image-1 answers: base64 PNGs of the asked size."""
+        if request.headers.get("authorization") != f"Bearer {self.api_key}":
+            self.unauthorized += 1
+            return _error(
+                401, "Incorrect API key provided.", "invalid_request_error", code="invalid_api_key"
+            )
+        body = await request.json()
+        self.requests.append(body)
+        size = body.get("size", "1024x1024")
+        if size not in ("1024x1024", "1536x1024", "1024x1536", "auto"):
+            return _error(400, f"Invalid value: '{size}'.", "invalid_request_error", param="size")
+        width, height = (1024, 1024) if size == "auto" else map(int, size.split("x"))
+        import base64
+        import io
+
+        from PIL import Image
+
+        shade = (len(self.requests) * 40) % 256
+        buffer = io.BytesIO()
+        Image.new("RGB", (width, height), (shade, 90, 160)).save(buffer, "PNG")
+        data = [{"b64_json": base64.b64encode(buffer.getvalue()).decode()}]
+        return JSONResponse({"created": 1_763_900_000, "data": data})
+
     async def completions(self, request: Request) -> JSONResponse:
         if request.headers.get("authorization") != f"Bearer {self.api_key}":
             self.unauthorized += 1
@@ -227,7 +251,12 @@ def _error(
 @contextmanager
 def serve_chat(fake: FakeChat) -> Iterator[str]:
     """Run `fake` on loopback; yields its base URL (ending in `/v1`)."""
-    app = Starlette(routes=[Route("/v1/chat/completions", fake.completions, methods=["POST"])])
+    app = Starlette(
+        routes=[
+            Route("/v1/chat/completions", fake.completions, methods=["POST"]),
+            Route("/v1/images/generations", fake.images, methods=["POST"]),
+        ]
+    )
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
     with ThreadedServer(config).running() as url:
         yield f"{url}/v1"

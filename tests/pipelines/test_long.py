@@ -277,3 +277,45 @@ async def test_segments_download_only_their_video(settings: Settings) -> None:
         result = await LongVideos(engine).generate(LongRequest("a kite", 8, segments=2))
     assert all(set(job.assets) <= {"video", "reference"} for job in result.segments)
     assert [op for op, _ in fake.history].count("download") == 2
+
+
+async def test_keyframes_for_a_live_model_are_drawn_by_the_image_model(
+    settings: Settings,
+) -> None:
+    from pydantic import SecretStr
+
+    from sorakit.catalog import Catalog
+    from sorakit.errors import ConfigurationError
+    from tests.engine.test_frames import FRAMES
+    from tests.pipelines.chat_fake import FakeChat, serve_chat
+
+    fake = FakeProvider(steps=1)
+    request = LongRequest(
+        "a lantern drifts upriver",
+        8,
+        segments=2,
+        model="frames-1",
+        mode="keyframes",
+        planner="offline",
+    )
+    async with await Engine.open(settings, providers={"fake": fake}) as engine:
+        engine.catalog = Catalog([FRAMES])
+        with pytest.raises(ConfigurationError, match="needs an image model"):
+            await LongVideos(engine).start(request)
+    chat = FakeChat()
+    with serve_chat(chat) as url:
+        keyed = settings.model_copy(
+            update={"chat_api_key": SecretStr(chat.api_key), "chat_base_url": url}
+        )
+        async with await Engine.open(keyed, providers={"fake": fake}) as engine:
+            engine.catalog = Catalog([FRAMES])
+            result = await LongVideos(engine).generate(request)
+    assert [body["model"] for body in chat.requests] == ["gpt-image-1", "gpt-image-1"]
+    assert all(body["size"] == "1536x1024" for body in chat.requests)
+    first, second = fake.requests
+    stills = sorted((result.folder / "keyframes").iterdir())
+    assert first.reference is not None and first.reference.data == stills[0].read_bytes()
+    assert (first.reference.width, first.reference.height) == (1280, 720)
+    # A model that takes a last frame ends segment 1 on segment 2's keyframe: a seamless join.
+    assert first.last_frame is not None and first.last_frame.data == stills[1].read_bytes()
+    assert second.last_frame is None

@@ -1,8 +1,10 @@
 """Start images for keyframes mode: one still per segment, made before any video is rendered.
 
-Offline (the default, and the only maker so far) a still is a backdrop seeded by the segment's
-prompt with that prompt written on it: deterministic, so a resumed pipeline makes the same
-images, and enough for the simulator to open each segment on its keyframe.
+For the simulator a still is a backdrop seeded by the segment's prompt with that prompt written
+on it: deterministic and offline, and enough for the simulator to open each segment on it. For a
+live model the still comes from an image model on the OpenAI-compatible endpoint of the chat
+settings (`SORAKIT_IMAGE_MODEL`, `gpt-image-1` by default), fitted to the video's size; keyframes
+are saved in the pipeline's folder, so a resume never draws them again.
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
+import openai
 from PIL import ImageDraw, ImageFont
 
 from sorakit.catalog.capabilities import parse_size
 from sorakit.media.images import encode_image
 from sorakit.providers.simulator.paint import backdrop_image, wrap
+from sorakit.settings import Settings
 
 
 def offline_keyframe(prompt: str, size: str, index: int) -> bytes:
@@ -31,3 +35,41 @@ def offline_keyframe(prompt: str, size: str, index: int) -> bytes:
     for number, line in enumerate(lines):
         draw.text((width * 0.1, top + number * line_height), line, fill="white", font=font)
     return encode_image(image, "PNG")
+
+
+IMAGE_SIZES = {"landscape": "1536x1024", "portrait": "1024x1536", "square": "1024x1024"}
+
+
+async def drawn_keyframe(prompt: str, size: str, *, settings: Settings) -> bytes:
+    """A PNG still from the image model, cropped to `size`; `ProviderError` when it fails."""
+    import base64
+
+    import anyio
+
+    from sorakit.errors import ProviderError
+    from sorakit.media.images import fit_image, load_image
+    from sorakit.pipelines.chat import chat_client, translate
+
+    width, height = parse_size(size)
+    shape = "square" if width == height else "landscape" if width > height else "portrait"
+    client = chat_client(settings)
+    try:
+        answer = await client.images.generate(
+            model=settings.image_model,
+            prompt=f"A single film frame, no text: {prompt}",
+            size=IMAGE_SIZES[shape],
+            n=1,
+        )
+    except openai.OpenAIError as exc:
+        raise translate(exc) from exc
+    finally:
+        await client.close()
+    encoded = answer.data[0].b64_json if answer.data else None
+    if not encoded:
+        raise ProviderError("the image model returned no image", provider="chat")
+
+    def fit() -> bytes:
+        image = fit_image(load_image(base64.b64decode(encoded)), (width, height), mode="crop")
+        return encode_image(image, "PNG")
+
+    return await anyio.to_thread.run_sync(fit)

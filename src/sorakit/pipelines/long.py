@@ -34,12 +34,14 @@ from sorakit.engine import Engine, Step
 from sorakit.engine.runner import ProgressCallback
 from sorakit.errors import (
     BudgetExceededError,
+    ConfigurationError,
     InvalidRequestError,
     JobFailedError,
     ProviderBadRequestError,
     ReferenceImageError,
 )
 from sorakit.ledger import JobRecord, JobStatus, PipelineRecord, PipelineStatus
+from sorakit.pipelines.chat import chat_api_key
 from sorakit.pipelines.planner import Plan, PlannerMode, plan_segments
 from sorakit.pipelines.segments import split_seconds
 from sorakit.pipelines.styles import apply_styles
@@ -112,7 +114,19 @@ class LongVideos:
             raise InvalidRequestError("the total length must be positive", param="seconds")
         if request.mode == "extend":
             return entry, self._extension_lengths(entry, request)
+        drawn = request.mode == "keyframes" and not self._draws_offline(entry)
+        if drawn and chat_api_key(self.engine.settings) is None:
+            raise ConfigurationError(
+                f"keyframes mode on {entry.name} needs an image model for the start images: "
+                "set SORAKIT_CHAT_API_KEY (or OPENAI_API_KEY) for an OpenAI-compatible "
+                "images endpoint, or use --mode chain"
+            )
         return entry, split_seconds(request.seconds, caps.seconds, count=request.segments)
+
+    @staticmethod
+    def _draws_offline(entry: ModelEntry) -> bool:
+        """The simulator opens on offline stills; a live model needs real pictures."""
+        return entry.provider == "simulator"
 
     def _extension_lengths(self, entry: ModelEntry, request: LongRequest) -> list[int]:
         caps = entry.capabilities
@@ -414,7 +428,7 @@ class _Segments:
         return jobs
 
     async def keyframes(self) -> list[JobRecord]:
-        from sorakit.pipelines.keyframes import offline_keyframe
+        from sorakit.pipelines.keyframes import drawn_keyframe, offline_keyframe
 
         entry, _ = self.engine.catalog.route(self.request.model)
         self.size = self.size or entry.capabilities.default_size
@@ -425,9 +439,15 @@ class _Segments:
             path = self.folder / "keyframes" / f"{index:02d}.png"
             if index == 1 and given is not None:
                 data = given
-            else:
+            elif await anyio.Path(path).exists():  # drawn in an earlier run
+                data = await anyio.Path(path).read_bytes()
+            elif LongVideos._draws_offline(entry):
                 data = await anyio.to_thread.run_sync(
                     offline_keyframe, segment.prompt, self.size, index
+                )
+            else:
+                data = await drawn_keyframe(
+                    segment.prompt, self.size, settings=self.engine.settings
                 )
             await anyio.to_thread.run_sync(_write, path, data)
             frames.append(data)
