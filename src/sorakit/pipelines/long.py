@@ -18,31 +18,26 @@ Continuity modes:
 from __future__ import annotations
 
 import logging
-import re
-import shutil
-import time
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import anyio
 
 from sorakit.catalog import ModelEntry
-from sorakit.engine import Engine, Step
+from sorakit.engine import Engine
 from sorakit.engine.runner import ProgressCallback
 from sorakit.errors import (
     BudgetExceededError,
     ConfigurationError,
     InvalidRequestError,
     JobFailedError,
-    ProviderBadRequestError,
-    ReferenceImageError,
 )
-from sorakit.ledger import JobRecord, JobStatus, PipelineRecord, PipelineStatus
+from sorakit.ledger import JobRecord, PipelineRecord, PipelineStatus
 from sorakit.pipelines.chat import chat_api_key
 from sorakit.pipelines.planner import Plan, PlannerMode, plan_segments
+from sorakit.pipelines.segment_run import SegmentRun, draws_offline
 from sorakit.pipelines.segments import split_seconds
 from sorakit.pipelines.styles import apply_styles
 
@@ -53,9 +48,6 @@ logger = logging.getLogger(__name__)
 
 Continuity = Literal["chain", "extend", "keyframes"]
 KIND = "long"
-SEGMENT_OPTIONS = {"variants": ["video"]}
-"""A segment's thumbnail and spritesheet are never used: only its video is downloaded."""
-_REFERENCE_REFUSAL = re.compile(r"image|face|person|people|reference|frame|likeness", re.I)
 
 
 @dataclass
@@ -95,9 +87,6 @@ class LongVideo:
     notes: list[str] = field(default_factory=list)
 
 
-SegmentMaker = Callable[[Step], Awaitable[JobRecord]]
-
-
 class LongVideos:
     """Plans, runs and resumes long-video pipelines on an engine."""
 
@@ -114,7 +103,7 @@ class LongVideos:
             raise InvalidRequestError("the total length must be positive", param="seconds")
         if request.mode == "extend":
             return entry, self._extension_lengths(entry, request)
-        drawn = request.mode == "keyframes" and not self._draws_offline(entry)
+        drawn = request.mode == "keyframes" and not draws_offline(entry)
         if drawn and chat_api_key(self.engine.settings) is None:
             raise ConfigurationError(
                 f"keyframes mode on {entry.name} needs an image model for the start images: "
@@ -122,11 +111,6 @@ class LongVideos:
                 "images endpoint, or use --mode chain"
             )
         return entry, split_seconds(request.seconds, caps.seconds, count=request.segments)
-
-    @staticmethod
-    def _draws_offline(entry: ModelEntry) -> bool:
-        """The simulator opens on offline stills; a live model needs real pictures."""
-        return entry.provider == "simulator"
 
     def _extension_lengths(self, entry: ModelEntry, request: LongRequest) -> list[int]:
         caps = entry.capabilities
@@ -275,7 +259,7 @@ class LongVideos:
             pipeline = await self.engine.ledger.update_pipeline(
                 pipeline_id, status=PipelineStatus.RUNNING, error_message=None
             )
-        segments = _Segments(self.engine, pipeline, request, plan, folder, on_progress)
+        segments = SegmentRun(self.engine, pipeline, request, plan, folder, on_progress)
         try:
             if request.mode == "extend":
                 jobs = await segments.extend()
@@ -308,224 +292,3 @@ class LongVideos:
 
         video = await self.run(pipeline_id, on_progress)
         return Resumed(video.pipeline, str(video.video) if video.video else None)
-
-
-class _Segments:
-    """One run of one pipeline: the steps, their files, and what the user should be told."""
-
-    def __init__(
-        self,
-        engine: Engine,
-        pipeline: PipelineRecord,
-        request: LongRequest,
-        plan: Plan,
-        folder: Path,
-        on_progress: ProgressCallback | None,
-    ) -> None:
-        self.engine = engine
-        self.pipeline = pipeline
-        self.request = request
-        self.plan = plan
-        self.folder = folder
-        self.on_progress = on_progress
-        self.notes: list[str] = list(pipeline.state.get("notes", []))
-        self.attempts: dict[str, int] = dict(pipeline.state.get("attempts", {}))
-        self.described: list[int] = list(pipeline.state.get("described", []))
-        self.size = request.size
-        self.started_at = time.time()
-
-    def _note(self, text: str) -> None:
-        if text not in self.notes:
-            self.notes.append(text)
-            logger.info("%s: %s", self.pipeline.id, text)
-
-    async def _step(self, name: str, make: SegmentMaker) -> JobRecord:
-        """Create (or find) the step's job and track it; a failed job is retried under a new name."""
-        attempt = self.attempts.get(name, 1)
-        label = name if attempt == 1 else f"{name}#{attempt}"
-        job = await make(Step(self.pipeline.id, label, self.pipeline.budget_usd))
-        if (
-            job.status in (JobStatus.FAILED, JobStatus.CANCELLED)
-            and (job.completed_at or 0) < self.started_at
-        ):
-            # It failed in an earlier run: this run is the retry the user asked for.
-            self.attempts[name] = attempt + 1
-            await self.engine.ledger.update_pipeline(
-                self.pipeline.id, state={"attempts": self.attempts}
-            )
-            return await self._step(name, make)
-        job = await self.engine.wait(job.id, self.on_progress)
-        if job.status is not JobStatus.COMPLETED:
-            raise JobFailedError(job.id, job.error_code, job.error_message)
-        if self.size is None:
-            self.size = job.size  # later segments keep the first one's size
-        return job
-
-    async def _segment(
-        self, index: int, reference: bytes | None, last_frame: bytes | None = None
-    ) -> JobRecord:
-        """One segment from its plan; a refused reference is dropped and described instead."""
-        segment = self.plan.segments[index - 1]
-        name = f"segment-{index}"
-
-        def create(prompt: str, image: bytes | None) -> SegmentMaker:
-            async def make(step: Step) -> JobRecord:
-                return await self.engine.create(
-                    prompt,
-                    model=self.request.model,
-                    seconds=segment.seconds,
-                    size=self.size,
-                    reference=image,
-                    last_frame=last_frame,
-                    snap=True,
-                    step=step,
-                    extra_options=SEGMENT_OPTIONS,
-                )
-
-            return make
-
-        if reference is None:
-            return await self._step(name, create(segment.prompt, None))
-        if index not in self.described:
-            try:
-                return await self._step(name, create(segment.prompt, reference))
-            except (ProviderBadRequestError, JobFailedError, ReferenceImageError) as exc:
-                if not _reference_refused(exc):
-                    raise
-            self.described.append(index)  # a resume goes straight to the described segment
-            await self.engine.ledger.update_pipeline(
-                self.pipeline.id, state={"described": self.described}
-            )
-        described = (
-            f"{segment.prompt}\n\nThe shot opens exactly where the previous shot ended: "
-            f"{self.plan.segments[index - 2].prompt if index > 1 else self.plan.prompt}"
-        )
-        self._note(
-            f"segment {index}: the provider refused its start image, so it was made without one "
-            "and the frame was described in the prompt instead"
-        )
-        return await self._step(f"{name}-described", create(described, None))
-
-    async def chain(self) -> list[JobRecord]:
-        jobs: list[JobRecord] = []
-        reference = await self._first_reference()
-        for index in range(1, len(self.plan.segments) + 1):
-            job = await self._segment(index, reference)
-            jobs.append(job)
-            reference = await self._last_frame(job, index)
-        return jobs
-
-    async def extend(self) -> list[JobRecord]:
-        reference = await self._first_reference()
-        jobs = [await self._segment(1, reference)]
-        for index, segment in enumerate(self.plan.segments[1:], start=2):
-            previous = jobs[-1]
-
-            async def make(step: Step, source: str = previous.id, seg: Any = segment) -> JobRecord:
-                return await self.engine.extend(source, seg.prompt, seg.seconds, step=step)
-
-            jobs.append(await self._step(f"segment-{index}", make))
-        return jobs
-
-    async def keyframes(self) -> list[JobRecord]:
-        from sorakit.pipelines.keyframes import drawn_keyframe, offline_keyframe
-
-        entry, _ = self.engine.catalog.route(self.request.model)
-        self.size = self.size or entry.capabilities.default_size
-        count = len(self.plan.segments)
-        given = await self._first_reference()
-        frames: list[bytes] = []
-        for index, segment in enumerate(self.plan.segments, start=1):
-            path = self.folder / "keyframes" / f"{index:02d}.png"
-            if index == 1 and given is not None:
-                data = given
-            elif await anyio.Path(path).exists():  # drawn in an earlier run
-                data = await anyio.Path(path).read_bytes()
-            elif LongVideos._draws_offline(entry):
-                data = await anyio.to_thread.run_sync(
-                    offline_keyframe, segment.prompt, self.size, index
-                )
-            else:
-                data = await drawn_keyframe(
-                    segment.prompt, self.size, settings=self.engine.settings
-                )
-            await anyio.to_thread.run_sync(_write, path, data)
-            frames.append(data)
-        ends = entry.capabilities.last_frame
-        if not ends:
-            self._note(
-                f"{entry.name} takes no last frame: segments meet at a cut between keyframes"
-            )
-        results: dict[int, JobRecord] = {}
-
-        async def one(index: int) -> None:
-            last = frames[index] if ends and index < count else None
-            results[index] = await self._segment(index, frames[index - 1], last)
-
-        async with anyio.create_task_group() as group:
-            for index in range(1, count + 1):
-                group.start_soon(one, index)
-        return [results[i] for i in range(1, count + 1)]
-
-    async def _first_reference(self) -> bytes | None:
-        if not self.request.reference:
-            return None
-        return await anyio.Path(self.request.reference).read_bytes()
-
-    async def _last_frame(self, job: JobRecord, index: int) -> bytes:
-        """The segment's exact last frame as PNG, kept in the folder as `frames/NN-last.png`."""
-        from sorakit import media
-
-        path = self.folder / "frames" / f"{index:02d}-last.png"
-        video = job.video_path
-        assert video is not None
-
-        def extract() -> bytes:
-            image = media.last_frame(video)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            data = media.encode_image(image, "PNG")
-            path.write_bytes(data)
-            return data
-
-        return await anyio.to_thread.run_sync(extract)
-
-    async def finish(self, jobs: list[JobRecord]) -> Path:
-        """Copy the segments into the folder and stitch them (the last job, for extensions)."""
-        from sorakit import media
-
-        videos = []
-        for index, job in enumerate(jobs, start=1):
-            assert job.video_path is not None
-            target = self.folder / "segments" / f"{index:02d}.mp4"
-            await anyio.to_thread.run_sync(_copy, Path(job.video_path), target)
-            videos.append(target)
-        output = self.folder / "video.mp4"
-        if self.request.mode == "extend":
-            await anyio.to_thread.run_sync(_copy, videos[-1], output)
-            return output
-        chained = self.request.mode == "chain"
-        crossfade = self.request.crossfade
-        await anyio.to_thread.run_sync(
-            lambda: media.stitch(videos, output, chained=chained, crossfade=crossfade)
-        )
-        return output
-
-
-def _reference_refused(exc: Exception) -> bool:
-    """Whether a failure reads like the provider refusing the start image (faces, people...)."""
-    if isinstance(exc, ReferenceImageError):
-        return True
-    text = f"{getattr(exc, 'code', '') or ''} {getattr(exc, 'reason', '') or ''} {exc}"
-    return bool(_REFERENCE_REFUSAL.search(text))
-
-
-def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-
-
-def _copy(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists() and target.stat().st_size == source.stat().st_size:
-        return
-    shutil.copyfile(source, target)

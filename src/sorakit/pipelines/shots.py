@@ -41,7 +41,7 @@ from sorakit.errors import (
     SorakitError,
 )
 from sorakit.ledger import JobRecord, JobStatus, PipelineRecord, PipelineStatus
-from sorakit.pipelines.long import _reference_refused
+from sorakit.pipelines.segment_run import reference_refused
 from sorakit.pipelines.storyboard import (
     Shot,
     Storyboard,
@@ -428,7 +428,7 @@ class Storyboards:
             try:
                 return await runner.step(name, _creator(self.engine, shot, reference))
             except (ProviderBadRequestError, JobFailedError, ReferenceImageError) as exc:
-                if not (shot.continues and reference is not None and _reference_refused(exc)):
+                if not (shot.continues and reference is not None and reference_refused(exc)):
                     raise
             runner.described.append(name)  # a resume goes straight to the described shot
             await self.engine.ledger.update_pipeline(
