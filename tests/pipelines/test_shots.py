@@ -13,7 +13,8 @@ from sorakit.engine import Engine
 from sorakit.errors import BudgetExceededError
 from sorakit.ledger import JobRecord, PipelineStatus
 from sorakit.pipelines.resume import resume_pipelines
-from sorakit.pipelines.shots import Seam, StoryboardRequest, Storyboards, join
+from sorakit.pipelines.shots import StoryboardRequest, Storyboards
+from sorakit.pipelines.steps import Seam, join
 from sorakit.settings import Settings
 from tests.conftest import make_mp4
 from tests.pipelines.test_long import FaceShy, creates, difference, frames_at

@@ -29,7 +29,6 @@ from sorakit.catalog import ModelEntry
 from sorakit.engine import Engine
 from sorakit.engine.runner import ProgressCallback
 from sorakit.errors import (
-    BudgetExceededError,
     ConfigurationError,
     InvalidRequestError,
     JobFailedError,
@@ -39,6 +38,7 @@ from sorakit.pipelines.chat import chat_api_key
 from sorakit.pipelines.planner import Plan, PlannerMode, plan_segments
 from sorakit.pipelines.segment_run import SegmentRun, draws_offline
 from sorakit.pipelines.segments import split_seconds
+from sorakit.pipelines.steps import check_budget
 from sorakit.pipelines.styles import apply_styles
 
 if TYPE_CHECKING:
@@ -179,26 +179,12 @@ class LongVideos:
 
     async def check_budget(self, request: LongRequest) -> None:
         """Refuse a long video whose segments together would pass a budget, before planning."""
-        estimate = self.estimate(request)
-        caps = [(request.budget_usd, "its budget", 0.0)]
-        if self.engine.settings.budget_usd is not None:
-            spent = (await self.engine.ledger.spend()).total
-            caps.append((self.engine.settings.budget_usd, "the budget", spent))
-        for cap, label, spent in caps:
-            if cap is None:
-                continue
-            if estimate is None:
-                raise BudgetExceededError(
-                    f"the price of {request.model} is unknown, so {label} of ${cap:.2f} cannot "
-                    "be kept; nothing was sent",
-                    param="model",
-                )
-            if spent + estimate > cap + 1e-9:
-                raise BudgetExceededError(
-                    f"the {request.seconds} s video is estimated at ${estimate:.2f}; with "
-                    f"${spent:.2f} already spent or reserved that passes {label} of ${cap:.2f}, "
-                    "so nothing was sent"
-                )
+        await check_budget(
+            self.engine,
+            self.estimate(request),
+            request.budget_usd,
+            f"the {request.seconds} s video",
+        )
 
     async def start(self, request: LongRequest) -> PipelineRecord:
         """Check, plan, save the plan, and record the pipeline; nothing is paid for yet."""
@@ -267,7 +253,7 @@ class LongVideos:
                 jobs = await segments.keyframes()
             else:
                 jobs = await segments.chain()
-            video = await segments.finish(jobs)
+            video = await segments.stitch(jobs)
         except JobFailedError as exc:
             await self.engine.ledger.update_pipeline(
                 pipeline_id,

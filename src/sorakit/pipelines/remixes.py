@@ -20,7 +20,7 @@ from sorakit.engine import Engine, Step
 from sorakit.engine.runner import ProgressCallback
 from sorakit.errors import InvalidRequestError, SorakitError
 from sorakit.ledger import JobRecord, JobStatus, PipelineRecord
-from sorakit.pipelines.shots import (
+from sorakit.pipelines.steps import (
     Seam,
     StepRunner,
     check_budget,

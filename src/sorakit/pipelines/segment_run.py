@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import logging
 import re
-import shutil
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,8 +17,9 @@ from sorakit.catalog import ModelEntry
 from sorakit.engine import Engine, Step
 from sorakit.engine.runner import ProgressCallback
 from sorakit.errors import JobFailedError, ProviderBadRequestError, ReferenceImageError
-from sorakit.ledger import JobRecord, JobStatus, PipelineRecord
+from sorakit.ledger import JobRecord, PipelineRecord
 from sorakit.pipelines.planner import Plan
+from sorakit.pipelines.steps import StepMaker, StepRunner, copy_file
 
 if TYPE_CHECKING:
     from sorakit.pipelines.long import LongRequest
@@ -32,16 +30,14 @@ SEGMENT_OPTIONS = {"variants": ["video"]}
 """A segment's thumbnail and spritesheet are never used: only its video is downloaded."""
 _REFERENCE_REFUSAL = re.compile(r"image|face|person|people|reference|frame|likeness", re.I)
 
-SegmentMaker = Callable[[Step], Awaitable[JobRecord]]
-
 
 def draws_offline(entry: ModelEntry) -> bool:
     """The simulator opens on offline stills; a live model needs real pictures."""
     return entry.provider == "simulator"
 
 
-class SegmentRun:
-    """One run of one pipeline: the steps, their files, and what the user should be told."""
+class SegmentRun(StepRunner):
+    """One run of one long video: its segments as steps, their files, and the stitch."""
 
     def __init__(
         self,
@@ -52,41 +48,14 @@ class SegmentRun:
         folder: Path,
         on_progress: ProgressCallback | None,
     ) -> None:
-        self.engine = engine
-        self.pipeline = pipeline
+        super().__init__(engine, pipeline, on_progress)
         self.request = request
         self.plan = plan
         self.folder = folder
-        self.on_progress = on_progress
-        self.notes: list[str] = list(pipeline.state.get("notes", []))
-        self.attempts: dict[str, int] = dict(pipeline.state.get("attempts", {}))
-        self.described: list[int] = list(pipeline.state.get("described", []))
         self.size = request.size
-        self.started_at = time.time()
 
-    def _note(self, text: str) -> None:
-        if text not in self.notes:
-            self.notes.append(text)
-            logger.info("%s: %s", self.pipeline.id, text)
-
-    async def _step(self, name: str, make: SegmentMaker) -> JobRecord:
-        """Create (or find) the step's job and track it; a failed job is retried under a new name."""
-        attempt = self.attempts.get(name, 1)
-        label = name if attempt == 1 else f"{name}#{attempt}"
-        job = await make(Step(self.pipeline.id, label, self.pipeline.budget_usd))
-        if (
-            job.status in (JobStatus.FAILED, JobStatus.CANCELLED)
-            and (job.completed_at or 0) < self.started_at
-        ):
-            # It failed in an earlier run: this run is the retry the user asked for.
-            self.attempts[name] = attempt + 1
-            await self.engine.ledger.update_pipeline(
-                self.pipeline.id, state={"attempts": self.attempts}
-            )
-            return await self._step(name, make)
-        job = await self.engine.wait(job.id, self.on_progress)
-        if job.status is not JobStatus.COMPLETED:
-            raise JobFailedError(job.id, job.error_code, job.error_message)
+    async def step(self, name: str, make: StepMaker) -> JobRecord:
+        job = await super().step(name, make)
         if self.size is None:
             self.size = job.size  # later segments keep the first one's size
         return job
@@ -98,7 +67,7 @@ class SegmentRun:
         segment = self.plan.segments[index - 1]
         name = f"segment-{index}"
 
-        def create(prompt: str, image: bytes | None) -> SegmentMaker:
+        def create(prompt: str, image: bytes | None) -> StepMaker:
             async def make(step: Step) -> JobRecord:
                 return await self.engine.create(
                     prompt,
@@ -115,14 +84,14 @@ class SegmentRun:
             return make
 
         if reference is None:
-            return await self._step(name, create(segment.prompt, None))
-        if index not in self.described:
+            return await self.step(name, create(segment.prompt, None))
+        if name not in self.described:
             try:
-                return await self._step(name, create(segment.prompt, reference))
+                return await self.step(name, create(segment.prompt, reference))
             except (ProviderBadRequestError, JobFailedError, ReferenceImageError) as exc:
                 if not reference_refused(exc):
                     raise
-            self.described.append(index)  # a resume goes straight to the described segment
+            self.described.append(name)  # a resume goes straight to the described segment
             await self.engine.ledger.update_pipeline(
                 self.pipeline.id, state={"described": self.described}
             )
@@ -130,11 +99,11 @@ class SegmentRun:
             f"{segment.prompt}\n\nThe shot opens exactly where the previous shot ended: "
             f"{self.plan.segments[index - 2].prompt if index > 1 else self.plan.prompt}"
         )
-        self._note(
+        self.note(
             f"segment {index}: the provider refused its start image, so it was made without one "
             "and the frame was described in the prompt instead"
         )
-        return await self._step(f"{name}-described", create(described, None))
+        return await self.step(f"{name}-described", create(described, None))
 
     async def chain(self) -> list[JobRecord]:
         jobs: list[JobRecord] = []
@@ -154,7 +123,7 @@ class SegmentRun:
             async def make(step: Step, source: str = previous.id, seg: Any = segment) -> JobRecord:
                 return await self.engine.extend(source, seg.prompt, seg.seconds, step=step)
 
-            jobs.append(await self._step(f"segment-{index}", make))
+            jobs.append(await self.step(f"segment-{index}", make))
         return jobs
 
     async def keyframes(self) -> list[JobRecord]:
@@ -183,9 +152,7 @@ class SegmentRun:
             frames.append(data)
         ends = entry.capabilities.last_frame
         if not ends:
-            self._note(
-                f"{entry.name} takes no last frame: segments meet at a cut between keyframes"
-            )
+            self.note(f"{entry.name} takes no last frame: segments meet at a cut between keyframes")
         results: dict[int, JobRecord] = {}
 
         async def one(index: int) -> None:
@@ -219,7 +186,7 @@ class SegmentRun:
 
         return await anyio.to_thread.run_sync(extract)
 
-    async def finish(self, jobs: list[JobRecord]) -> Path:
+    async def stitch(self, jobs: list[JobRecord]) -> Path:
         """Copy the segments into the folder and stitch them (the last job, for extensions)."""
         from sorakit import media
 
@@ -227,11 +194,11 @@ class SegmentRun:
         for index, job in enumerate(jobs, start=1):
             assert job.video_path is not None
             target = self.folder / "segments" / f"{index:02d}.mp4"
-            await anyio.to_thread.run_sync(_copy, Path(job.video_path), target)
+            await anyio.to_thread.run_sync(copy_file, Path(job.video_path), target)
             videos.append(target)
         output = self.folder / "video.mp4"
         if self.request.mode == "extend":
-            await anyio.to_thread.run_sync(_copy, videos[-1], output)
+            await anyio.to_thread.run_sync(copy_file, videos[-1], output)
             return output
         chained = self.request.mode == "chain"
         crossfade = self.request.crossfade
@@ -252,10 +219,3 @@ def reference_refused(exc: Exception) -> bool:
 def _write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
-
-
-def _copy(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists() and target.stat().st_size == source.stat().st_size:
-        return
-    shutil.copyfile(source, target)

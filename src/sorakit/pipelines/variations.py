@@ -19,7 +19,7 @@ from sorakit.engine import Engine, Step
 from sorakit.engine.runner import ProgressCallback
 from sorakit.errors import InvalidRequestError, SorakitError
 from sorakit.ledger import JobRecord, PipelineRecord
-from sorakit.pipelines.shots import (
+from sorakit.pipelines.steps import (
     StepRunner,
     check_budget,
     copy_file,

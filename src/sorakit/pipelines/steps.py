@@ -1,0 +1,167 @@
+"""What every pipeline shares: steps created once and retried under a new name, budgets checked
+before anything is sent, the output folder, and joining clips with a seam of its own at each cut.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sorakit.engine import Engine, Step
+from sorakit.engine.runner import ProgressCallback
+from sorakit.errors import BudgetExceededError, JobFailedError
+from sorakit.ledger import JobRecord, JobStatus, PipelineRecord, PipelineStatus
+
+logger = logging.getLogger(__name__)
+
+StepMaker = Callable[[Step], Awaitable[JobRecord]]
+
+
+class StepRunner:
+    """One run of one pipeline: its steps, each created once, and what the user should be told."""
+
+    def __init__(
+        self, engine: Engine, pipeline: PipelineRecord, on_progress: ProgressCallback | None
+    ) -> None:
+        self.engine = engine
+        self.pipeline = pipeline
+        self.on_progress = on_progress
+        self.notes: list[str] = list(pipeline.state.get("notes", []))
+        self.attempts: dict[str, int] = dict(pipeline.state.get("attempts", {}))
+        self.described: list[str] = list(pipeline.state.get("described", []))
+        self.started_at = time.time()
+
+    def note(self, text: str) -> None:
+        """Keep a note for the user (once), in the pipeline's state when it is saved."""
+        if text not in self.notes:
+            self.notes.append(text)
+            logger.info("%s: %s", self.pipeline.id, text)
+
+    async def step(self, name: str, make: StepMaker) -> JobRecord:
+        """Create (or find) the step's job and track it; a failed job is retried under a new name."""
+        attempt = self.attempts.get(name, 1)
+        label = name if attempt == 1 else f"{name}#{attempt}"
+        job = await make(Step(self.pipeline.id, label, self.pipeline.budget_usd))
+        if (
+            job.status in (JobStatus.FAILED, JobStatus.CANCELLED)
+            and (job.completed_at or 0) < self.started_at
+        ):
+            # It failed in an earlier run: this run is the retry the user asked for.
+            self.attempts[name] = attempt + 1
+            await self.engine.ledger.update_pipeline(
+                self.pipeline.id, state={"attempts": self.attempts}
+            )
+            return await self.step(name, make)
+        job = await self.engine.wait(job.id, self.on_progress)
+        if job.status is not JobStatus.COMPLETED:
+            raise JobFailedError(job.id, job.error_code, job.error_message)
+        return job
+
+    async def begin(self) -> None:
+        """Mark the pipeline running again (a resume of a failed one)."""
+        if self.pipeline.status is not PipelineStatus.RUNNING:
+            self.pipeline = await self.engine.ledger.update_pipeline(
+                self.pipeline.id, status=PipelineStatus.RUNNING, error_message=None
+            )
+
+    async def finish(self, output: Path | None, error: str | None = None) -> PipelineRecord:
+        """Record the end: completed with its output, or failed with why (its output kept)."""
+        self.pipeline = await self.engine.ledger.update_pipeline(
+            self.pipeline.id,
+            status=PipelineStatus.FAILED if error else PipelineStatus.COMPLETED,
+            output=str(output) if output else None,
+            error_message=error,
+            state={"notes": self.notes},
+        )
+        return self.pipeline
+
+
+async def check_budget(
+    engine: Engine, estimate: float | None, cap: float | None, what: str
+) -> None:
+    """Refuse work whose list price would pass its own cap or the ledger-wide one; nothing is sent."""
+    caps = [(cap, "its budget", 0.0)]
+    if engine.settings.budget_usd is not None:
+        spent = (await engine.ledger.spend()).total
+        caps.append((engine.settings.budget_usd, "the budget", spent))
+    for limit, label, spent in caps:
+        if limit is None:
+            continue
+        if estimate is None:
+            raise BudgetExceededError(
+                f"a price in {what} is unknown, so {label} of ${limit:.2f} cannot be kept; "
+                "nothing was sent",
+                param="model",
+            )
+        if spent + estimate > limit + 1e-9:
+            raise BudgetExceededError(
+                f"{what} is estimated at ${estimate:.2f}; with ${spent:.2f} already spent or "
+                f"reserved that passes {label} of ${limit:.2f}, so nothing was sent"
+            )
+
+
+def pipeline_folder(engine: Engine, out: str | None, pipeline_id: str) -> Path:
+    """Where a pipeline writes: a folder named after it in `out` or the home's `pipelines`."""
+    root = Path(out) if out else engine.settings.home / "pipelines"
+    return (root / pipeline_id).resolve()
+
+
+def new_pipeline_id(kind: str) -> str:
+    return f"{kind}_{uuid.uuid4().hex[:24]}"
+
+
+def copy_file(source: Path, target: Path) -> None:
+    """Copy a job's file into a pipeline folder (skipped when an equal-sized copy is there)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists() and target.stat().st_size == source.stat().st_size:
+        return
+    shutil.copyfile(source, target)
+
+
+def write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+# joining with a seam of its own at every cut
+
+
+@dataclass(frozen=True)
+class Seam:
+    """How a clip joins the one before it."""
+
+    chained: bool = False
+    """The clip opens on the previous one's last frame, which the join shows once."""
+    crossfade: float = 0.0
+
+
+def join(clips: Sequence[Path], seams: Sequence[Seam], dest: Path) -> None:
+    """Join clips with a seam each (`seams[i]` joins clip i+1): one `media.stitch` per run of equal seams."""
+    from sorakit import media
+
+    if len(seams) != len(clips) - 1:
+        raise ValueError("one seam between every two clips")
+    if len(clips) == 1:
+        copy_file(clips[0], dest)
+        return
+    runs: list[tuple[Seam, list[Path]]] = []
+    for seam, clip in zip(seams, clips[1:], strict=True):
+        if runs and runs[-1][0] == seam:
+            runs[-1][1].append(clip)
+        else:
+            runs.append((seam, [clip]))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".join-", dir=dest.parent) as work:
+        joined = clips[0]
+        for number, (seam, run) in enumerate(runs):
+            out = dest if number == len(runs) - 1 else Path(work) / f"{number}.mp4"
+            media.stitch([joined, *run], out, chained=seam.chained, crossfade=seam.crossfade)
+            joined = out
