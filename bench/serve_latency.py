@@ -111,6 +111,31 @@ async def seed(home: Path) -> list[str]:
     return ids
 
 
+async def seed_gateway(home: Path, gateway: Path) -> None:
+    """The same ledger in another home, with every job owned by one tenant key (the issue 6
+    gateway: authentication, ownership and the request log on every request)."""
+    import shutil
+
+    from sorakit.ledger import Ledger
+
+    gateway.mkdir()
+    for name in ("sorakit.db", "ids.json"):
+        shutil.copyfile(home / name, gateway / name)
+    ledger = await Ledger.open(f"sqlite+aiosqlite:///{gateway / 'sorakit.db'}")
+    try:
+        key, token = await ledger.create_key("bench")
+        for job_id in video_ids(gateway):
+            await ledger.update(job_id, owner=key.id)
+    finally:
+        await ledger.close()
+    (gateway / "token.txt").write_text(token)
+
+
+def bearer(home: Path) -> bytes:
+    token = home / "token.txt"
+    return token.read_bytes().strip() if token.exists() else b"sk-bench"
+
+
 # --- server processes --------------------------------------------------------------------
 
 
@@ -153,7 +178,7 @@ def raw_app() -> Any:
 def server_main(kind: str, home: Path | None, port_file: str, profile: str | None) -> None:
     import uvicorn
 
-    if kind == "sorakit":
+    if kind in ("sorakit", "gateway"):
         from sorakit.server import create_app
         from sorakit.settings import get_settings
 
@@ -199,7 +224,9 @@ def server_main(kind: str, home: Path | None, port_file: str, profile: str | Non
 # --- the load process --------------------------------------------------------------------
 
 
-async def _raw_worker(port: int, paths: list[bytes], count: int, lat: list[float]) -> None:
+async def _raw_worker(
+    port: int, paths: list[bytes], count: int, lat: list[float], token: bytes
+) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         for index in range(count):
@@ -207,7 +234,7 @@ async def _raw_worker(port: int, paths: list[bytes], count: int, lat: list[float
             start = time.perf_counter()
             writer.write(
                 b"GET " + path + b" HTTP/1.1\r\nhost: 127.0.0.1\r\n"
-                b"authorization: Bearer sk-bench\r\n\r\n"
+                b"authorization: Bearer " + token + b"\r\n\r\n"
             )
             head = await reader.readuntil(b"\r\n\r\n")
             match = re.search(rb"(?i)content-length: (\d+)", head)
@@ -227,7 +254,7 @@ async def _httpx_worker(client: Any, paths: list[bytes], count: int, lat: list[f
         lat.append(time.perf_counter() - start)
 
 
-async def load(port: int, ids: list[str], total: int, driver: str) -> dict[str, Any]:
+async def load(port: int, ids: list[str], total: int, driver: str, token: bytes) -> dict[str, Any]:
     paths = [f"/v1/videos/{i}".encode() for i in ids]
     per = total // CONNECTIONS
 
@@ -238,7 +265,7 @@ async def load(port: int, ids: list[str], total: int, driver: str) -> dict[str, 
             async with httpx.AsyncClient(
                 base_url=f"http://127.0.0.1:{port}",
                 limits=httpx.Limits(max_connections=CONNECTIONS),
-                headers={"authorization": "Bearer sk-bench"},
+                headers={"authorization": f"Bearer {token.decode()}"},
             ) as client:
                 await asyncio.gather(
                     *(
@@ -248,7 +275,10 @@ async def load(port: int, ids: list[str], total: int, driver: str) -> dict[str, 
                 )
         else:
             await asyncio.gather(
-                *(_raw_worker(port, paths[i:] + paths[:i], count, lat) for i in range(CONNECTIONS))
+                *(
+                    _raw_worker(port, paths[i:] + paths[:i], count, lat, token)
+                    for i in range(CONNECTIONS)
+                )
             )
 
     # Warm-up: every connection walks every id once, so the rounds measure the steady state of
@@ -268,7 +298,9 @@ async def load(port: int, ids: list[str], total: int, driver: str) -> dict[str, 
 
 def load_main(port: int, home: Path, total: int, driver: str, result: Path) -> None:
     os.sched_setaffinity(0, CLIENT_CPU)
-    outcome = asyncio.run(asyncio.wait_for(load(port, video_ids(home), total, driver), 300))
+    outcome = asyncio.run(
+        asyncio.wait_for(load(port, video_ids(home), total, driver, bearer(home)), 300)
+    )
     result.write_text(json.dumps(outcome))
 
 
@@ -276,6 +308,7 @@ def load_main(port: int, home: Path, total: int, driver: str, result: Path) -> N
 
 SERVERS = [
     ("sorakit", "**`sorakit serve`** (`create_app`, SQLite ledger)"),
+    ("gateway", "**`sorakit serve` with API keys** (auth, ownership, request log)"),
     ("bare", "bare FastAPI endpoint, same JSON (the target's reference)"),
     ("raw", "raw ASGI app on uvicorn, same JSON (the floor)"),
 ]
@@ -338,10 +371,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="sorakit-bench-serve-") as name:
         home = Path(name)
         asyncio.run(seed(home))
+        gateway = home / "gateway"
+        asyncio.run(seed_gateway(home, gateway))
+        homes = {"gateway": gateway}
         results: dict[str, list[dict[str, Any]]] = {kind: [] for kind, _ in SERVERS}
         for _ in range(rounds):
             for kind, _label in SERVERS:
-                results[kind].append(measure(kind, home, total, args.driver, None))
+                results[kind].append(measure(kind, homes.get(kind, home), total, args.driver, None))
         os.sched_setaffinity(0, SERVER_CPU)
         parts = asyncio.run(breakdown(home, 500 if args.quick else 2000))
         os.sched_setaffinity(0, SERVER_CPU | CLIENT_CPU)
@@ -372,6 +408,13 @@ def main() -> None:
         f"(throughput {s[0] / b[0]:.2f}x), p50 {s[1] / b[1]:.2f}x, p99 {s[2] / b[2]:.2f}x "
         f"(target <= 1.2x: {'met' if ratio <= 1.2 else 'MISSED'}). Bare FastAPI / raw ASGI: "
         f"{r[0] / b[0]:.2f}x."
+    )
+    g = summary["gateway"]
+    added = s[0] / g[0]
+    print(
+        f"\nThe gateway with keys / `sorakit serve` without: {added:.2f}x the time per request, "
+        f"p50 {g[1] / s[1]:.2f}x, p99 {g[2] / s[2]:.2f}x (issue 6 target <= 1.2x: "
+        f"{'met' if added <= 1.2 else 'MISSED'})."
     )
     print(
         f"\nOne request at a time, in-process on CPU 0 (server CPU per request under load: "
