@@ -104,6 +104,9 @@ async def test_a_callback_url_becomes_fal_webhook_and_arrives_once_the_job_is_do
     assert body["status"] == "OK" and body["error"] is None
     assert body["payload"]["video"]["url"].startswith(f"{MEDIA}{rid}/output.mp4")
     assert receiver.attempts == 2  # the first answer was a 500: the fake retried
+    deadline = time.monotonic() + 5  # the sender logs the 200 once its POST returns
+    while len(fake.webhook_log) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert [status for _, status in fake.webhook_log] == [500, 200]
     assert (await provider.retrieve(job.id)).status == "completed"
 
