@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -13,7 +12,7 @@ from sorakit.catalog.fal import fal_models
 from sorakit.errors import InvalidRequestError, ProviderBadRequestError
 from sorakit.providers.base import ReferenceImage
 from sorakit.providers.fal import FAL_MODELS, FalProvider
-from tests.providers.fal_fake import FakeFalQueue, generate, make, rendered_mp4, sent
+from tests.providers.fal_fake import FakeFalQueue, generate, sent
 
 FIRST = ReferenceImage(b"\x89PNG\r\n\x1a\nfirst", "image/png", 1920, 1080)
 LAST = ReferenceImage(b"\x89PNG\r\n\x1a\nlast", "image/png", 1920, 1080)
@@ -25,25 +24,6 @@ def uri(image: ReferenceImage) -> str:
 
 def subject(n: int) -> ReferenceImage:
     return ReferenceImage(f"subject {n}".encode(), "image/jpeg", 512, 512 + n)
-
-
-@pytest.fixture(scope="module")
-def mp4(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    return rendered_mp4(tmp_path_factory.mktemp("fal-inputs"))
-
-
-@pytest.fixture
-def fake(mp4: bytes) -> Iterator[FakeFalQueue]:
-    queue = FakeFalQueue(mp4)
-    yield queue
-    queue.close()
-
-
-@pytest.fixture
-async def provider(fake: FakeFalQueue) -> AsyncIterator[FalProvider]:
-    p = make(fake)
-    yield p
-    await p.aclose()
 
 
 # -- last frames ------------------------------------------------------------------------------

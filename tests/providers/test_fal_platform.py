@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,30 +25,9 @@ from tests.providers.fal_fake import (
     Fault,
     QuickFal,
     generate,
-    make,
-    rendered_mp4,
 )
 
 LOST = Fault(raises=httpx.ReadTimeout("the answer was lost"), after=True)
-
-
-@pytest.fixture(scope="module")
-def mp4(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    return rendered_mp4(tmp_path_factory.mktemp("fal-platform"))
-
-
-@pytest.fixture
-def fake(mp4: bytes) -> Iterator[FakeFalQueue]:
-    queue = FakeFalQueue(mp4)
-    yield queue
-    queue.close()
-
-
-@pytest.fixture
-async def provider(fake: FakeFalQueue) -> AsyncIterator[FalProvider]:
-    p = make(fake)
-    yield p
-    await p.aclose()
 
 
 # -- billed costs -----------------------------------------------------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -20,8 +19,6 @@ from tests.providers.fal_fake import (
     QUEUE,
     FakeFalQueue,
     generate,
-    make,
-    rendered_mp4,
 )
 
 
@@ -66,25 +63,6 @@ class Receiver:
     def wait(self, timeout: float = 5.0) -> dict[str, Any]:
         assert self.arrived.wait(timeout), "no webhook arrived"
         return self.bodies[-1]
-
-
-@pytest.fixture(scope="module")
-def mp4(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    return rendered_mp4(tmp_path_factory.mktemp("fal-hooks"))
-
-
-@pytest.fixture
-def fake(mp4: bytes) -> Iterator[FakeFalQueue]:
-    queue = FakeFalQueue(mp4)
-    yield queue
-    queue.close()
-
-
-@pytest.fixture
-async def provider(fake: FakeFalQueue) -> AsyncIterator[FalProvider]:
-    p = make(fake)
-    yield p
-    await p.aclose()
 
 
 async def test_a_callback_url_becomes_fal_webhook_and_arrives_once_the_job_is_done(

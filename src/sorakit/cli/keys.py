@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -20,14 +20,6 @@ if TYPE_CHECKING:
     from sorakit.ledger.pipelines import UsageRow
 
 app = typer.Typer(name="keys", help="The gateway's API keys.", no_args_is_help=True)
-
-
-def key_dict(key: ApiKeyRecord) -> dict[str, Any]:
-    """A key as JSON-able data, without its hash."""
-    data = asdict(key)
-    del data["secret_hash"]
-    data["models"] = list(key.models) if key.models is not None else None
-    return data
 
 
 @app.command()
@@ -76,7 +68,7 @@ def list_keys(
 
     keys = run(listing, home=home, verbose=verbose)
     if as_json:
-        typer.echo(json.dumps([key_dict(k) for k in keys], indent=2))
+        typer.echo(json.dumps([k.public() for k in keys], indent=2))
         return
     table = Table("id", "name", "prefix", "role", "budget", "rpm", "concurrency", "models", "state")
     for key in keys:

@@ -236,3 +236,9 @@ class ApiKeyRecord:
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+    def public(self) -> dict[str, Any]:
+        """The key as JSON-able data for people and APIs: everything but its hash."""
+        data = {name: value for name, value in vars(self).items() if name != "secret_hash"}
+        data["models"] = list(self.models) if self.models is not None else None
+        return data

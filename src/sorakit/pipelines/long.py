@@ -18,7 +18,6 @@ Continuity modes:
 from __future__ import annotations
 
 import logging
-import uuid
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -38,7 +37,7 @@ from sorakit.pipelines.chat import chat_api_key
 from sorakit.pipelines.planner import Plan, PlannerMode, plan_segments
 from sorakit.pipelines.segment_run import SegmentRun, draws_offline
 from sorakit.pipelines.segments import split_seconds
-from sorakit.pipelines.steps import check_budget
+from sorakit.pipelines.steps import check_budget, new_pipeline_id, pipeline_folder
 from sorakit.pipelines.styles import apply_styles
 
 if TYPE_CHECKING:
@@ -207,8 +206,8 @@ class LongVideos:
         plan = await self.plan(request)
         if enhanced and enhanced["note"]:
             plan.notes.append(str(enhanced["note"]))
-        pipeline_id = f"long_{uuid.uuid4().hex[:24]}"
-        folder = self._folder(request, pipeline_id)
+        pipeline_id = new_pipeline_id(KIND)
+        folder = pipeline_folder(self.engine, request.out, pipeline_id)
         await anyio.to_thread.run_sync(lambda: plan.save(folder / "plan.json"))
         return await self.engine.ledger.create_pipeline(
             id=pipeline_id,
@@ -222,10 +221,6 @@ class LongVideos:
             },
             budget_usd=request.budget_usd,
         )
-
-    def _folder(self, request: LongRequest, pipeline_id: str) -> Path:
-        root = Path(request.out) if request.out else self.engine.settings.home / "pipelines"
-        return (root / pipeline_id).resolve()
 
     # running
 

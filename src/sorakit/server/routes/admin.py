@@ -10,7 +10,6 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from sorakit.errors import PermissionDeniedError
 from sorakit.gateway.auth import Principal
-from sorakit.ledger import ApiKeyRecord
 from sorakit.server.bodies import read_body, refuse_unknown, string_field
 from sorakit.server.deps import EngineDep, GatekeeperDep, PrincipalDep
 
@@ -24,13 +23,6 @@ async def _admin(principal: PrincipalDep) -> Principal:
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(_admin)])
 
 
-def _key(key: ApiKeyRecord) -> dict[str, Any]:
-    data = asdict(key)
-    del data["secret_hash"]
-    data["models"] = list(key.models) if key.models is not None else None
-    return data
-
-
 @router.get("/keys", summary="List API keys")
 async def list_keys(engine: EngineDep, include_revoked: bool = False) -> dict[str, Any]:
     """Every key with its limits and spend (never a secret or a hash)."""
@@ -38,7 +30,7 @@ async def list_keys(engine: EngineDep, include_revoked: bool = False) -> dict[st
     data = []
     for key in keys:
         spend = await engine.ledger.spend(owner=key.id)
-        data.append({**_key(key), "spend": asdict(spend)})
+        data.append({**key.public(), "spend": asdict(spend)})
     return {"object": "list", "data": data}
 
 
@@ -59,7 +51,7 @@ async def create_key(
         models=[str(m) for m in models] if isinstance(models, list) else None,
     )
     gatekeeper.forget()  # the first tenant key closes the gateway: apply it at once
-    return {**_key(key), "key": token}
+    return {**key.public(), "key": token}
 
 
 @router.delete("/keys/{key_id}", summary="Revoke an API key")
@@ -67,7 +59,7 @@ async def revoke_key(key_id: str, engine: EngineDep, gatekeeper: GatekeeperDep) 
     """Revoke a key; its videos stay."""
     key = await engine.ledger.revoke_key(key_id)
     gatekeeper.forget()
-    return _key(key)
+    return key.public()
 
 
 @router.get("/usage", summary="Usage and spend per key, model and day")
