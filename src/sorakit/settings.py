@@ -130,6 +130,17 @@ class Settings(BaseSettings):
     """A cap on the estimated spend of all jobs in the ledger; a job that would pass it is not
     submitted."""
 
+    secret_key: SecretStr | None = None
+    """Seals upstream credentials and tenants' webhook secrets in the ledger (Fernet). Several
+    keys, comma-separated, rotate: the first seals, all open."""
+    proxies: dict[str, str] = Field(default_factory=dict)
+    """An outbound proxy per provider, `http://`, `https://` or `socks5://`, e.g.
+    `{"fal": "socks5://10.0.0.2:1080"}`; a pooled credential may name its own."""
+    pool_strategy: Literal["round-robin", "least-loaded"] = "round-robin"
+    """How a provider's pool picks the credential for a new job (per provider via the admin API)."""
+    pool_auth_failures: int = Field(default=3, ge=1)
+    """Authentication failures in a row after which a pooled credential is disabled."""
+
     simulator_render_seconds: float = Field(default=4.0, ge=0.0)
     """Wall seconds a simulated job takes from create to completed."""
     simulator_faults: str = ""

@@ -96,6 +96,7 @@ class JobRecord:
     pipeline_id: str | None = None
     pipeline_step: str | None = None
     owner: str | None = None
+    credential_id: str | None = None
 
     @classmethod
     def from_row(cls, row: JobRow, assets: dict[str, AssetRecord] | None = None) -> JobRecord:
@@ -130,6 +131,7 @@ class JobRecord:
             pipeline_id=row.pipeline_id,
             pipeline_step=row.pipeline_step,
             owner=row.owner,
+            credential_id=row.credential_id,
         )
 
     @property
@@ -216,6 +218,9 @@ class ApiKeyRecord:
     models: tuple[str, ...] | None
     created_at: float
     revoked_at: float | None
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    """Encrypted; never shown."""
 
     @classmethod
     def from_row(cls, row: ApiKeyRow) -> ApiKeyRecord:
@@ -231,6 +236,8 @@ class ApiKeyRecord:
             models=tuple(row.models) if row.models is not None else None,
             created_at=row.created_at,
             revoked_at=row.revoked_at,
+            webhook_url=row.webhook_url,
+            webhook_secret=row.webhook_secret,
         )
 
     @property
@@ -239,6 +246,7 @@ class ApiKeyRecord:
 
     def public(self) -> dict[str, Any]:
         """The key as JSON-able data for people and APIs: everything but its hash."""
-        data = {name: value for name, value in vars(self).items() if name != "secret_hash"}
+        hidden = ("secret_hash", "webhook_secret")
+        data = {name: value for name, value in vars(self).items() if name not in hidden}
         data["models"] = list(self.models) if self.models is not None else None
         return data

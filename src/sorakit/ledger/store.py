@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from sorakit.errors import ConfigurationError, NotFoundError
+from sorakit.ledger.credentials import CredentialStore
 from sorakit.ledger.keys import KeyStore
 from sorakit.ledger.leases import LeaseStore
 from sorakit.ledger.pipelines import Budget, PipelineStore, check_budgets, lock_budgets
@@ -80,7 +81,7 @@ async def _migrate(engine: AsyncEngine) -> None:
             await asyncio.sleep(0.1 * (attempt + 1))
 
 
-class Ledger(PipelineStore, KeyStore, LeaseStore, RequestStore):
+class Ledger(PipelineStore, KeyStore, LeaseStore, RequestStore, CredentialStore):
     """Jobs, events, assets and pipelines, persisted."""
 
     def __init__(self, engine: AsyncEngine) -> None:

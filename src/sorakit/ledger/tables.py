@@ -60,6 +60,8 @@ class JobRow(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(96), nullable=True)
     """The worker (`host:pid:nonce`) driving the job, so two processes never both do."""
     lease_until: Mapped[float | None] = mapped_column(Float, nullable=True)
+    credential_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """The upstream credential that created the job; every follow-up call uses it."""
 
 
 class PipelineRow(Base):
@@ -101,6 +103,62 @@ class ApiKeyRow(Base):
     models: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[float] = mapped_column(Float)
     revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    webhook_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """Where this tenant's `video.completed`/`video.failed` events go (SSRF-checked)."""
+    webhook_secret: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """The tenant's webhook signing secret, encrypted with `SORAKIT_SECRET_KEY`."""
+
+
+class CredentialRow(Base):
+    """An upstream credential of a provider's pool, and the state the pool keeps for it.
+
+    `secret` and `proxy` are encrypted (`sorakit.security.secretbox`); a credential that comes
+    from the environment (`FAL_KEY`, ...) keeps only its state here, never its secret.
+    """
+
+    __tablename__ = "upstream_credentials"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(64), index=True)
+    label: Mapped[str] = mapped_column(String(128))
+    source: Mapped[str] = mapped_column(String(16))
+    secret: Mapped[str | None] = mapped_column(Text, nullable=True)
+    proxy: Mapped[str | None] = mapped_column(Text, nullable=True)
+    base_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    max_concurrency: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    disabled_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    auth_failures: Mapped[int] = mapped_column(Integer, default=0)
+    cooldown_until: Mapped[float | None] = mapped_column(Float, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    jobs_submitted: Mapped[int] = mapped_column(Integer, default=0)
+    last_used_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+    removed_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class PoolRow(Base):
+    """How a provider's credentials are picked, and the proxy its calls go through."""
+
+    __tablename__ = "upstream_pools"
+
+    provider: Mapped[str] = mapped_column(String(64), primary_key=True)
+    strategy: Mapped[str] = mapped_column(String(16))
+    proxy: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """Encrypted, since a proxy URL may carry a password."""
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class CatalogOverrideRow(Base):
+    """An alias or a price set through the admin API; it wins over the settings' value."""
+
+    __tablename__ = "catalog_overrides"
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+    updated_at: Mapped[float] = mapped_column(Float)
 
 
 class RequestRow(Base):
