@@ -45,3 +45,14 @@ def test_the_installed_handlers_redact_every_logger() -> None:
         logger.removeHandler(handler)
     assert "AbCdEfGh" not in stream.getvalue() and "ZZZZZZZZ" not in stream.getvalue()
     assert default_log_config()["formatters"]["plain"]["()"] is RedactingFormatter
+
+
+def test_a_remembered_secret_of_no_known_shape_is_redacted_by_value() -> None:
+    from sorakit.logs import remember_secret
+
+    line = "upstream said 401 for account plainvalue42xyz on proxy"
+    assert redact(line) == line
+    remember_secret("plainvalue42xyz")
+    remember_secret("abc")  # too short to be told from ordinary words: ignored
+    assert redact(line) == "upstream said 401 for account [redacted] on proxy"
+    assert redact("abc def") == "abc def"

@@ -18,15 +18,31 @@ _SECRETS = re.compile(
     r"\bsk-|"  # OpenAI-style keys
     r"\bwhsec_|"  # webhook secrets
     r"(?i:bearer|key)\s+|"  # Authorization headers
-    r"(?i:token|api_key|key|secret|signature|sig|_jwt)=|"  # query parameters
+    # Query parameters, also percent-encoded: a callback URL with its token travels inside
+    # another URL's query (fal's `fal_webhook=`), and httpx logs that URL as sent.
+    r"(?i:token|api_key|key|secret|signature|sig|_jwt)(?:=|%3[dD]|%253[dD])|"
     r"\bAIza"  # Google API keys
     r")"
-    r"[A-Za-z0-9._~+/:-]{8,}"
+    r"[A-Za-z0-9._~+/:%-]{8,}"
 )
+
+
+_KNOWN: set[str] = set()
+"""Secrets with no recognisable shape (a pooled fal key, a proxy's password), by value."""
+MIN_KNOWN_CHARS = 6
+
+
+def remember_secret(value: str | None) -> None:
+    """Redact this exact value from every line from now on (pooled credentials register here)."""
+    if value and len(value) >= MIN_KNOWN_CHARS:
+        _KNOWN.add(value)
 
 
 def redact(text: str) -> str:
     """The text with anything that looks like a secret replaced by its prefix and `[redacted]`."""
+    for secret in _KNOWN:
+        if secret in text:
+            text = text.replace(secret, "[redacted]")
     return _SECRETS.sub(lambda m: f"{m.group('prefix')}[redacted]", text)
 
 

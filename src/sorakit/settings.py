@@ -152,6 +152,9 @@ class Settings(BaseSettings):
     """Where `sorakit serve` POSTs signed `video.completed` / `video.failed` events."""
     webhook_secret: SecretStr | None = None
     """The Standard Webhooks secret (`whsec_...` or raw) that signs them."""
+    webhook_allow_private: bool = False
+    """Let tenants' webhooks reach loopback and private addresses (tests and development only;
+    cloud metadata addresses stay refused)."""
     public_url: str | None = None
     """The address at which providers can reach this `sorakit serve` (e.g.
     `https://videos.example.com`). When set, providers that call back on completion (fal's

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 
+import httpx
 import openai
 import pytest
 import standardwebhooks
@@ -133,3 +134,22 @@ def test_webhook_url_without_secret_is_refused(tmp_path: Path) -> None:
         pass
     with pytest.raises(ValueError, match="placeholder"):
         get_settings(webhook_secret="changeme")
+
+
+async def test_a_refusal_ends_delivery_but_a_429_is_retried() -> None:
+    answers = [429, 400, 204]
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(answers.pop(0))
+
+    sender = WebhookSender(
+        "http://hooks.test/x", SECRET, base_delay=0.01, transport=httpx.MockTransport(answer)
+    )
+    event = WebhookEvent(
+        id="evt_3", created_at=1, type="video.completed", data=WebhookEventData(id="v")
+    )
+    assert await sender.deliver(event) is False
+    await sender.aclose()
+    assert len(seen) == 2 and answers == [204]  # the 400 is the receiver's answer: not resent

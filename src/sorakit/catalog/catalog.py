@@ -2,7 +2,8 @@
 
 Names resolve in three steps: an operator's alias (`settings.aliases`, so an old app that sends
 `sora-2` can be routed to another model without a code change), then a model's own aliases, then
-the model names themselves.
+the model names themselves. Overrides set at run time (`sorakit.catalog.overrides`: the admin
+API's aliases and prices) are laid over the settings with `Catalog.apply`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 
 from sorakit.catalog.capabilities import ModelEntry
+from sorakit.catalog.overrides import Overrides
 from sorakit.catalog.sora import sora_models
 from sorakit.errors import ConfigurationError, NotFoundError
 from sorakit.settings import Settings
@@ -19,13 +21,17 @@ class Catalog:
     """Model names (and aliases) to entries."""
 
     def __init__(self, entries: list[ModelEntry], aliases: Mapping[str, str] | None = None) -> None:
-        self._entries: dict[str, ModelEntry] = {}
+        self._listed: dict[str, ModelEntry] = {}
         self._names: dict[str, str] = {}
         for entry in entries:
-            self._entries[entry.name] = entry
+            self._listed[entry.name] = entry
             for alias in entry.aliases:
                 self._names[alias] = entry.name
-        self.aliases = dict(aliases or {})
+        self._entries = dict(self._listed)
+        self.settings_aliases = dict(aliases or {})
+        self.aliases = dict(self.settings_aliases)
+        """The operator aliases in force: the settings', then the run-time overrides."""
+        self.overrides = Overrides()
         for alias, target in self.aliases.items():
             if self._lookup(target) is None:
                 raise ConfigurationError(
@@ -40,6 +46,23 @@ class Catalog:
 
     def _lookup(self, name: str) -> ModelEntry | None:
         return self._entries.get(self._names.get(name, name))
+
+    def apply(self, overrides: Overrides) -> None:
+        """Lay run-time overrides over the settings: their aliases win, their prices replace the
+        list prices (for jobs planned from now on)."""
+        entries = {name: overrides.reprice(entry) for name, entry in self._listed.items()}
+        aliases = dict(self.settings_aliases)
+        for alias, target in overrides.aliases.items():
+            if alias == target:
+                aliases.pop(alias, None)
+            else:
+                aliases[alias] = target
+        # Swapped in whole, so a request planned meanwhile sees one state or the other.
+        self._entries, self.aliases, self.overrides = entries, aliases, overrides
+
+    def listed(self, name: str) -> ModelEntry | None:
+        """The entry as built, before any price override (None if the name has none of its own)."""
+        return self._listed.get(self._names.get(name, name))
 
     def unaliased(self, name: str) -> ModelEntry | None:
         """The entry a name has of its own, ignoring operator aliases (None if it has none)."""

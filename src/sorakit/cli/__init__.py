@@ -10,7 +10,19 @@ import typer
 # Typer 0.29 raises its own copy of click's exceptions; both kinds are caught below.
 from typer._click.exceptions import ClickException as TyperClickException
 
-from sorakit.cli import batch, jobs, keys, media, models, pipelines, serve, storyboard, videos
+from sorakit.cli import (
+    batch,
+    catalog_admin,
+    jobs,
+    keys,
+    media,
+    models,
+    pipelines,
+    pools,
+    serve,
+    storyboard,
+    videos,
+)
 from sorakit.cli.errors import INTERRUPTED, exit_code, one_line
 from sorakit.errors import SorakitError
 
@@ -28,6 +40,9 @@ batch.register(app)
 app.add_typer(jobs.app)
 app.add_typer(keys.app)
 app.command()(keys.usage)
+app.add_typer(pools.app)
+app.add_typer(catalog_admin.aliases_app)
+app.add_typer(catalog_admin.prices_app)
 models.register(app)
 serve.register(app)
 app.add_typer(media.app)

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from sorakit.cli.common import Home, Verbose, run
 from sorakit.cli.output import stderr
+from sorakit.errors import NotFoundError
 
 if TYPE_CHECKING:
     from sorakit.client import AsyncClient
@@ -38,20 +39,77 @@ def create(
         list[str] | None, typer.Option("--model", "-m", help="A model it may use; repeat.")
     ] = None,
     admin: Annotated[bool, typer.Option("--admin", help="Sees and manages everything.")] = False,
+    webhook_url: Annotated[
+        str | None,
+        typer.Option("--webhook-url", help="Where its videos' signed events are POSTed."),
+    ] = None,
     home: Home = None,
     verbose: Verbose = 0,
 ) -> None:
-    """Create a key and print it (this once: only its hash is kept)."""
+    """Create a key and print it (this once: only its hash is kept).
 
-    async def make(client: AsyncClient) -> tuple[ApiKeyRecord, str]:
+    With --webhook-url, the webhook's signing secret is printed first, also this once.
+    """
+
+    async def make(client: AsyncClient) -> tuple[ApiKeyRecord, str, str | None]:
+        from sorakit.server.webhooks import tenant_webhook
+
         engine = await client.engine()
-        return await engine.ledger.create_key(
-            name, admin=admin, budget_usd=budget, rpm=rpm, concurrency=concurrency, models=models
+        secret, sealed = (
+            await tenant_webhook(client.settings, webhook_url) if webhook_url else (None, None)
         )
+        key, token = await engine.ledger.create_key(
+            name,
+            admin=admin,
+            budget_usd=budget,
+            rpm=rpm,
+            concurrency=concurrency,
+            models=models,
+            webhook_url=webhook_url,
+            webhook_secret=sealed,
+        )
+        return key, token, secret
 
-    key, token = run(make, home=home, verbose=verbose)
-    stderr.print(f"{key.id} ({key.name}): shown this once, store it now", markup=False)
+    key, token, secret = run(make, home=home, verbose=verbose)
+    if secret:
+        stderr.print(
+            f"{key.id} ({key.name}): its webhook secret, then its key; shown this once, store "
+            "them now",
+            markup=False,
+        )
+        typer.echo(secret)
+    else:
+        stderr.print(f"{key.id} ({key.name}): shown this once, store it now", markup=False)
     typer.echo(token)
+
+
+@app.command()
+def webhook(
+    key_id: Annotated[str, typer.Argument(help="The key's id (key_…).")],
+    url: Annotated[str | None, typer.Argument(help="Where its videos' events go.")] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Remove the key's webhook.")] = False,
+    home: Home = None,
+    verbose: Verbose = 0,
+) -> None:
+    """Point a key's webhook at URL with a new signing secret (printed this once), or --clear it."""
+    if (url is None) == (not clear):
+        raise typer.BadParameter("give a URL or --clear (not both)")
+
+    async def go(client: AsyncClient) -> tuple[ApiKeyRecord, str | None]:
+        from sorakit.server.webhooks import tenant_webhook
+
+        ledger = (await client.engine()).ledger
+        if await ledger.get_key(key_id) is None:
+            raise NotFoundError(f"No API key with id '{key_id}'.", param="key_id")
+        secret, sealed = await tenant_webhook(client.settings, url) if url else (None, None)
+        return await ledger.set_key_webhook(key_id, url, sealed), secret
+
+    key, secret = run(go, home=home, verbose=verbose)
+    if secret is None:
+        stderr.print(f"{key.id} ({key.name}): webhook removed", markup=False)
+        return
+    stderr.print(f"{key.id} ({key.name}): webhook secret, shown this once", markup=False)
+    typer.echo(secret)
 
 
 @app.command("list")
@@ -70,7 +128,9 @@ def list_keys(
     if as_json:
         typer.echo(json.dumps([k.public() for k in keys], indent=2))
         return
-    table = Table("id", "name", "prefix", "role", "budget", "rpm", "concurrency", "models", "state")
+    table = Table(
+        "id", "name", "prefix", "role", "budget", "rpm", "concurrency", "models", "webhook", "state"
+    )
     for key in keys:
         table.add_row(
             key.id,
@@ -81,6 +141,7 @@ def list_keys(
             "" if key.rpm is None else f"{key.rpm:g}",
             "" if key.concurrency is None else str(key.concurrency),
             ", ".join(key.models) if key.models else "all",
+            key.webhook_url or "",
             "revoked " + dt.datetime.fromtimestamp(key.revoked_at).strftime("%Y-%m-%d %H:%M")
             if key.revoked_at
             else "active",

@@ -19,6 +19,7 @@ from typing import Any
 import anyio
 
 from sorakit.catalog import Catalog, ModelEntry, build_catalog
+from sorakit.catalog.sync import load_overrides
 from sorakit.engine.assets import REFERENCE_IMAGE_PREFIX, asset_path, store_bytes
 from sorakit.engine.callbacks import CallbackSigner
 from sorakit.engine.planning import (
@@ -29,7 +30,14 @@ from sorakit.engine.planning import (
     resolve_seconds,
 )
 from sorakit.engine.runner import FinishedListener, JobRunner, ProgressCallback
-from sorakit.errors import InvalidRequestError, InvalidStateError, ProviderError, SorakitError
+from sorakit.engine.upstream import UpstreamPools
+from sorakit.errors import (
+    ConfigurationError,
+    InvalidRequestError,
+    InvalidStateError,
+    ProviderError,
+    SorakitError,
+)
 from sorakit.ledger import Budget, JobRecord, JobStatus, Ledger
 from sorakit.providers.base import Character, Provider, SourceVideo
 from sorakit.providers.registry import ProviderPool
@@ -81,10 +89,12 @@ class Engine:
         self.ledger = ledger
         self.catalog = catalog or build_catalog(settings)
         self.providers = providers or ProviderPool(settings)
+        self.upstream = UpstreamPools(settings, ledger, self.providers)
         self.callbacks = CallbackSigner.from_settings(settings)
         self.runner = JobRunner(
             ledger,
             self.providers,
+            upstream=self.upstream,
             assets_dir=settings.assets_dir,
             retries=settings.transient_retries,
             max_poll_interval=settings.max_poll_interval,
@@ -103,7 +113,9 @@ class Engine:
         """Open the ledger (migrating it) and build an engine on it."""
         ledger = await Ledger.open(settings.ledger_url)
         pool = ProviderPool(settings, instances=providers)
-        return cls(settings, ledger, providers=pool, listeners=listeners)
+        engine = cls(settings, ledger, providers=pool, listeners=listeners)
+        await load_overrides(engine.catalog, ledger)  # the admin API's aliases and prices
+        return engine
 
     async def aclose(self) -> None:
         await self.runner.aclose()
@@ -398,7 +410,7 @@ class Engine:
         The ledger-wide budget and the pipeline's are checked in the same transaction.
         """
         provider = source.provider if source else entry.provider
-        self.providers.get(provider)  # a missing credential is refused now, before any row exists
+        await self.upstream.check(provider)  # a missing credential is refused before any row
         files = []
         for variant, (data, media_type) in (attachments or {}).items():
             if data is not None:
@@ -485,7 +497,7 @@ class Engine:
             raise InvalidStateError(f"Video {job.id} is already {job.status.value}.")
         if job.remote_id:
             with contextlib.suppress(ProviderError, InvalidStateError):  # best effort
-                await self.providers.get(job.provider).delete(job.remote_id)
+                await (await self.upstream.provider_for(job)).delete(job.remote_id)
         return await self.ledger.update(
             job.id, status=JobStatus.CANCELLED, completed_at=time.time(), detail="cancelled"
         )
@@ -500,8 +512,8 @@ class Engine:
                 param="video_id",
             )
         if job.remote_id:
-            with contextlib.suppress(ProviderError):
-                await self.providers.get(job.provider).delete(job.remote_id)
+            with contextlib.suppress(ProviderError, ConfigurationError):
+                await (await self.upstream.provider_for(job)).delete(job.remote_id)
         folder = self.settings.assets_dir / job.id
         await anyio.to_thread.run_sync(lambda: shutil.rmtree(folder, ignore_errors=True))
         await self.ledger.delete_job(job.id)

@@ -29,11 +29,14 @@ import anyio
 
 from sorakit.engine.assets import REFERENCE_IMAGE_PREFIX, asset_path, png_size, store_download
 from sorakit.engine.polling import PollSchedule
+from sorakit.engine.upstream import UpstreamPools
 from sorakit.errors import (
     InvalidStateError,
     JobTimeoutError,
     NotFoundError,
+    ProviderAuthError,
     ProviderError,
+    RateLimitedError,
     SorakitError,
     TransientProviderError,
 )
@@ -83,6 +86,7 @@ class JobRunner:
         ledger: Ledger,
         providers: ProviderPool,
         *,
+        upstream: UpstreamPools,
         assets_dir: Path,
         retries: int = 6,
         max_poll_interval: float = 300.0,
@@ -91,6 +95,7 @@ class JobRunner:
     ) -> None:
         self.ledger = ledger
         self.providers = providers
+        self.upstream = upstream
         self.assets_dir = assets_dir
         self.retries = retries
         self.max_poll_interval = max_poll_interval
@@ -160,18 +165,23 @@ class JobRunner:
             if self._wakeups.get(job_id) is event:
                 del self._wakeups[job_id]
 
-    async def _retrying(self, what: str, job_id: str, call: Callable[[], Awaitable[T]]) -> T:
-        """Run `call`, retrying transient provider errors up to `retries` times in a row."""
+    async def _retrying(self, what: str, job: JobRecord, call: Callable[[], Awaitable[T]]) -> T:
+        """Run `call`, retrying transient provider errors up to `retries` times in a row.
+
+        A 429 also cools down the job's upstream credential, so new jobs go elsewhere meanwhile.
+        """
         attempt = 0
         while True:
             try:
                 return await call()
             except TransientProviderError as exc:
+                if isinstance(exc, RateLimitedError) and what != "submit":
+                    await self.upstream.rate_limited(job, exc)
                 if attempt >= self.retries:
                     raise
                 delay = backoff_delay(attempt, exc)
                 attempt += 1
-                logger.info("%s for %s: %s; retry %d in %.2fs", what, job_id, exc, attempt, delay)
+                logger.info("%s for %s: %s; retry %d in %.2fs", what, job.id, exc, attempt, delay)
                 await anyio.sleep(delay)
 
     async def submit_request(self, job: JobRecord, source_remote_id: str | None) -> SubmitRequest:
@@ -224,36 +234,22 @@ class JobRunner:
     async def _submit(self, job: JobRecord) -> JobRecord:
         if job.status is not JobStatus.PENDING:
             return job
-        provider = self.providers.get(job.provider)
-        source_remote = None
+        source_remote = pinned = None
         if job.source_id:
             source = await self.ledger.get(job.source_id)
             source_remote = source.remote_id
+            pinned = source.credential_id  # the source exists only on the account that made it
         request = await self.submit_request(job, source_remote)
-
-        async def attempt() -> RemoteJob:
-            nonlocal job
-            if job.submit_attempts > 0:
-                owned = await self.ledger.known_remote_ids(job.provider)
-                found = await provider.find(request, since=job.created_at, exclude=owned)
-                if found is not None:
-                    logger.info(
-                        "job %s: found remote job %s of an earlier attempt", job.id, found.id
-                    )
-                    return found
-            job = await self.ledger.update(job.id, submit_attempts=job.submit_attempts + 1)
-            if self.submit_gate is None:
-                return await provider.submit(request)
-            async with self.submit_gate(job):
-                return await provider.submit(request)
-
+        creation = _Creation(self, job, request, pinned=pinned)
         try:
-            remote = await self._retrying("submit", job.id, attempt)
+            remote = await self._retrying("submit", job, creation.attempt)
         except (ProviderError, SorakitError) as exc:
             if isinstance(exc, TransientProviderError):
                 raise  # the job stays pending: resumable
             await self._fail(job, getattr(exc, "code", None) or "rejected", exc.message)
             raise
+        job, provider = creation.job, creation.provider
+        assert provider is not None  # every attempt picks one
         expected = (
             provider.expected_render_seconds(request)
             or remote.expected_seconds
@@ -266,6 +262,12 @@ class JobRunner:
             submitted_at=time.time(),
             expected_render_seconds=expected,
         )
+
+    async def _send(self, provider: Provider, request: SubmitRequest, job: JobRecord) -> RemoteJob:
+        if self.submit_gate is None:
+            return await provider.submit(request)
+        async with self.submit_gate(job):
+            return await provider.submit(request)
 
     async def track(self, job: JobRecord, on_progress: ProgressCallback | None = None) -> JobRecord:
         """Poll until the provider reports a finish, then archive the files.
@@ -300,7 +302,7 @@ class JobRunner:
 
     async def _drive(self, job: JobRecord, on_progress: ProgressCallback | None) -> JobRecord:
         job = await self._submit(job)
-        provider = self.providers.get(job.provider)
+        provider = await self.upstream.provider_for(job)
         schedule = PollSchedule(
             expected_seconds=job.expected_render_seconds or 60.0,
             started_at=job.submitted_at or job.created_at,
@@ -319,7 +321,7 @@ class JobRunner:
             remote_id = job.remote_id
             try:
                 remote = await self._retrying(
-                    "status", job.id, functools.partial(provider.retrieve, remote_id)
+                    "status", job, functools.partial(provider.retrieve, remote_id)
                 )
             except NotFoundError:
                 job = await self._fail(job, "not_found", "the provider no longer knows this job")
@@ -337,7 +339,7 @@ class JobRunner:
 
     async def fetch(self, job: JobRecord, provider: Provider | None = None) -> JobRecord:
         """Archive every variant the provider serves that is not on disk yet, then complete."""
-        provider = provider or self.providers.get(job.provider)
+        provider = provider or await self.upstream.provider_for(job)
         assert job.remote_id is not None
         remote_id = job.remote_id
         wanted = job.options.get("variants") or VARIANTS  # pipelines' segments need only the video
@@ -350,7 +352,7 @@ class JobRunner:
                 async with provider.download(remote_id, v) as stream:
                     return await store_download(stream, d)
 
-            stored = await self._retrying(f"download {variant}", job.id, download)
+            stored = await self._retrying(f"download {variant}", job, download)
             await self.ledger.add_asset(
                 job.id,
                 variant,
@@ -414,6 +416,72 @@ class JobRunner:
                 await listener(job)
             except Exception:  # a listener (webhook sender) must never break a job
                 logger.exception("listener failed for job %s", job.id)
+
+
+class _Creation:
+    """One job's create attempts, and which credential they may go to.
+
+    After an attempt that may have reached the provider (a timeout, a 5xx, or one made by an
+    earlier process) the job may exist on its credential's account, so it stays there, where
+    `find` can recognise it. Only definite refusals (429, 401/403) move it to another credential.
+    """
+
+    def __init__(
+        self, runner: JobRunner, job: JobRecord, request: SubmitRequest, *, pinned: str | None
+    ) -> None:
+        self.runner = runner
+        self.upstream = runner.upstream
+        self.job = job
+        self.request = request
+        self.pinned = pinned
+        self.ambiguous = job.submit_attempts > 0
+        self.refused: set[str] = set()
+        self.provider: Provider | None = None
+
+    async def attempt(self) -> RemoteJob:
+        """Create the remote job (or find the one an earlier attempt made)."""
+        while True:
+            if not self.ambiguous:
+                self.job = await self.upstream.assign(
+                    self.job, pinned=self.pinned, avoid=self.refused
+                )
+                self.provider = await self.upstream.provider_for(self.job)
+            else:
+                self.provider = await self.upstream.provider_for(self.job)
+                found = await self._earlier()
+                if found is not None:
+                    return found
+            job = self.job = await self.runner.ledger.update(
+                self.job.id, submit_attempts=self.job.submit_attempts + 1
+            )
+            try:
+                remote = await self.runner._send(self.provider, self.request, job)
+            except RateLimitedError as exc:
+                await self.upstream.rate_limited(job, exc)
+                if self.ambiguous or not await self.upstream.has_ready(job, pinned=self.pinned):
+                    raise  # wait out the Retry-After, then try again
+                continue  # another credential is ready now
+            except ProviderAuthError as exc:
+                await self.upstream.auth_failed(job, exc)
+                if self.ambiguous or self.pinned or job.credential_id is None:
+                    raise
+                self.refused.add(job.credential_id)
+                continue  # on the next credential; `assign` says when none is left
+            except TransientProviderError:
+                self.ambiguous = True
+                raise
+            await self.upstream.used(job)
+            return remote
+
+    async def _earlier(self) -> RemoteJob | None:
+        job = self.job
+        if job.submit_attempts == 0 or self.provider is None:
+            return None
+        owned = await self.runner.ledger.known_remote_ids(job.provider)
+        found = await self.provider.find(self.request, since=job.created_at, exclude=owned)
+        if found is not None:
+            logger.info("job %s: found remote job %s of an earlier attempt", job.id, found.id)
+        return found
 
 
 def _input_order(variant: str) -> tuple[str, int]:

@@ -50,8 +50,13 @@ class KeyStore:
         rpm: float | None = None,
         concurrency: int | None = None,
         models: Sequence[str] | None = None,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
     ) -> tuple[ApiKeyRecord, str]:
-        """A new key and its token; the token exists only in this return value."""
+        """A new key and its token; the token exists only in this return value.
+
+        `webhook_url` must already be checked and `webhook_secret` sealed (`sorakit.security`).
+        """
         if not name.strip() or len(name) > 128:
             raise InvalidRequestError("a key's name must be 1 to 128 characters", param="name")
         for value, what in ((budget_usd, "budget"), (rpm, "rpm"), (concurrency, "concurrency")):
@@ -70,6 +75,8 @@ class KeyStore:
             concurrency=concurrency,
             models=list(models) if models else None,
             created_at=time.time(),
+            webhook_url=webhook_url,
+            webhook_secret=webhook_secret if webhook_url else None,
         )
         async with self._session() as session:
             session.add(row)
@@ -82,6 +89,25 @@ class KeyStore:
                 await session.execute(select(ApiKeyRow).where(ApiKeyRow.prefix == prefix))
             ).scalar_one_or_none()
         return None if row is None else ApiKeyRecord.from_row(row)
+
+    async def get_key(self, key_id: str) -> ApiKeyRecord | None:
+        async with self._session() as session:
+            row = await session.get(ApiKeyRow, key_id)
+        return None if row is None else ApiKeyRecord.from_row(row)
+
+    async def set_key_webhook(
+        self, key_id: str, url: str | None, sealed_secret: str | None
+    ) -> ApiKeyRecord:
+        """Point a key's webhooks at `url` signed with a (sealed) new secret, or clear both."""
+        if (url is None) != (sealed_secret is None):
+            raise InvalidRequestError("a webhook URL needs its secret", param="webhook_url")
+        async with self._session() as session:
+            row = await session.get(ApiKeyRow, key_id)
+            if row is None:
+                raise NotFoundError(f"No API key with id '{key_id}'.", param="key_id")
+            row.webhook_url, row.webhook_secret = url, sealed_secret
+            await session.commit()
+            return ApiKeyRecord.from_row(row)
 
     async def list_keys(self, *, include_revoked: bool = False) -> list[ApiKeyRecord]:
         query = select(ApiKeyRow).order_by(ApiKeyRow.created_at)

@@ -30,6 +30,7 @@ from sorakit.errors import ConfigurationError, NotFoundError
 from sorakit.ledger.credentials import CredentialStore
 from sorakit.ledger.keys import KeyStore
 from sorakit.ledger.leases import LeaseStore
+from sorakit.ledger.overrides import OverrideStore
 from sorakit.ledger.pipelines import Budget, PipelineStore, check_budgets, lock_budgets
 from sorakit.ledger.records import AssetRecord, EventRecord, JobRecord, JobStatus
 from sorakit.ledger.requests import RequestStore
@@ -81,7 +82,7 @@ async def _migrate(engine: AsyncEngine) -> None:
             await asyncio.sleep(0.1 * (attempt + 1))
 
 
-class Ledger(PipelineStore, KeyStore, LeaseStore, RequestStore, CredentialStore):
+class Ledger(PipelineStore, KeyStore, LeaseStore, RequestStore, CredentialStore, OverrideStore):
     """Jobs, events, assets and pipelines, persisted."""
 
     def __init__(self, engine: AsyncEngine) -> None:

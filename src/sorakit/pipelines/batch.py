@@ -39,6 +39,7 @@ from sorakit.errors import (
     TransientProviderError,
 )
 from sorakit.ledger import JobRecord, JobStatus, PipelineRecord, PipelineStatus
+from sorakit.ledger.credentials import env_credential_id
 from sorakit.pipelines.batch_files import (
     BatchRow,
     Report,
@@ -125,7 +126,8 @@ class Batches:
     async def start(self, request: BatchRequest) -> PipelineRecord:
         """Check every row, then find this file's batch or record a new one; nothing is paid."""
         path = Path(request.file).resolve()
-        rows = await anyio.to_thread.run_sync(read_rows, path, self.engine)
+        pooled = await self.engine.upstream.pooled_providers()
+        rows = await anyio.to_thread.run_sync(read_rows, path, self.engine, pooled)
         digest = await anyio.to_thread.run_sync(file_digest, path)
         pipeline_id = f"batch_{uuid.uuid4().hex[:24] if request.new else digest[:24]}"
         spec = {
@@ -245,12 +247,15 @@ class _SubmitGate:
                 async with self.previous(job) as value:
                     yield value
             return
-        async with self.limiter.slot(limit_key(self.settings, job.provider)):
+        async with self.limiter.slot(limit_key(self.settings, job.provider, job.credential_id)):
             yield None
 
 
-def limit_key(settings: Settings, provider: str) -> str:
-    """The rate-limit key of the credential `provider` is used with."""
+def limit_key(settings: Settings, provider: str, credential_id: str | None = None) -> str:
+    """The rate-limit key of the credential a job is created with: a pooled credential by its
+    id, the environment's by a hash of its secret."""
+    if credential_id is not None and credential_id != env_credential_id(provider):
+        return credential_key(provider, credential_id)
     secret = getattr(settings, _CREDENTIALS.get(provider, ""), None)
     if secret is not None and hasattr(secret, "get_secret_value"):
         secret = secret.get_secret_value()

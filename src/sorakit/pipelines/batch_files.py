@@ -11,6 +11,7 @@ import csv
 import hashlib
 import io
 import json
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -64,8 +65,11 @@ REPORT_COLUMNS = tuple(f.name for f in fields(RowResult))
 """The report's columns, in order."""
 
 
-def read_rows(path: Path, engine: Engine) -> list[BatchRow]:
-    """Parse and check every row; any bad row refuses the whole file with its line number."""
+def read_rows(path: Path, engine: Engine, pooled: Collection[str] = ()) -> list[BatchRow]:
+    """Parse and check every row; any bad row refuses the whole file with its line number.
+
+    `pooled` names the providers that have stored credentials (and need no variable set).
+    """
     try:
         text = path.read_text("utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -77,7 +81,7 @@ def read_rows(path: Path, engine: Engine) -> list[BatchRow]:
     errors: list[str] = []
     for index, (line, values) in enumerate(raw, start=1):
         try:
-            rows.append(_row(index, line, values, path.parent, engine))
+            rows.append(_row(index, line, values, path.parent, engine, pooled))
         except SorakitError as exc:  # unknown model, missing credential, bad value...
             errors.append(f"line {line}: {exc}")
     if errors:
@@ -129,7 +133,14 @@ def _csv(text: str) -> list[tuple[int, dict[str, Any]]]:
     return rows
 
 
-def _row(index: int, line: int, values: dict[str, Any], base: Path, engine: Engine) -> BatchRow:
+def _row(
+    index: int,
+    line: int,
+    values: dict[str, Any],
+    base: Path,
+    engine: Engine,
+    pooled: Collection[str],
+) -> BatchRow:
     values = {_ALIASES.get(k, k): v for k, v in values.items()}
     if unknown := sorted(set(values) - set(_FIELDS)):
         raise InvalidRequestError(f"unknown field {', '.join(map(repr, unknown))}", allowed=_FIELDS)
@@ -148,7 +159,8 @@ def _row(index: int, line: int, values: dict[str, Any], base: Path, engine: Engi
         reference = str((base / reference).resolve())
     model = str(values.get("model") or "sora-2")
     entry, aliased = engine.catalog.route(model)
-    engine.providers.get(entry.provider)  # a missing credential refuses the file now
+    if entry.provider not in pooled:
+        engine.providers.get(entry.provider)  # a missing credential refuses the file now
     plan_generate(  # the checks `Engine.create` makes, before anything is recorded
         entry,
         prompt,

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from pydantic import SecretStr
+
 from sorakit.errors import ConfigurationError
 from sorakit.providers.base import Provider
 from sorakit.settings import Settings
@@ -24,6 +26,15 @@ class Registration:
     configured: Callable[[Settings], bool]
     credential: str
     """The variable a user sets to enable it."""
+    secret_field: str | None = None
+    """The settings field that holds its secret; a pooled credential replaces it."""
+    base_url_field: str | None = None
+    """The settings field that holds its base URL; a pooled credential may replace it."""
+
+    @property
+    def poolable(self) -> bool:
+        """Whether the provider takes a secret, and so can have a pool of credentials."""
+        return self.secret_field is not None
 
 
 def _simulator(settings: Settings) -> Provider:
@@ -64,14 +75,62 @@ def _vertex(settings: Settings) -> Provider:
 
 PROVIDERS: dict[str, Registration] = {
     "simulator": Registration(_simulator, lambda _settings: True, "(none: built in)"),
-    "openai": Registration(_openai, lambda s: bool(s.openai_base_url), "OPENAI_BASE_URL"),
-    "fal": Registration(_fal, lambda s: s.fal_key is not None, "FAL_KEY"),
-    "gemini": Registration(_gemini, lambda s: s.gemini_api_key is not None, "GEMINI_API_KEY"),
-    "vertex": Registration(_vertex, lambda s: bool(s.vertex_project), "GOOGLE_CLOUD_PROJECT"),
+    "openai": Registration(
+        _openai,
+        lambda s: bool(s.openai_base_url),
+        "OPENAI_BASE_URL",
+        "openai_api_key",
+        "openai_base_url",
+    ),
+    "fal": Registration(
+        _fal, lambda s: s.fal_key is not None, "FAL_KEY", "fal_key", "fal_queue_url"
+    ),
+    "gemini": Registration(
+        _gemini,
+        lambda s: s.gemini_api_key is not None,
+        "GEMINI_API_KEY",
+        "gemini_api_key",
+        "gemini_base_url",
+    ),
+    "vertex": Registration(
+        _vertex,
+        lambda s: bool(s.vertex_project),
+        "GOOGLE_CLOUD_PROJECT",
+        "vertex_access_token",
+        "vertex_base_url",
+    ),
     "runway": Registration(
-        _runway, lambda s: s.runway_api_secret is not None, "RUNWAYML_API_SECRET"
+        _runway,
+        lambda s: s.runway_api_secret is not None,
+        "RUNWAYML_API_SECRET",
+        "runway_api_secret",
+        "runway_base_url",
     ),
 }
+
+
+@dataclass(frozen=True)
+class UpstreamCredential:
+    """A pooled credential, opened: what a provider instance is built from."""
+
+    id: str
+    secret: str | None
+    """None for the credential the environment configures."""
+    proxy: str | None = None
+    base_url: str | None = None
+
+
+def credential_settings(settings: Settings, name: str, credential: UpstreamCredential) -> Settings:
+    """The settings a provider instance for `credential` is built from."""
+    registration = PROVIDERS[name]
+    update: dict[str, object] = {}
+    if registration.secret_field is not None and credential.secret is not None:
+        update[registration.secret_field] = SecretStr(credential.secret)
+    if registration.base_url_field is not None and credential.base_url:
+        update[registration.base_url_field] = credential.base_url
+    if credential.proxy:
+        update["proxies"] = {**settings.proxies, name: credential.proxy}
+    return settings.model_copy(update=update)
 
 
 def is_configured(name: str, settings: Settings) -> bool:
@@ -94,16 +153,34 @@ class ProviderPool:
         self._factories = dict(factories or {n: r.factory for n, r in PROVIDERS.items()})
         self._instances: dict[str, Provider] = dict(instances or {})
 
-    def get(self, name: str) -> Provider:
-        """The provider called `name`, built now if it was not yet."""
-        provider = self._instances.get(name)
+    def get(self, name: str, credential: UpstreamCredential | None = None) -> Provider:
+        """The provider called `name` (on one pooled credential), built now if it was not yet.
+
+        Without a credential, or with a bare one from the environment, this is the provider the
+        settings configure; any other credential gets its own instance, built from a copy of the
+        settings with its secret, base URL and proxy in place.
+        """
+        if credential is None or not (credential.secret or credential.proxy or credential.base_url):
+            key = name
+        else:
+            key = credential.id
+        provider = self._instances.get(key)
         if provider is None:
             factory = self._factories.get(name)
             if factory is None:
                 known = ", ".join(sorted(self._factories))
                 raise ConfigurationError(f"unknown provider {name!r}; known providers: {known}")
-            provider = self._instances[name] = factory(self._settings)
+            settings = self._settings
+            if credential is not None and key != name:
+                settings = credential_settings(settings, name, credential)
+            provider = self._instances[key] = factory(settings)
         return provider
+
+    async def forget(self, credential_id: str) -> None:
+        """Close the instance of a credential that changed or was removed."""
+        provider = self._instances.pop(credential_id, None)
+        if provider is not None:
+            await provider.aclose()
 
     async def aclose(self) -> None:
         """Close every provider that was built."""

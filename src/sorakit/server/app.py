@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from sorakit import __version__
+from sorakit.catalog.sync import OverrideSync
 from sorakit.engine import Engine
 from sorakit.engine.runner import FinishedListener
 from sorakit.gateway.auth import Gatekeeper
@@ -23,10 +24,10 @@ from sorakit.providers.base import Provider
 from sorakit.server.errors import install_error_handlers
 from sorakit.server.limits import BodyLimitMiddleware
 from sorakit.server.requestlog import RequestLog, RequestLogMiddleware
-from sorakit.server.routes import admin, callbacks, chat, health, videos
+from sorakit.server.routes import admin, admin_catalog, callbacks, chat, health, pools, videos
 from sorakit.server.supervisor import JobSupervisor
 from sorakit.server.views import RenderedViews
-from sorakit.server.webhooks import WebhookSender
+from sorakit.server.webhooks import TenantWebhooks, WebhookSender
 from sorakit.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -55,11 +56,14 @@ def create_app(
         engine = await Engine.open(
             settings, providers=_server_providers(settings, providers), listeners=listeners
         )
+        tenant_webhooks = TenantWebhooks(engine.ledger, settings)
+        engine.runner.listeners.append(tenant_webhooks)  # tenants' own URLs, SSRF-guarded
         gatekeeper = Gatekeeper(engine.ledger)
         try:
             await check_exposure(settings, gatekeeper)
             await _first_admin_token(engine)
         except BaseException:
+            await tenant_webhooks.aclose()
             await engine.aclose()
             raise
         supervisor = JobSupervisor(engine)
@@ -70,6 +74,8 @@ def create_app(
         app.state.views = RenderedViews()
         request_log = RequestLog(engine.ledger)
         request_log.start()
+        catalog_sync = OverrideSync(engine.catalog, engine.ledger)
+        await catalog_sync.start()
         app.state.request_log = request_log
         resumed = await supervisor.start()
         if await gatekeeper.is_open():
@@ -89,10 +95,12 @@ def create_app(
         try:
             yield
         finally:
+            await catalog_sync.aclose()
             await request_log.aclose()
             await supervisor.stop()
             if sender is not None:
                 await sender.aclose()
+            await tenant_webhooks.aclose()
             await engine.aclose()
 
     app = FastAPI(
@@ -106,6 +114,8 @@ def create_app(
     app.include_router(health.router)
     app.include_router(callbacks.router)
     app.include_router(admin.router)
+    app.include_router(admin_catalog.router)
+    app.include_router(pools.router)
     app.include_router(chat.router)
     _install_faults(app, settings)
     if settings.cors_origins:  # closed unless an operator names the origins
@@ -114,7 +124,7 @@ def create_app(
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "DELETE"],
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
         )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

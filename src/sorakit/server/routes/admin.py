@@ -8,19 +8,27 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from sorakit.errors import PermissionDeniedError
+from sorakit.errors import (
+    ConfigurationError,
+    InvalidRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from sorakit.gateway.auth import Principal
+from sorakit.server import webhooks
 from sorakit.server.bodies import read_body, refuse_unknown, string_field
-from sorakit.server.deps import EngineDep, GatekeeperDep, PrincipalDep
+from sorakit.server.deps import EngineDep, GatekeeperDep, PrincipalDep, SettingsDep
+from sorakit.settings import Settings
 
 
-async def _admin(principal: PrincipalDep) -> Principal:
+async def admin_only(principal: PrincipalDep) -> Principal:
+    """The admin key, or 403 (the dependency of every admin router)."""
     if principal.key is None or not principal.key.admin:
         raise PermissionDeniedError("This endpoint needs the admin API key.")
     return principal
 
 
-router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(_admin)])
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(admin_only)])
 
 
 @router.get("/keys", summary="List API keys")
@@ -36,11 +44,15 @@ async def list_keys(engine: EngineDep, include_revoked: bool = False) -> dict[st
 
 @router.post("/keys", summary="Create an API key")
 async def create_key(
-    request: Request, engine: EngineDep, gatekeeper: GatekeeperDep
+    request: Request, engine: EngineDep, gatekeeper: GatekeeperDep, settings: SettingsDep
 ) -> dict[str, Any]:
-    """Create a key; the answer's `key` is the only time the secret is shown."""
+    """Create a key; the answer's `key` (and `webhook_secret`) is the only time it is shown."""
     body, _ = await read_body(request)
-    refuse_unknown(body, {"name", "budget_usd", "rpm", "concurrency", "models", "admin"})
+    refuse_unknown(
+        body, {"name", "budget_usd", "rpm", "concurrency", "models", "admin", "webhook_url"}
+    )
+    url = string_field(body, "webhook_url")
+    secret, sealed = await _webhook(settings, url) if url else (None, None)
     models = body.get("models")
     key, token = await engine.ledger.create_key(
         string_field(body, "name", required=True) or "",
@@ -49,9 +61,36 @@ async def create_key(
         rpm=_number(body, "rpm"),
         concurrency=int(c) if (c := _number(body, "concurrency")) is not None else None,
         models=[str(m) for m in models] if isinstance(models, list) else None,
+        webhook_url=url,
+        webhook_secret=sealed,
     )
     gatekeeper.forget()  # the first tenant key closes the gateway: apply it at once
-    return {**key.public(), "key": token}
+    return {**key.public(), "key": token, **({"webhook_secret": secret} if secret else {})}
+
+
+@router.patch("/keys/{key_id}", summary="Set or clear an API key's webhook")
+async def update_key(
+    key_id: str, request: Request, engine: EngineDep, settings: SettingsDep
+) -> dict[str, Any]:
+    """`{"webhook_url": URL}` sets it with a new signing secret (shown this once); null clears it."""
+    body, _ = await read_body(request)
+    refuse_unknown(body, {"webhook_url"})
+    if "webhook_url" not in body:
+        raise InvalidRequestError("Missing required parameter: 'webhook_url'.", param="webhook_url")
+    if await engine.ledger.get_key(key_id) is None:
+        raise NotFoundError(f"No API key with id '{key_id}'.", param="key_id")
+    url = string_field(body, "webhook_url")
+    secret, sealed = await _webhook(settings, url) if url else (None, None)
+    key = await engine.ledger.set_key_webhook(key_id, url or None, sealed)
+    return {**key.public(), **({"webhook_secret": secret} if secret else {})}
+
+
+async def _webhook(settings: Settings, url: str) -> tuple[str, str]:
+    """The checked URL's new secret and its sealed form; a missing secret key is the caller's 400."""
+    try:
+        return await webhooks.tenant_webhook(settings, url)
+    except ConfigurationError as exc:
+        raise InvalidRequestError(exc.message, param="webhook_url") from None
 
 
 @router.delete("/keys/{key_id}", summary="Revoke an API key")
@@ -88,8 +127,6 @@ async def request_log(
 
 
 def _number(body: dict[str, Any], name: str) -> float | None:
-    from sorakit.errors import InvalidRequestError
-
     value = body.get(name)
     if value is None:
         return None
