@@ -56,3 +56,8 @@ def test_a_remembered_secret_of_no_known_shape_is_redacted_by_value() -> None:
     remember_secret("abc")  # too short to be told from ordinary words: ignored
     assert redact(line) == "upstream said 401 for account [redacted] on proxy"
     assert redact("abc def") == "abc def"
+
+
+def test_a_password_in_a_url_is_redacted() -> None:
+    out = redact("connecting through socks5://bob:hunter2-pass@10.0.0.2:1080 to fal")
+    assert "hunter2" not in out and "socks5://bob:[redacted]@10.0.0.2:1080" in out

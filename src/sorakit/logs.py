@@ -38,11 +38,16 @@ def remember_secret(value: str | None) -> None:
         _KNOWN.add(value)
 
 
+_USERINFO = re.compile(r"(://[^/@\s:]*:)[^/@\s]+@")
+"""The password in `scheme://user:password@host` (a proxy URL)."""
+
+
 def redact(text: str) -> str:
     """The text with anything that looks like a secret replaced by its prefix and `[redacted]`."""
     for secret in _KNOWN:
         if secret in text:
             text = text.replace(secret, "[redacted]")
+    text = _USERINFO.sub(r"\1[redacted]@", text)
     return _SECRETS.sub(lambda m: f"{m.group('prefix')}[redacted]", text)
 
 

@@ -134,8 +134,11 @@ class Settings(BaseSettings):
     """Seals upstream credentials and tenants' webhook secrets in the ledger (Fernet). Several
     keys, comma-separated, rotate: the first seals, all open."""
     proxies: dict[str, str] = Field(default_factory=dict)
-    """An outbound proxy per provider, `http://`, `https://` or `socks5://`, e.g.
-    `{"fal": "socks5://10.0.0.2:1080"}`; a pooled credential may name its own."""
+    """An outbound proxy per provider: `http://`, `https://`, `socks5://` or `socks5h://`, with
+    credentials in the URL if needed, e.g. `{"fal": "socks5://user:pass@10.0.0.2:1080"}`. It
+    carries all of that provider's traffic (API calls, output downloads, Cloud Storage, Vertex
+    token refreshes); a bad URL is refused at start-up and its password is never logged. A
+    pooled credential may name its own."""
     pool_strategy: Literal["round-robin", "least-loaded"] = "round-robin"
     """How a provider's pool picks the credential for a new job (per provider via the admin API)."""
     pool_auth_failures: int = Field(default=3, ge=1)

@@ -35,7 +35,10 @@ KEY = generate_key()
 class Accounts(dict[str, FakeProvider]):
     """One scripted provider per upstream secret."""
 
+    built: list[Settings]
+
     def build(self, settings: Settings) -> FakeProvider:
+        self.built = [*getattr(self, "built", []), settings]
         secret = settings.fal_key or settings.openai_api_key
         assert secret is not None
         return self.setdefault(secret.get_secret_value(), FakeProvider(steps=1))
@@ -255,3 +258,20 @@ async def test_a_pool_of_stored_credentials_needs_no_variable(
     await admin.change(second.id, enabled=False)
     with pytest.raises(ProviderAuthError, match="every fal credential is disabled"):
         await engine.create("none left", model="fal/kling-3.0-pro", seconds=5)
+
+
+async def test_a_credential_carries_its_own_proxy_and_base_url(
+    engine: Engine, accounts: Accounts
+) -> None:
+    admin = PoolAdmin(engine.upstream)
+    await admin.configure("openai", proxy="http://pool-proxy.test:3128")
+    b = await add(
+        engine, "acct-b", proxy="socks5://u:p@cred-proxy.test:1080", base_url="http://b.test/v1"
+    )
+    done = [await engine.wait((await engine.create(f"p{i}", model="sora-2")).id) for i in range(2)]
+    assert [job.credential_id for job in done] == [ENV, b]
+    by_secret = {s.openai_api_key.get_secret_value(): s for s in accounts.built if s.openai_api_key}
+    assert by_secret["acct-env"].proxies == {"openai": "http://pool-proxy.test:3128"}
+    assert by_secret["acct-env"].openai_base_url == "http://upstream.invalid/v1"
+    assert by_secret["acct-b"].proxies == {"openai": "socks5://u:p@cred-proxy.test:1080"}
+    assert by_secret["acct-b"].openai_base_url == "http://b.test/v1"

@@ -342,10 +342,6 @@ def test_refusals_come_in_the_openai_envelope_before_streaming(settings: Setting
                 stream=True,
             )
         assert unknown.value.code == "model_not_found"
-        with pytest.raises(openai.BadRequestError) as board:
-            ask(sdk, "sora-2", "[5s] a door opens [8s] a dog runs out")
-        assert board.value.code == "storyboard_unsupported"
-        assert "sorakit storyboard" in str(board.value)
         with pytest.raises(openai.BadRequestError) as style:
             ask(sdk, "sora-2", "a cat {notastyle}")
         assert "Unknown style" in str(style.value)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sorakit.catalog import build_catalog
-from sorakit.errors import InvalidRequestError, NotFoundError
+from sorakit.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
 from sorakit.gateway.chat_models import (
     ChatModel,
     chat_model_names,
@@ -120,7 +120,36 @@ def test_links_are_bound_to_video_and_expiry(settings: Settings) -> None:
     assert signer.verify(VIDEO, 1060, signature, now=1061.0) == "expired"
     assert signer.verify(VIDEO, 1061, signature, now=1000.0) == "invalid"
     assert signer.verify("video_" + "cd" * 16, 1060, signature, now=1000.0) == "invalid"
+    assert signer.verify(VIDEO, 1060, "é" + signature[1:], now=1000.0) == "invalid"
     # The key is kept in SORAKIT_HOME: another process signs the same; another home does not.
     assert LinkSigner.from_settings(settings).signature(VIDEO, 1060) == signature
     assert (settings.home / "links.key").stat().st_mode & 0o777 == 0o600
     assert LinkSigner(b"another key").signature(VIDEO, 1060) != signature
+
+
+def test_a_storyboard_keeps_its_text_for_the_planner() -> None:
+    asked = parse_messages([{"role": "user", "content": "{anime} [5s] a door\n[8s] a dog {noir}"}])
+    assert asked.storyboard and asked.styles == ["anime", "noir"]
+    assert asked.text == "{anime} [5s] a door\n[8s] a dog {noir}"  # styled shot by shot later
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+    for content in ([{"type": "text", "text": "[5s] a door"}, image], f"[5s] make {VIDEO} red"):
+        with pytest.raises(InvalidRequestError, match="text alone"):
+            parse_messages([{"role": "user", "content": content}])
+
+
+def test_pipeline_links_are_a_kind_of_their_own(settings: Settings) -> None:
+    signer = LinkSigner.from_settings(settings, ttl=60)
+    board = "storyboard_" + "ab" * 12
+    path = signer.path(board, kind="pipeline", now=1000.0)
+    assert path.startswith(f"/v1/links/pipelines/{board}/content?expires=1060&signature=")
+    signature = path.rsplit("=", 1)[1]
+    assert signer.verify(board, 1060, signature, kind="pipeline", now=1000.0) is None
+    assert signer.verify(board, 1060, signature, now=1000.0) == "invalid"  # not a video's
+    assert signer.signature(VIDEO, 1060) != signer.signature(VIDEO, 1060, "pipeline")
+    fresh = signer.path(board, kind="pipeline")
+    expires, fresh_signature = (part.split("=")[1] for part in fresh.split("?")[1].split("&"))
+    signer.check(board, int(expires), fresh_signature, kind="pipeline")
+    with pytest.raises(PermissionDeniedError, match="not valid"):
+        signer.check(board, 1060, signature)
+    with pytest.raises(PermissionDeniedError, match="expired"):
+        signer.check(board, 1, signer.signature(board, 1, "pipeline"), kind="pipeline")

@@ -76,12 +76,17 @@ class UpstreamPools:
             self._box = SecretBox(key.get_secret_value() if key is not None else "")
         return self._box
 
+    def configured(self, provider: str) -> bool:
+        """Whether the settings (or a ready-made instance) give the provider a credential."""
+        return is_configured(provider, self.settings) or self.providers.given(provider)
+
     async def members(self, provider: str) -> list[CredentialRecord]:
         """The provider's credentials, the environment's first (its state row made on demand)."""
-        if is_configured(provider, self.settings):
+        configured = self.configured(provider)
+        if configured:
             await self.ledger.ensure_env_credential(provider, _env_label(provider))
         records = await self.ledger.credentials(provider)
-        if not is_configured(provider, self.settings):
+        if not configured:
             records = [r for r in records if r.source != "env"]
         return sorted(records, key=lambda r: r.source != "env")  # stable: then oldest first
 
@@ -333,7 +338,7 @@ class PoolAdmin:
     async def _sync(self) -> None:
         """Make the state rows of the environment's credentials, so they can be changed."""
         for name, registration in PROVIDERS.items():
-            if registration.poolable and is_configured(name, self.pools.settings):
+            if registration.poolable and self.pools.configured(name):
                 await self.ledger.ensure_env_credential(name, _env_label(name))
 
     async def remove(self, credential_id: str) -> CredentialRecord:

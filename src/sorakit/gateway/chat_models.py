@@ -116,6 +116,8 @@ class ChatRequest:
     styles: list[str] = field(default_factory=list)
     storyboard: bool = False
     """The text uses the `[5s] …` shot syntax."""
+    text: str = ""
+    """The text as written, style tags still in it: a storyboard's source, styled shot by shot."""
 
 
 def _parts(content: Any) -> Iterable[Mapping[str, Any]]:
@@ -181,6 +183,11 @@ def parse_messages(messages: object) -> ChatRequest:
     if ids:
         text = " ".join(_VIDEO_ID.sub(" ", text).split())
     storyboard = bool(_SHOT.search(text))
+    if storyboard and (ids or images):
+        raise InvalidRequestError(
+            "A storyboard is made from its text alone: send it without images or a video id.",
+            param="messages",
+        )
     prompt, styles = apply_styles(text) if text else (text, [])
     if not prompt:
         raise InvalidRequestError(
@@ -192,4 +199,5 @@ def parse_messages(messages: object) -> ChatRequest:
         remix_of=ids[0] if ids else None,
         styles=styles,
         storyboard=storyboard,
+        text=text,
     )

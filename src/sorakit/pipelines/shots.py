@@ -1,7 +1,7 @@
 """Storyboards rendered: every shot a child job, trimmed to its intended length, joined seam by seam.
 
 A storyboard (`sorakit.pipelines.storyboard`) is planned into shots before anything is paid for.
-Shots that do not continue another render at once; a shot that `continues` (a later part of a
+Shots that do not continue another render at once (or `parallel` at a time); a shot that `continues` (a later part of a
 scene longer than the longest clip) starts from the previous shot's exact last frame, so each
 scene's parts render in order. Each shot is trimmed back to its intended length (`trim_to`) and
 the shots are joined with their own seams: a cut, a crossfade of the scene's length, or, for a
@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from sorakit.engine import Engine, Step
+from sorakit.engine import Engine, Owner, Step
 from sorakit.engine.runner import ProgressCallback
 from sorakit.errors import (
+    BudgetExceededError,
     JobFailedError,
     ProviderBadRequestError,
     ReferenceImageError,
@@ -80,6 +81,12 @@ class StoryboardRequest:
     """Rewrite every shot's prompt in this style (`director`, `pixar`, `clean`) first."""
     budget_usd: float | None = None
     out: str | None = None
+    owner: str | None = None
+    """The gateway API key the shots are made for (they are its videos, on its budget)."""
+    owner_budget_usd: float | None = None
+    """That key's budget when the storyboard was asked for; every shot must fit in it."""
+    parallel: int | None = None
+    """The most shots in flight at once (a key's concurrency limit); None: every chain at once."""
 
 
 @dataclass
@@ -159,6 +166,7 @@ class Storyboards:
             request.budget_usd,
             f"the {len(shots)}-shot storyboard",
         )
+        await self._check_owner(request, shots)
         notes = [f"shot {i}: {change}" for i, s in enumerate(shots, 1) for change in s.changes]
         enhanced: list[dict[str, Any]] = []
         if request.enhance:
@@ -182,6 +190,26 @@ class Storyboards:
             spec={"request": asdict(request), **plan, "folder": str(folder), "notes": notes},
             budget_usd=request.budget_usd,
         )
+
+    async def _check_owner(self, request: StoryboardRequest, shots: Sequence[Shot]) -> None:
+        """Refuse a storyboard its key's budget cannot pay for whole, before any shot is sent."""
+        cap = request.owner_budget_usd
+        if request.owner is None or cap is None:
+            return
+        estimate = self.estimate(shots)
+        what = f"the {len(shots)}-shot storyboard"
+        if estimate is None:
+            raise BudgetExceededError(
+                f"a price in {what} is unknown, so this API key's budget of ${cap:.2f} cannot "
+                "be kept; nothing was sent",
+                param="model",
+            )
+        spent = (await self.engine.ledger.spend(owner=request.owner)).total
+        if spent + estimate > cap + 1e-9:
+            raise BudgetExceededError(
+                f"{what} is estimated at ${estimate:.2f}; with ${spent:.2f} already spent or "
+                f"reserved that passes this API key's budget of ${cap:.2f}, so nothing was sent"
+            )
 
     async def _enhance(
         self, shots: list[Shot], style: str
@@ -226,9 +254,11 @@ class Storyboards:
         runner = StepRunner(self.engine, pipeline, on_progress)
         for text in pipeline.spec.get("notes", []):
             runner.note(text)
+        asked = pipeline.spec.get("request", {})
+        owner = Owner(asked["owner"], asked.get("owner_budget_usd")) if asked.get("owner") else None
         await runner.begin()
         try:
-            jobs = await self._render(runner, shots, folder)
+            jobs = await self._render(runner, shots, folder, owner, asked.get("parallel"))
             video = await self._finish(runner, shots, jobs, folder)
         except SorakitError as exc:
             await runner.finish(None, str(exc))
@@ -245,7 +275,14 @@ class Storyboards:
         video = await self.run(pipeline_id, on_progress)
         return Resumed(video.pipeline, str(video.video))
 
-    async def _render(self, runner: StepRunner, shots: list[Shot], folder: Path) -> list[JobRecord]:
+    async def _render(
+        self,
+        runner: StepRunner,
+        shots: list[Shot],
+        folder: Path,
+        owner: Owner | None = None,
+        parallel: int | None = None,
+    ) -> list[JobRecord]:
         """Every shot; chains of continuing shots in order, the chains all at once."""
         chains: list[list[int]] = []
         for index, shot in enumerate(shots):
@@ -255,6 +292,7 @@ class Storyboards:
                 chains.append([index])
         jobs: dict[int, JobRecord] = {}
         errors: list[SorakitError] = []
+        slots = anyio.CapacityLimiter(parallel or len(shots))
 
         async def chain(indices: list[int]) -> None:
             reference: bytes | None = None
@@ -263,7 +301,8 @@ class Storyboards:
                     shot = shots[index]
                     if not shot.continues and shot.reference is not None:
                         reference = await anyio.Path(shot.reference).read_bytes()
-                    jobs[index] = await self._shot(runner, shots, index, reference)
+                    async with slots:
+                        jobs[index] = await self._shot(runner, shots, index, reference, owner)
                     if index + 1 < len(shots) and shots[index + 1].continues:
                         reference = await _last_frame(jobs[index], folder, index + 1)
             except SorakitError as exc:  # the other chains finish: what they render is kept
@@ -277,13 +316,18 @@ class Storyboards:
         return [jobs[i] for i in range(len(shots))]
 
     async def _shot(
-        self, runner: StepRunner, shots: list[Shot], index: int, reference: bytes | None
+        self,
+        runner: StepRunner,
+        shots: list[Shot],
+        index: int,
+        reference: bytes | None,
+        owner: Owner | None = None,
     ) -> JobRecord:
         """One shot; a continuing shot whose start frame is refused is described instead."""
         shot, name = shots[index], f"shot-{index + 1}"
         if name not in runner.described:
             try:
-                return await runner.step(name, _creator(self.engine, shot, reference))
+                return await runner.step(name, _creator(self.engine, shot, reference, owner))
             except (ProviderBadRequestError, JobFailedError, ReferenceImageError) as exc:
                 if not (shot.continues and reference is not None and reference_refused(exc)):
                     raise
@@ -300,7 +344,7 @@ class Storyboards:
             f"{shots[index - 1].prompt}"
         )
         return await runner.step(
-            f"{name}-described", _creator(self.engine, replace(shot, prompt=prompt), None)
+            f"{name}-described", _creator(self.engine, replace(shot, prompt=prompt), None, owner)
         )
 
     async def _finish(
@@ -355,7 +399,9 @@ def _opens_on_last_frame(shot: Shot, job: JobRecord) -> bool:
     return shot.continues and not (job.pipeline_step or "").endswith("-described")
 
 
-def _creator(engine: Engine, shot: Shot, reference: bytes | None) -> StepMaker:
+def _creator(
+    engine: Engine, shot: Shot, reference: bytes | None, owner: Owner | None = None
+) -> StepMaker:
     async def make(step: Step) -> JobRecord:
         return await engine.create(
             shot.prompt,
@@ -365,6 +411,7 @@ def _creator(engine: Engine, shot: Shot, reference: bytes | None) -> StepMaker:
             reference=reference,
             snap=True,
             step=step,
+            owner=owner,
         )
 
     return make

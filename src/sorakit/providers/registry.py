@@ -152,6 +152,11 @@ class ProviderPool:
         self._settings = settings
         self._factories = dict(factories or {n: r.factory for n, r in PROVIDERS.items()})
         self._instances: dict[str, Provider] = dict(instances or {})
+        self._given = frozenset(self._instances)
+
+    def given(self, name: str) -> bool:
+        """Whether the provider was handed in ready-made (so counts as configured)."""
+        return name in self._given
 
     def get(self, name: str, credential: UpstreamCredential | None = None) -> Provider:
         """The provider called `name` (on one pooled credential), built now if it was not yet.

@@ -20,6 +20,7 @@ from sorakit.catalog.sync import OverrideSync
 from sorakit.engine import Engine
 from sorakit.engine.runner import FinishedListener
 from sorakit.gateway.auth import Gatekeeper
+from sorakit.gateway.chat_storyboards import StoryboardRenders
 from sorakit.providers.base import Provider
 from sorakit.server.errors import install_error_handlers
 from sorakit.server.limits import BodyLimitMiddleware
@@ -72,6 +73,7 @@ def create_app(
         app.state.supervisor = supervisor
         app.state.gatekeeper = gatekeeper
         app.state.views = RenderedViews()
+        app.state.storyboards = storyboards = StoryboardRenders(engine)
         request_log = RequestLog(engine.ledger)
         request_log.start()
         catalog_sync = OverrideSync(engine.catalog, engine.ledger)
@@ -95,6 +97,7 @@ def create_app(
         try:
             yield
         finally:
+            await storyboards.stop()  # before the engine closes under their renders
             await catalog_sync.aclose()
             await request_log.aclose()
             await supervisor.stop()

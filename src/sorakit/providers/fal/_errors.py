@@ -124,7 +124,10 @@ def translate_error(
 def _from_exception(exc: Exception) -> SorakitError:
     if isinstance(exc, fal_client.FalClientTimeoutError):
         return ProviderConnectionError(f"fal did not answer in time ({exc})", provider=PROVIDER)
-    if isinstance(exc, httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError):
+    if isinstance(
+        exc,
+        httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError | httpx.ProxyError,
+    ):
         detail = str(exc) or type(exc).__name__
         return ProviderConnectionError(
             f"fal did not answer in full ({type(exc).__name__}: {detail})", provider=PROVIDER

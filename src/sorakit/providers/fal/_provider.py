@@ -24,6 +24,7 @@ from sorakit.errors import (
     SorakitError,
 )
 from sorakit.providers._http import checked_chunks, content_length, read_quietly
+from sorakit.providers._proxy import checked_proxy
 from sorakit.providers.base import Download, Provider, RemoteJob, SubmitRequest
 from sorakit.providers.fal._errors import (
     PROVIDER,
@@ -96,7 +97,8 @@ class FalProvider(Provider):
 
     The remote id carries the endpoint, the request id, the submit time and the expected render
     time, so a new process reaches the same job and estimates its progress from the id alone.
-    Output files are fetched from fal's media URLs without the `Authorization` header.
+    Output files are fetched from fal's media URLs without the `Authorization` header. With a
+    `proxy` (`SORAKIT_PROXIES["fal"]`), both clients, so every call and download, go through it.
 
     fal's Platform API (`_platform`) finds a submit whose answer was lost (by its exact input,
     once fal lists it) and reads a finished request's billed cost where the key is an admin key.
@@ -113,7 +115,9 @@ class FalProvider(Provider):
         timeout: float = 60.0,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.time,
+        proxy: str | None = None,
     ) -> None:
+        proxy = checked_proxy(proxy, PROVIDER)
         base = queue_url or QUEUE_URL_FORMAT
         if not base.startswith(("http://", "https://")):
             raise ConfigurationError(f"SORAKIT_FAL_QUEUE_URL must be an http(s) URL, not {base!r}")
@@ -128,14 +132,15 @@ class FalProvider(Provider):
             headers={"Authorization": f"Key {key}", "User-Agent": user_agent},
             timeout=limits,
             transport=transport,
+            proxy=proxy,
         )
         self._media = httpx.AsyncClient(
-            headers={"User-Agent": user_agent}, timeout=limits, transport=transport
+            headers={"User-Agent": user_agent}, timeout=limits, transport=transport, proxy=proxy
         )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FalProvider:
-        """The provider for `FAL_KEY` (or `SORAKIT_FAL_KEY`) and `SORAKIT_FAL_QUEUE_URL`."""
+        """The provider for `FAL_KEY` (or `SORAKIT_FAL_KEY`), its URLs and its proxy."""
         if settings.fal_key is None:
             raise ConfigurationError(
                 "the fal provider needs FAL_KEY (or SORAKIT_FAL_KEY), "
@@ -145,6 +150,7 @@ class FalProvider(Provider):
             key=settings.fal_key.get_secret_value(),
             queue_url=settings.fal_queue_url,
             api_url=settings.fal_api_url,
+            proxy=settings.proxies.get(cls.name),
         )
 
     def __repr__(self) -> str:

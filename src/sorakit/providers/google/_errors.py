@@ -51,9 +51,11 @@ _CONNECTION_ERRORS: tuple[type[Exception], ...] = (
     httpx.TimeoutException,
     httpx.NetworkError,
     httpx.RemoteProtocolError,
+    httpx.ProxyError,  # a proxy that could not reach the host: nothing was sent
     httpx2.TimeoutException,
     httpx2.NetworkError,
     httpx2.RemoteProtocolError,
+    httpx2.ProxyError,
     TimeoutError,
     ConnectionError,
 )

@@ -44,10 +44,19 @@ def check_output_uri(uri: str) -> str:
 class GcsReader:
     """Reads Cloud Storage objects with a bearer token; `base_url` points it at a fake."""
 
-    def __init__(self, *, provider: str, base_url: str | None = None, timeout: float = 120.0):
+    def __init__(
+        self,
+        *,
+        provider: str,
+        base_url: str | None = None,
+        timeout: float = 120.0,
+        proxy: str | None = None,
+    ):
         self._provider = provider
         self._base_url = (base_url or GCS_BASE_URL).rstrip("/")
-        self._http = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)))
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)), proxy=proxy
+        )
 
     def url(self, uri: str) -> str:
         """The JSON API media URL of a `gs://` object (the object name is fully encoded)."""

@@ -24,6 +24,7 @@ from sorakit.errors import (
     ProviderError,
 )
 from sorakit.providers._http import checked_chunks, content_length
+from sorakit.providers._proxy import checked_proxy
 from sorakit.providers.base import Download, Provider, RemoteJob, SubmitRequest
 from sorakit.providers.google._common import (
     aspect_and_resolution,
@@ -63,7 +64,8 @@ class GeminiProvider(Provider):
     streamed from the Files API with httpx (the SDK's `files.download` reads it whole).
     Delete cancels a running interaction first. `find` stays the seam's None: the Interactions
     API has no way to list a key's interactions. SDK retries are off: the engine retries
-    transient errors with the server's Retry-After.
+    transient errors with the server's Retry-After. A `proxy` (`SORAKIT_PROXIES["gemini"]`)
+    carries the SDK's calls (through an httpx client of ours, `sdk_client`) and the downloads.
     """
 
     name: ClassVar[str] = PROVIDER
@@ -75,18 +77,23 @@ class GeminiProvider(Provider):
         base_url: str | None = None,
         timeout: float = 60.0,
         clock: Callable[[], float] = time.time,
+        proxy: str | None = None,
     ) -> None:
+        proxy = checked_proxy(proxy, PROVIDER)
+        limits = httpx.Timeout(timeout, connect=min(timeout, 10.0))
+        self._sdk_http = sdk_client(proxy, limits)
         options = types.HttpOptions(
             base_url=base_url,
             timeout=int(timeout * 1000),
             retry_options=types.HttpRetryOptions(attempts=1),
+            httpx_async_client=self._sdk_http,
         )
         self._client = genai.Client(api_key=api_key, http_options=options)
         self._interactions: Any = self._client.aio.interactions
         self._api_key = api_key
         self._base_url = base_url.rstrip("/") if base_url else None
         self._clock = clock
-        self._http = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)))
+        self._http = httpx.AsyncClient(timeout=limits, proxy=proxy)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GeminiProvider:
@@ -97,7 +104,9 @@ class GeminiProvider(Provider):
                 "a Gemini API key from https://aistudio.google.com/apikey"
             )
         return cls(
-            api_key=settings.gemini_api_key.get_secret_value(), base_url=settings.gemini_base_url
+            api_key=settings.gemini_api_key.get_secret_value(),
+            base_url=settings.gemini_base_url,
+            proxy=settings.proxies.get(cls.name),
         )
 
     def __repr__(self) -> str:
@@ -107,6 +116,8 @@ class GeminiProvider(Provider):
         """Close the SDK's and the download client's connections."""
         await self._http.aclose()
         await self._client.aio.aclose()
+        if self._sdk_http is not None:  # the SDK leaves a client it was handed to its owner
+            await self._sdk_http.aclose()
 
     def expected_render_seconds(self, request: SubmitRequest) -> float | None:
         """Omni renders take minutes (5-15 in sync mode); the catalog holds the figure."""
@@ -247,6 +258,19 @@ class GeminiProvider(Provider):
             expected_seconds=expected,
             created_at=created,
         )
+
+
+def sdk_client(proxy: str | None, timeout: httpx.Timeout) -> httpx.AsyncClient | None:
+    """An httpx client through `proxy` for google-genai's async calls; None: the SDK's own.
+
+    google-genai (3.4) sends the Interactions API through its own async httpx2 (else httpx)
+    client, and `models` / `operations` through aiohttp whenever aiohttp is importable (it is
+    not a dependency here, but an application may install it), which speaks no SOCKS. Handed
+    `httpx_async_client`, the SDK sends both paths through this one client instead.
+    """
+    if proxy is None:
+        return None
+    return httpx.AsyncClient(proxy=proxy, timeout=timeout, follow_redirects=True)
 
 
 def _parts(remote_id: str) -> list[str]:

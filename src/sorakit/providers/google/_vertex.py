@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, ClassVar
 
 import google.auth
 import google.auth.credentials
 import google.auth.exceptions
+import google.auth.transport
 import google.auth.transport.requests
+import httpx
 from google import genai
 from google.genai import types
 from google.oauth2.credentials import Credentials
@@ -26,6 +28,7 @@ from sorakit.errors import (
     ProviderConnectionError,
     ProviderError,
 )
+from sorakit.providers._proxy import checked_proxy
 from sorakit.providers.base import (
     Download,
     Provider,
@@ -45,6 +48,7 @@ from sorakit.providers.google._common import (
 )
 from sorakit.providers.google._errors import SDK_ERRORS, translate
 from sorakit.providers.google._gcs import GcsReader, check_output_uri
+from sorakit.providers.google._gemini import sdk_client
 from sorakit.settings import Settings
 from sorakit.wire.videos import VideoContentVariant
 
@@ -75,6 +79,10 @@ class VertexVeoProvider(Provider):
     Vertex takes no per-request URL (the SDK refuses `webhook_config` there, and `pubsub_topic`
     names a Pub/Sub topic), so jobs are polled. Nor is there a `find`: Vertex has no listing
     of a model's operations, only `fetchPredictOperation` by name.
+
+    A `proxy` (`SORAKIT_PROXIES["vertex"]`) carries the SDK's calls, the Cloud Storage reads and
+    the OAuth token refreshes: the token is refreshed here, through it, before each SDK call, so
+    the SDK (whose own refresh would go direct) always finds it fresh.
     """
 
     name: ClassVar[str] = PROVIDER
@@ -90,7 +98,9 @@ class VertexVeoProvider(Provider):
         gcs_base_url: str | None = None,
         timeout: float = 120.0,
         clock: Callable[[], float] = time.time,
+        proxy: str | None = None,
     ) -> None:
+        self._proxy = checked_proxy(proxy, PROVIDER)
         self.project = project
         self.location = location
         self.output_gcs_uri = check_output_uri(output_gcs_uri) if output_gcs_uri else None
@@ -100,7 +110,10 @@ class VertexVeoProvider(Provider):
         self._clock = clock
         self._clients: dict[str, genai.Client] = {}
         self._credentials: google.auth.credentials.Credentials | None = None
-        self._gcs = GcsReader(provider=PROVIDER, base_url=gcs_base_url, timeout=timeout)
+        self._gcs = GcsReader(
+            provider=PROVIDER, base_url=gcs_base_url, timeout=timeout, proxy=self._proxy
+        )
+        self._sdk_http = sdk_client(self._proxy, httpx.Timeout(timeout, connect=min(timeout, 10.0)))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> VertexVeoProvider:
@@ -118,6 +131,7 @@ class VertexVeoProvider(Provider):
             base_url=settings.vertex_base_url,
             output_gcs_uri=settings.vertex_output_gcs_uri,
             gcs_base_url=settings.gcs_base_url,
+            proxy=settings.proxies.get(cls.name),
         )
 
     def __repr__(self) -> str:
@@ -129,6 +143,8 @@ class VertexVeoProvider(Provider):
             await client.aio.aclose()
         self._clients.clear()
         await self._gcs.aclose()
+        if self._sdk_http is not None:  # the SDK leaves a client it was handed to its owner
+            await self._sdk_http.aclose()
 
     def expected_render_seconds(self, request: SubmitRequest) -> float | None:
         """Veo takes one to a few minutes; the catalog holds the figure."""
@@ -143,6 +159,7 @@ class VertexVeoProvider(Provider):
         logger.debug(
             "vertex: %s with %s (key %s)", request.kind, request.model, request.idempotency_key
         )
+        await self._token()
         operation = await self._call(
             client.aio.models.generate_videos, model=request.model, source=source, config=config
         )
@@ -275,7 +292,11 @@ class VertexVeoProvider(Provider):
         """A live bearer token for Cloud Storage, refreshed off the event loop when stale."""
         credentials = self._auth()
         if credentials.expired or not credentials.token:
-            request = google.auth.transport.requests.Request()
+            request: google.auth.transport.Request = (
+                _ProxiedAuthRequest(self._proxy, self._timeout)
+                if self._proxy
+                else google.auth.transport.requests.Request()
+            )
             await self._call(asyncio.to_thread, credentials.refresh, request)
         if not credentials.token:
             raise ConfigurationError(f"the vertex credentials give no token; {_CREDENTIALS_HINT}")
@@ -289,6 +310,7 @@ class VertexVeoProvider(Provider):
                 base_url=self._base_url,
                 timeout=int(self._timeout * 1000),
                 retry_options=types.HttpRetryOptions(attempts=1),
+                httpx_async_client=self._sdk_http,
             )
             try:
                 self._clients[location] = genai.Client(
@@ -307,6 +329,7 @@ class VertexVeoProvider(Provider):
     async def _operation(self, name: str) -> types.GenerateVideosOperation:
         client = self._client(_location_of(name))
         operation = types.GenerateVideosOperation.model_validate({"name": name})
+        await self._token()
         result: types.GenerateVideosOperation = await self._call(
             client.aio.operations.get, operation
         )
@@ -338,6 +361,51 @@ class VertexVeoProvider(Provider):
             ) from exc
         except SDK_ERRORS as exc:
             raise translate(exc, provider=PROVIDER) from exc
+
+
+class _ProxiedAuthRequest(google.auth.transport.Request):
+    """google-auth's token requests over httpx, through the provider's proxy (SOCKS5 too)."""
+
+    def __init__(self, proxy: str, timeout: float) -> None:
+        self._proxy = proxy
+        self._timeout = timeout
+
+    def __call__(
+        self,
+        url: str,
+        method: str = "GET",
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        **_: Any,
+    ) -> google.auth.transport.Response:
+        try:
+            with httpx.Client(proxy=self._proxy, timeout=timeout or self._timeout) as client:
+                response = client.request(method, url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise google.auth.exceptions.TransportError(  # type: ignore[no-untyped-call]
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        return _AuthResponse(response)
+
+
+class _AuthResponse(google.auth.transport.Response):
+    """An httpx answer as google-auth reads one."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self._response = response
+
+    @property
+    def status(self) -> int:
+        return self._response.status_code
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return self._response.headers
+
+    @property
+    def data(self) -> bytes:
+        return self._response.content
 
 
 def _image(ref: ReferenceImage) -> types.Image:

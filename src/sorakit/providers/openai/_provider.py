@@ -17,6 +17,7 @@ from sorakit.errors import (
     ProviderError,
 )
 from sorakit.providers._http import checked_chunks, content_length, read_quietly
+from sorakit.providers._proxy import checked_proxy
 from sorakit.providers.base import (
     EXPECTED_SECONDS_HEADER,
     Character,
@@ -63,8 +64,9 @@ class OpenAIProvider(Provider):
     """Any server that speaks the OpenAI Videos API: another `sorakit serve`, a reseller, a proxy.
 
     Every call goes through one long-lived `httpx.AsyncClient` (pass `transport` to test it
-    against a fake), with `Authorization: Bearer`, the optional `OpenAI-Organization` /
-    `OpenAI-Project` headers and `User-Agent: sorakit/<version>`. Creates always carry the
+    against a fake, `proxy` to send it through `SORAKIT_PROXIES["openai"]`), with
+    `Authorization: Bearer`, the optional `OpenAI-Organization` / `OpenAI-Project` headers and
+    `User-Agent: sorakit/<version>`. Creates always carry the
     request's `Idempotency-Key`. Every failure leaves as a `sorakit.errors` error (see
     `sorakit.providers.openai._errors` for the table); no httpx exception escapes.
 
@@ -87,8 +89,10 @@ class OpenAIProvider(Provider):
         transport: httpx.AsyncBaseTransport | None = None,
         organization: str | None = None,
         project: str | None = None,
+        proxy: str | None = None,
     ) -> None:
         url = _checked_base_url(base_url)
+        proxy = checked_proxy(proxy, PROVIDER)
         headers = {"User-Agent": _user_agent()}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
@@ -103,6 +107,7 @@ class OpenAIProvider(Provider):
             headers=headers,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             transport=transport,
+            proxy=proxy,
         )
         if url.host == "api.openai.com":
             logger.warning(
@@ -122,6 +127,7 @@ class OpenAIProvider(Provider):
         return cls(
             base_url=settings.openai_base_url,
             api_key=key.get_secret_value() if key is not None else None,
+            proxy=settings.proxies.get(cls.name),
         )
 
     def __repr__(self) -> str:

@@ -28,6 +28,7 @@ from sorakit.errors import (
     ProviderError,
 )
 from sorakit.providers._http import checked_chunks, content_length, read_quietly
+from sorakit.providers._proxy import checked_proxy
 from sorakit.providers.base import Download, Provider, RemoteJob, SubmitRequest
 from sorakit.providers.runway._errors import (
     HTTPX_ERRORS,
@@ -69,6 +70,7 @@ class RunwayProvider(Provider):
     Outputs are signed URLs that expire; `download` fetches the task again for a fresh URL and
     streams it with a separate client that never sends the Runway secret. `RemoteJob.cost` is
     the task's final `cost.credits` at $0.01 a credit (0 for a failed or cancelled task).
+    A `proxy` (`SORAKIT_PROXIES["runway"]`) carries both clients: the SDK is handed one.
 
     Runway's API (runwayml 5.24.0) has no per-task webhook, so `callback_url` is not sent and
     tracking polls; and a key cannot list its tasks (only `tasks.retrieve` / `tasks.delete`),
@@ -85,7 +87,9 @@ class RunwayProvider(Provider):
         timeout: float = 60.0,
         max_retries: int = 0,
         transport: httpx.AsyncBaseTransport | None = None,
+        proxy: str | None = None,
     ) -> None:
+        proxy = checked_proxy(proxy, PROVIDER)
         if not api_secret:
             raise ConfigurationError(
                 "the runway provider needs RUNWAYML_API_SECRET (or SORAKIT_RUNWAY_API_SECRET)"
@@ -97,24 +101,31 @@ class RunwayProvider(Provider):
             timeout=limits,
             max_retries=max_retries,
             runway_version=RUNWAY_VERSION,
-            http_client=httpx.AsyncClient(transport=transport, timeout=limits)
-            if transport is not None
+            # The SDK's own defaults (pool limits, redirects), plus the test transport or proxy.
+            http_client=runwayml.DefaultAsyncHttpxClient(
+                transport=transport, timeout=limits, proxy=proxy
+            )
+            if transport is not None or proxy is not None
             else None,
         )
         self._downloads = httpx.AsyncClient(
-            transport=transport, timeout=limits, follow_redirects=True
+            transport=transport, timeout=limits, follow_redirects=True, proxy=proxy
         )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RunwayProvider:
-        """The provider for `RUNWAYML_API_SECRET` and, for a fake or a proxy, `runway_base_url`."""
+        """The provider for `RUNWAYML_API_SECRET`, `runway_base_url` and its proxy."""
         secret = settings.runway_api_secret
         if secret is None or not secret.get_secret_value():
             raise ConfigurationError(
                 "the runway provider needs RUNWAYML_API_SECRET (or SORAKIT_RUNWAY_API_SECRET), "
                 "a Runway API secret from dev.runwayml.com"
             )
-        return cls(api_secret=secret.get_secret_value(), base_url=settings.runway_base_url)
+        return cls(
+            api_secret=secret.get_secret_value(),
+            base_url=settings.runway_base_url,
+            proxy=settings.proxies.get(cls.name),
+        )
 
     def __repr__(self) -> str:
         return f"RunwayProvider(base_url={str(self._client.base_url)!r})"

@@ -3,9 +3,11 @@
 `POST /v1/chat/completions` reads the job from the model name and the last user message
 (`sorakit.gateway.chat_models`), creates it as the Videos API would for the same caller (same
 ownership, models, budget and limits), and answers with a signed download link and an embed;
-streamed, it sends progress chunks while the job runs. Every refusal happens before the first
-byte, in the OpenAI error envelope; once streaming, a failure is an error event and `[DONE]`.
-The supervisor tracks the job, not the request: a client that goes away leaves it running.
+streamed, it sends progress chunks while the job runs. A `[5s] … [8s] …` message is a storyboard
+(`sorakit.gateway.chat_storyboards`): every shot is the caller's job, and the link serves the
+stitched video. Every refusal happens before the first byte, in the OpenAI error envelope; once
+streaming, a failure is an error event and `[DONE]`. The supervisor (or, for a storyboard, its
+render task) tracks the work, not the request: a client that goes away leaves it running.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import anyio
 from fastapi import APIRouter, Header, Request, Response
@@ -30,7 +33,6 @@ from sorakit.errors import (
     JobFailedError,
     JobTimeoutError,
     NotFoundError,
-    PermissionDeniedError,
     SorakitError,
     TransientProviderError,
 )
@@ -42,7 +44,14 @@ from sorakit.gateway.chat_models import (
     parse_messages,
     parse_model,
 )
-from sorakit.gateway.links import LinkSigner
+from sorakit.gateway.chat_storyboards import (
+    StoryboardRenders,
+    StoryboardWatch,
+    pipeline_video,
+    start_storyboard,
+    storyboard_intro,
+)
+from sorakit.gateway.links import LinkKind, LinkSigner
 from sorakit.ledger import JobRecord, JobStatus
 from sorakit.pipelines.enhance import enhance_prompt
 from sorakit.security.ssrf import PUBLIC_ONLY, Policy, fetch_public
@@ -65,10 +74,6 @@ MAX_IMAGE_BYTES = 20 * 1024 * 1024
 IMAGE_TIMEOUT = 20.0
 IMAGE_POLICY: Policy = PUBLIC_ONLY
 """What an `image_url` may reach: public addresses only (tests widen it to loopback)."""
-STORYBOARD_REFUSAL = (
-    "Storyboards ([5s] … [8s] … shots) do not run through chat completions yet; render them "
-    "with `sorakit storyboard`, or send one shot's prompt without the [Ns] marks."
-)
 
 
 DONE = "data: [DONE]\n\n"
@@ -163,6 +168,49 @@ def _links(request: Request, settings: Settings) -> LinkSigner:
     return signer
 
 
+def _renders(request: Request) -> StoryboardRenders:
+    """The app's storyboard renders (made by its lifespan, which stops them at shutdown)."""
+    renders: StoryboardRenders = request.app.state.storyboards
+    return renders
+
+
+class Work(Protocol):
+    """What an answer waits on: `poll` says if it is done and its progress lines by topic."""
+
+    id: str
+    kind: LinkKind
+
+    async def poll(self) -> tuple[bool, dict[str, str]]: ...
+    async def outcome(self) -> None: ...
+    def too_long(self, waited: float) -> SorakitError: ...
+
+
+@dataclass
+class JobWatch:
+    """A video job as an answer waits on it, read from the ledger."""
+
+    engine: Engine
+    id: str
+    kind: LinkKind = "video"
+
+    async def poll(self) -> tuple[bool, dict[str, str]]:
+        job = await self.engine.ledger.get(self.id)
+        return job.status.finished, {"": _progress(job)}
+
+    async def outcome(self) -> None:
+        job = await self.engine.ledger.get(self.id)
+        if job.status is not JobStatus.COMPLETED:
+            raise _failure(job)
+
+    def too_long(self, waited: float) -> SorakitError:
+        exc = JobTimeoutError(self.id, waited)
+        exc.message = (  # the server's follow-up is the Videos API, not the CLI's resume
+            f"Video {self.id} is still rendering after {waited:g} s; it goes on, and "
+            f"GET /v1/videos/{self.id} follows it."
+        )
+        return exc
+
+
 def _base_url(request: Request, settings: Settings) -> str:
     return (settings.public_url or str(request.base_url)).rstrip("/")
 
@@ -190,32 +238,33 @@ async def chat_completions(
     completion = Completion.new(name, usage=usage)
     if chosen.enhance is not None:
         return await _enhance(completion, asked, chosen.enhance, settings, stream=stream)
+    work: Work
     if asked.storyboard:
-        raise InvalidRequestError(
-            STORYBOARD_REFUSAL, param="messages", code="storyboard_unsupported"
+        renders = _renders(request)
+        pipeline = await start_storyboard(engine, renders, principal, gatekeeper, chosen, asked)
+        intro = storyboard_intro(pipeline, chosen, asked)
+        work = StoryboardWatch(engine, renders, pipeline.id, len(pipeline.spec["shots"]))
+    else:
+        job = await _start(
+            engine, principal, gatekeeper, chosen, asked, principal.scoped(idempotency_key)
         )
-    job = await _start(
-        engine, principal, gatekeeper, chosen, asked, principal.scoped(idempotency_key)
-    )
-    with contextlib.suppress(TransientProviderError):  # left queued for the supervisor
-        job = await engine.runner.submit(job)
-    supervisor.watch(job.id)
+        with contextlib.suppress(TransientProviderError):  # left queued for the supervisor
+            job = await engine.runner.submit(job)
+        supervisor.watch(job.id)
+        intro, work = _intro(job, asked), JobWatch(engine, job.id)
     base, signer = _base_url(request, settings), _links(request, settings)
 
     def link() -> str:  # signed when the video is ready, so it lasts its whole TTL from then
-        return f"{base}{signer.path(job.id)}"
+        return f"{base}{signer.path(work.id, kind=work.kind)}"
 
-    intro = _intro(job, asked)
     if stream:
         return StreamingResponse(
-            _stream(engine, job, completion, intro, link),
+            _stream(work, completion, intro, link),
             media_type="text/event-stream",
             headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
         )
-    job = await _finished(engine, job.id)
-    if job.status is not JobStatus.COMPLETED:
-        raise _failure(job)
-    return JSONResponse(completion.message(f"{intro}\n\n{_ready(job, link())}"))
+    await _finished(work)
+    return JSONResponse(completion.message(f"{intro}\n\n{_ready(work, link())}"))
 
 
 async def _enhance(
@@ -312,10 +361,11 @@ def _intro(job: JobRecord, asked: ChatRequest) -> str:
     return text
 
 
-def _ready(job: JobRecord, link: str) -> str:
+def _ready(work: Work, link: str) -> str:
     """The final message: a Markdown link and an HTML embed of the signed URL."""
+    what = "storyboard" if work.kind == "pipeline" else "video"
     return (
-        f"Your video is ready: [{job.id}.mp4]({link}) (the link works for 24 hours).\n\n"
+        f"Your {what} is ready: [{work.id}.mp4]({link}) (the link works for 24 hours).\n\n"
         f'<video src="{html.escape(link)}" controls></video>'
     )
 
@@ -338,57 +388,45 @@ def _failure(job: JobRecord) -> SorakitError:
     return JobFailedError(job.id, job.error_code, job.error_message)
 
 
-def _too_long(job: JobRecord) -> JobTimeoutError:
-    exc = JobTimeoutError(job.id, WAIT_SECONDS)
-    exc.message = (  # the server's follow-up is the Videos API, not the CLI's resume
-        f"Video {job.id} is still rendering after {WAIT_SECONDS:g} s; it goes on, and "
-        f"GET /v1/videos/{job.id} follows it."
-    )
-    return exc
-
-
-async def _finished(engine: Engine, video_id: str) -> JobRecord:
-    """Wait in the ledger for the supervisor to finish the job."""
+async def _finished(work: Work) -> None:
+    """Wait in the ledger for the supervisor (or the render task) to finish the work."""
     deadline = time.monotonic() + WAIT_SECONDS
-    while not (job := await engine.ledger.get(video_id)).status.finished:
+    while not (await work.poll())[0]:
         if time.monotonic() > deadline:
-            raise _too_long(job)
+            raise work.too_long(WAIT_SECONDS)
         await anyio.sleep(POLL_SECONDS)
-    return job
+    await work.outcome()
 
 
 async def _stream(
-    engine: Engine,
-    job: JobRecord,
-    completion: Completion,
-    intro: str,
-    link: Callable[[], str],
+    work: Work, completion: Completion, intro: str, link: Callable[[], str]
 ) -> AsyncIterator[str]:
-    """Role, intro, a chunk per progress change, the final message, `stop`, `[DONE]`."""
+    """Role, intro, a chunk per changed progress line, the final message, `stop`, `[DONE]`."""
     yield completion.chunk({"role": "assistant", "content": ""})
     yield completion.chunk({"content": intro + "\n"})
-    said, quiet_since = "", time.monotonic()
+    said: dict[str, str] = {}
+    quiet_since = time.monotonic()
     deadline = quiet_since + WAIT_SECONDS
     try:
-        while not (job := await engine.ledger.get(job.id)).status.finished:
+        while not (polled := await work.poll())[0]:
             if time.monotonic() > deadline:
-                raise _too_long(job)
-            if (text := _progress(job)) != said:
+                raise work.too_long(WAIT_SECONDS)
+            changed = [text for topic, text in polled[1].items() if said.get(topic) != text]
+            for text in changed:
                 yield completion.chunk({"content": text + "\n"})
-                said, quiet_since = text, time.monotonic()
+            said.update(polled[1])
+            if changed:
+                quiet_since = time.monotonic()
             elif time.monotonic() - quiet_since > KEEPALIVE_SECONDS:
                 yield ": keep-alive\n\n"
                 quiet_since = time.monotonic()
             await anyio.sleep(POLL_SECONDS)
+        await work.outcome()
     except SorakitError as exc:
         yield _event_error(exc)
         yield DONE
         return
-    if job.status is not JobStatus.COMPLETED:
-        yield _event_error(_failure(job))
-        yield DONE
-        return
-    yield completion.chunk({"content": "\n" + _ready(job, link())})
+    yield completion.chunk({"content": "\n" + _ready(work, link())})
     yield completion.end()
 
 
@@ -430,19 +468,33 @@ async def linked_content(
     settings: SettingsDep,
 ) -> FileResponse:
     """The MP4 behind a chat answer's link: the signature is the credential, no bearer token."""
-    refusal = _links(request, settings).verify(video_id, expires, signature)
-    if refusal == "expired":
-        raise PermissionDeniedError(
-            "This link has expired; ask again for a new one.", param="expires"
-        )
-    if refusal is not None:
-        raise PermissionDeniedError("This link's signature is not valid.", param="signature")
+    _links(request, settings).check(video_id, expires, signature)
     job = await engine.get(video_id)
     asset = job.assets.get("video") if job.status is JobStatus.COMPLETED else None
     if asset is None:
         raise NotFoundError(f"Video {video_id} has no content to download.", param="video_id")
+    return _mp4(asset.path, job.id)
+
+
+@router.get(
+    "/links/pipelines/{pipeline_id}/content", summary="Download a storyboard through a signed link"
+)
+async def linked_pipeline_content(
+    pipeline_id: str,
+    expires: int,
+    signature: str,
+    request: Request,
+    engine: EngineDep,
+    settings: SettingsDep,
+) -> FileResponse:
+    """The stitched MP4 behind a storyboard answer's link; no key can fetch it any other way."""
+    _links(request, settings).check(pipeline_id, expires, signature, kind="pipeline")
+    return _mp4(await pipeline_video(engine, pipeline_id), pipeline_id)
+
+
+def _mp4(path: str | Path, name: str) -> FileResponse:
     return FileResponse(
-        asset.path,
+        path,
         media_type=CONTENT_TYPES["video"],
-        headers={"content-disposition": f'inline; filename="{job.id}.mp4"'},
+        headers={"content-disposition": f'inline; filename="{name}.mp4"'},
     )

@@ -1,0 +1,230 @@
+"""Storyboards through chat completions: sora2api's `[5s] … [8s] …` text, rendered shot by shot.
+
+The chat route plans the storyboard for the caller's key (its shots are that key's videos, each on
+that key's budget), records the pipeline, and runs it in a task of this process
+(`StoryboardRenders`), so a client that goes away leaves it running. The answer watches the
+ledger as it does for one video (`StoryboardWatch`): a line per shot whenever it changes, then
+the stitched MP4, which only a signed `pipeline` link serves (it is no job of any key's).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sorakit.engine import Engine
+from sorakit.errors import JobFailedError, JobTimeoutError, NotFoundError, SorakitError
+from sorakit.gateway.auth import Gatekeeper, Principal
+from sorakit.gateway.chat_models import ChatModel, ChatRequest
+from sorakit.gateway.links import LinkKind
+from sorakit.ledger import JobRecord, JobStatus, PipelineRecord, PipelineStatus
+from sorakit.pipelines.shots import StoryboardRequest, Storyboards
+
+logger = logging.getLogger(__name__)
+
+KEEP_ERRORS = 256
+"""How many finished storyboards' errors a process remembers for answers still waiting."""
+_STEP = re.compile(r"^shot-(\d+)(?:-described)?(?:#\d+)?$")
+_STATES = {
+    JobStatus.PENDING: "queued",
+    JobStatus.QUEUED: "queued",
+    JobStatus.FETCHING: "fetching",
+    JobStatus.COMPLETED: "done",
+    JobStatus.FAILED: "failed",
+    JobStatus.CANCELLED: "cancelled",
+}
+
+
+class StoryboardRenders:
+    """The storyboards this process renders, one task each; a failure is kept for its answer."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._errors: dict[str, SorakitError] = {}
+
+    def start(self, pipeline_id: str) -> None:
+        """Render a recorded storyboard in the background (once, however often it is asked)."""
+        task = self._tasks.get(pipeline_id)
+        if task is None or task.done():
+            self._tasks[pipeline_id] = asyncio.create_task(
+                self._run(pipeline_id), name=f"storyboard-{pipeline_id}"
+            )
+
+    async def _run(self, pipeline_id: str) -> None:
+        try:
+            await Storyboards(self.engine).run(pipeline_id)
+        except SorakitError as exc:  # `run` has marked the pipeline failed
+            logger.warning("storyboard %s failed: %s", pipeline_id, exc)
+            self._keep(pipeline_id, exc)
+        except Exception as exc:
+            logger.exception("storyboard %s: unexpected error", pipeline_id)
+            self._keep(pipeline_id, SorakitError(f"storyboard {pipeline_id} failed: {exc}"))
+            await self.engine.ledger.update_pipeline(
+                pipeline_id, status=PipelineStatus.FAILED, error_message=str(exc)
+            )
+        finally:
+            self._tasks.pop(pipeline_id, None)
+
+    def _keep(self, pipeline_id: str, exc: SorakitError) -> None:
+        while len(self._errors) >= KEEP_ERRORS:
+            self._errors.pop(next(iter(self._errors)))
+        self._errors[pipeline_id] = exc
+
+    def error(self, pipeline_id: str) -> SorakitError | None:
+        """Why this process's render of the storyboard failed, if it did."""
+        return self._errors.get(pipeline_id)
+
+    async def stop(self) -> None:
+        """Cancel the renders; their finished shots stay in the ledger, and a resume goes on."""
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def drain(self) -> None:
+        """Wait for every render (tests use it)."""
+        await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
+
+
+async def start_storyboard(
+    engine: Engine,
+    renders: StoryboardRenders,
+    principal: Principal,
+    gatekeeper: Gatekeeper,
+    chosen: ChatModel,
+    asked: ChatRequest,
+) -> PipelineRecord:
+    """Plan and record the storyboard for the caller, then start it; every refusal comes first.
+
+    The model name's orientation picks the size; the `[Ns]` tags pick each shot's length (the
+    planner snaps them), so a length in the model name is not used.
+    """
+    assert chosen.model is not None
+    owner, key = principal.owner, principal.key
+    request = StoryboardRequest(
+        asked.text,
+        model=chosen.model,
+        size=chosen.size,
+        owner=owner.key_id if owner else None,
+        owner_budget_usd=owner.budget_usd if owner else None,
+    )
+    async with gatekeeper.lock(principal):
+        await gatekeeper.admit(principal, chosen.model)  # the request counts once for the rate
+        if key is not None and not key.admin and key.concurrency is not None:
+            # The shots take turns in the slots the key has left, never more than its limit.
+            running = await engine.ledger.running_jobs(key.id)
+            request.parallel = max(1, key.concurrency - running)
+        pipeline = await Storyboards(engine).start(request)
+    renders.start(pipeline.id)
+    return pipeline
+
+
+def storyboard_intro(pipeline: PipelineRecord, chosen: ChatModel, asked: ChatRequest) -> str:
+    """The first words of the answer: the shots, their lengths, and what planning changed."""
+    shots: list[Mapping[str, Any]] = pipeline.spec["shots"]
+    first = shots[0]
+    lengths = ", ".join(f"{shot['trim_to']:g} s" for shot in shots)
+    text = (
+        f"Creating storyboard {pipeline.id} with {first['model']}: {len(shots)} shots "
+        f"({lengths}), {pipeline.spec['seconds']:g} s in all, {first['size']}."
+    )
+    if asked.styles:
+        text += f" Styles: {', '.join(asked.styles)}."
+    changes = list(pipeline.spec.get("notes", []))
+    if chosen.seconds is not None:
+        changes.insert(0, f"the shots' own lengths replace the model name's {chosen.seconds} s")
+    if changes:
+        text += f" Adjusted: {'; '.join(changes)}."
+    return text
+
+
+def _shot_number(job: JobRecord) -> int | None:
+    match = _STEP.match(job.pipeline_step or "")
+    return int(match.group(1)) if match else None
+
+
+def _state(job: JobRecord | None) -> str:
+    if job is None:
+        return "waiting"  # a continuing shot waits for the last frame of the one before
+    if job.status is JobStatus.IN_PROGRESS:
+        return f"rendering {job.progress}%"
+    return _STATES[job.status]
+
+
+@dataclass
+class StoryboardWatch:
+    """A storyboard as a chat answer waits on it, read from the ledger."""
+
+    engine: Engine
+    renders: StoryboardRenders
+    id: str
+    shots: int
+    kind: LinkKind = "pipeline"
+
+    async def poll(self) -> tuple[bool, dict[str, str]]:
+        """Whether it has finished, and a progress line per shot (then one for stitching)."""
+        pipeline = await self.engine.ledger.get_pipeline(self.id)
+        if pipeline.status is not PipelineStatus.RUNNING:
+            return True, {}
+        latest: dict[int, JobRecord] = {}
+        for job in await self.engine.ledger.pipeline_jobs(self.id):  # oldest first: retries win
+            if (number := _shot_number(job)) is not None:
+                latest[number] = job
+        lines = {
+            f"shot-{n}": f"shot {n}/{self.shots} {_state(latest.get(n))}"
+            for n in range(1, self.shots + 1)
+        }
+        done = [job for job in latest.values() if job.status is JobStatus.COMPLETED]
+        if len(done) == self.shots:
+            lines["stitch"] = f"stitching {self.shots} shots…"
+        return False, lines
+
+    async def outcome(self) -> None:
+        """Nothing when the stitched video is there; else why not, as an error."""
+        pipeline = await self.engine.ledger.get_pipeline(self.id)
+        if pipeline.status is PipelineStatus.COMPLETED and pipeline.output:
+            return
+        if (kept := self.renders.error(self.id)) is not None:
+            raise kept
+        failed = [
+            job
+            for job in await self.engine.ledger.pipeline_jobs(self.id)
+            if job.status in (JobStatus.FAILED, JobStatus.CANCELLED)
+        ]
+        if failed:
+            raise JobFailedError(failed[-1].id, failed[-1].error_code, failed[-1].error_message)
+        raise JobFailedError(self.id, "failed", pipeline.error_message)
+
+    def too_long(self, waited: float) -> SorakitError:
+        exc = JobTimeoutError(self.id, waited)
+        exc.message = (
+            f"Storyboard {self.id} is still rendering after {waited:g} s; it goes on, and "
+            "GET /v1/videos lists its shots."
+        )
+        return exc
+
+
+async def pipeline_video(engine: Engine, pipeline_id: str) -> Path:
+    """The stitched video of a finished pipeline; NotFoundError while there is none."""
+    try:
+        pipeline = await engine.ledger.get_pipeline(pipeline_id)
+    except NotFoundError:
+        pipeline = None
+    output = Path(pipeline.output) if pipeline is not None and pipeline.output else None
+    if (
+        pipeline is None
+        or pipeline.status is not PipelineStatus.COMPLETED
+        or output is None
+        or output.suffix != ".mp4"
+        or not output.is_file()
+    ):
+        raise NotFoundError(
+            f"Storyboard {pipeline_id} has no video to download.", param="pipeline_id"
+        )
+    return output
