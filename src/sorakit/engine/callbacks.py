@@ -43,7 +43,7 @@ class CallbackSigner:
         return f"{self.public_url}{path}?token={self.token(video_id)}"
 
     def verify(self, video_id: str, token: str) -> bool:
-        return hmac.compare_digest(self.token(video_id), token)
+        return hmac.compare_digest(self.token(video_id).encode(), token.encode("utf-8", "replace"))
 
 
 def load_key(path: Path) -> bytes:

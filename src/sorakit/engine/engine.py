@@ -427,7 +427,7 @@ class Engine:
                 seconds=seconds,
                 size=size,
                 idempotency_key=f"sorakit-{uuid.uuid4().hex}",
-                client_key=client_key,
+                client_key=client_key or None,  # an empty Idempotency-Key is no key
                 source_id=source.id if source else None,
                 estimated_cost=estimated_cost,
                 expected_render_seconds=entry.capabilities.expected_render_seconds(size, seconds),

@@ -78,6 +78,8 @@ def resolve_seconds(
         return caps.default_seconds
     try:
         seconds = float(value)
+        if not math.isfinite(seconds):
+            raise ValueError(value)
     except (TypeError, ValueError):
         raise InvalidRequestError(
             f"Invalid value for 'seconds': expected one of {_quoted(caps.seconds)}, "

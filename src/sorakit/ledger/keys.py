@@ -20,6 +20,8 @@ from sorakit.ledger.records import ApiKeyRecord, JobStatus
 from sorakit.ledger.tables import ApiKeyRow, JobRow
 
 KEY_PREFIX = "sk-sorakit-"
+MAX_LIMIT = 1_000_000_000
+"""The largest budget, rate or concurrency a key may have (the database's integers are finite)."""
 _UNFINISHED = [s.value for s in JobStatus if not s.finished]
 
 
@@ -60,8 +62,10 @@ class KeyStore:
         if not name.strip() or len(name) > 128:
             raise InvalidRequestError("a key's name must be 1 to 128 characters", param="name")
         for value, what in ((budget_usd, "budget"), (rpm, "rpm"), (concurrency, "concurrency")):
-            if value is not None and value <= 0:
-                raise InvalidRequestError(f"the {what} must be positive", param=what)
+            if value is not None and not 0 < value <= MAX_LIMIT:
+                raise InvalidRequestError(
+                    f"the {what} must be positive and at most {MAX_LIMIT:,}", param=what
+                )
         prefix = secrets.token_hex(6)
         token = f"{KEY_PREFIX}{prefix}-{secrets.token_urlsafe(24)}"
         row = ApiKeyRow(

@@ -22,7 +22,7 @@ from sorakit.engine.runner import FinishedListener
 from sorakit.gateway.auth import Gatekeeper
 from sorakit.gateway.chat_storyboards import StoryboardRenders
 from sorakit.providers.base import Provider
-from sorakit.server.errors import install_error_handlers
+from sorakit.server.errors import ERROR_RESPONSES, install_error_handlers
 from sorakit.server.limits import BodyLimitMiddleware
 from sorakit.server.requestlog import RequestLog, RequestLogMiddleware
 from sorakit.server.routes import admin, admin_catalog, callbacks, chat, health, pools, videos
@@ -116,10 +116,10 @@ def create_app(
     app.include_router(videos.router)
     app.include_router(health.router)
     app.include_router(callbacks.router)
-    app.include_router(admin.router)
-    app.include_router(admin_catalog.router)
-    app.include_router(pools.router)
-    app.include_router(chat.router)
+    app.include_router(admin.router, responses=ERROR_RESPONSES)
+    app.include_router(admin_catalog.router, responses=ERROR_RESPONSES)
+    app.include_router(pools.router, responses=ERROR_RESPONSES)
+    app.include_router(chat.router, responses=ERROR_RESPONSES)
     _install_faults(app, settings)
     if settings.cors_origins:  # closed unless an operator names the origins
         from fastapi.middleware.cors import CORSMiddleware

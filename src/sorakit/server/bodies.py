@@ -9,11 +9,13 @@ closed at once, so no spooled temporary file outlives the request.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
+from pydantic import BaseModel
 from starlette.datastructures import UploadFile
 
 from sorakit.errors import InvalidRequestError
@@ -35,27 +37,44 @@ _KEY = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
 
 def _assign(target: dict[str, Any], key: str, value: Any) -> None:
     match = _KEY.match(key)
-    if not match:
-        target[key] = value
-        return
-    path = [match.group(1), *re.findall(r"\[([^\[\]]*)\]", match.group(2))]
+    path = [match.group(1), *re.findall(r"\[([^\[\]]*)\]", match.group(2))] if match else [key]
     node: Any = target
     for index, part in enumerate(path):
         last = index == len(path) - 1
         following = None if last else path[index + 1]
-        if part == "":  # an array: `[]` appends, or starts a new element when the key repeats
-            assert isinstance(node, list)
+        if part == "" and index:  # `[]`: append, or start a new element when the key repeats
+            if not isinstance(node, list):
+                raise _conflict(key)
             if last:
                 node.append(value)
                 return
-            if not node or (following in node[-1] and isinstance(node[-1], dict)):
+            if not node or not isinstance(node[-1], dict) or following in node[-1]:
                 node.append({})
             node = node[-1]
             continue
+        if not isinstance(node, dict):
+            raise _conflict(key)
         if last:
-            node[part] = value
+            if part not in node:
+                node[part] = value
+            elif isinstance(node[part], dict):
+                raise _conflict(key)
+            else:  # a repeated field is a list of its values (several `reference_images` files)
+                node[part] = [*_as_list(node[part]), value]
             return
         node = node.setdefault(part, [] if following == "" else {})
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _conflict(key: str) -> InvalidRequestError:
+    name = key.split("[", 1)[0]
+    return InvalidRequestError(
+        f"The form field '{key}' does not fit the other '{name}' fields of the request.",
+        param=name or None,
+    )
 
 
 def unflatten(items: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -83,16 +102,45 @@ async def read_body(request: Request) -> tuple[dict[str, Any], bool]:
     raw = await request.body()
     if not raw.strip():
         return {}, True
+    body = parse_json(raw)
+    if not isinstance(body, dict):
+        raise InvalidRequestError("The request body must be a JSON object.")
+    return body, True
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def parse_json(raw: bytes) -> Any:
+    """Strict JSON: no NaN or Infinity, no number past a float's range, no unpaired surrogate."""
     try:
-        body = json.loads(raw)
+        value = json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
     except ValueError:
         raise InvalidRequestError(
             "We could not parse the JSON body of your request. The body should be JSON or "
             "multipart/form-data."
         ) from None
-    if not isinstance(body, dict):
-        raise InvalidRequestError("The request body must be a JSON object.")
-    return body, True
+    # json accepts an escaped lone surrogate (`"\ud800"`), which no text column or encoder can
+    # hold; a valid pair (an emoji) is fine. Checked only when such an escape is there at all.
+    if _SURROGATE_ESCAPE.search(raw):
+        try:
+            json.dumps(value, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            raise InvalidRequestError(
+                "The JSON body holds an unpaired UTF-16 surrogate (\\ud800-\\udfff)."
+            ) from None
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise InvalidRequestError(f"The JSON body holds {name}, which is not a JSON number.")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise InvalidRequestError(f"The JSON number {text[:40]} is too large.")
+    return number
 
 
 def string_field(body: dict[str, Any], name: str, *, required: bool = False) -> str | None:
@@ -135,6 +183,43 @@ def refuse_unknown(body: dict[str, Any], known: set[str]) -> None:
     for name in body:
         if name not in known:
             raise InvalidRequestError(f"Unrecognized request argument supplied: {name}", param=name)
+
+
+def described_body(
+    json_body: type[BaseModel] | None, form: type[BaseModel] | None = None
+) -> dict[str, Any]:
+    """`openapi_extra` for a route that reads its body itself: its JSON and multipart shapes."""
+    content = {}
+    if json_body is not None:
+        content["application/json"] = {"schema": _inline(json_body)}
+    if form is not None:  # a form field is there or not: it has no null
+        content["multipart/form-data"] = {"schema": _inline(form, nullable=False)}
+    return {"requestBody": {"required": True, "content": content}}
+
+
+def _inline(model: type[BaseModel], *, nullable: bool = True) -> dict[str, Any]:
+    """A model's JSON Schema with its `$defs` inlined (an operation's schema has no `$defs`)."""
+    schema = model.model_json_schema(by_alias=True)
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return resolve(defs[ref.removeprefix("#/$defs/")])
+            if not nullable and "anyOf" in node:
+                rest = {
+                    key: value for key, value in node.items() if key not in ("anyOf", "default")
+                }
+                (first, *_) = [n for n in node["anyOf"] if n != {"type": "null"}]
+                node = {**rest, **first}
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    resolved: dict[str, Any] = resolve(schema)
+    return resolved
 
 
 def _type_name(value: Any) -> str:

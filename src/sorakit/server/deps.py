@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 
 from sorakit.engine import Engine
 from sorakit.gateway.auth import Gatekeeper, Principal
@@ -54,11 +54,26 @@ async def _gatekeeper(request: Request) -> Gatekeeper:
     return gatekeeper
 
 
+IDEMPOTENCY_KEY_MAX_LENGTH = 200
+"""Room for the caller's scope prefix within the ledger's 256-character column."""
+
+
+async def _idempotency_key(
+    key: Annotated[
+        str | None, Header(alias="Idempotency-Key", max_length=IDEMPOTENCY_KEY_MAX_LENGTH)
+    ] = None,
+) -> str | None:
+    # An empty header is no key: as a key, every empty one would name the same job.
+    return key or None
+
+
 EngineDep = Annotated[Engine, Depends(_engine)]
 SupervisorDep = Annotated[JobSupervisor, Depends(_supervisor)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 ViewsDep = Annotated[RenderedViews, Depends(_views)]
 PrincipalDep = Annotated[Principal, Depends(_principal)]
 GatekeeperDep = Annotated[Gatekeeper, Depends(_gatekeeper)]
+IdempotencyKeyDep = Annotated[str | None, Depends(_idempotency_key)]
+"""The `Idempotency-Key` header, None when absent or empty."""
 Authenticated = Depends(_principal)
 """For routes that need a valid caller but not who it is."""

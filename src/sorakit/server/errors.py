@@ -7,6 +7,7 @@ our own error tree, FastAPI's validation errors, unknown routes, and anything un
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -29,8 +30,15 @@ from sorakit.errors import (
     SorakitError,
     TransientProviderError,
 )
+from sorakit.wire.videos import ErrorEnvelope
 
 logger = logging.getLogger(__name__)
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "4XX": {"model": ErrorEnvelope, "description": "Refused, in the OpenAI error envelope."},
+    "5XX": {"model": ErrorEnvelope, "description": "Failed, in the OpenAI error envelope."},
+}
+"""What a router documents for its errors (FastAPI's 422 shape is never answered here)."""
 
 _STATUS_TYPES = {
     400: "invalid_request_error",
@@ -123,7 +131,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
-        loc = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
+        loc = [
+            str(part)
+            for part in first.get("loc", ())
+            if part not in ("body", "query", "path", "header", "cookie")
+        ]
         param = ".".join(loc) or None
         message = first.get("msg", "Invalid request.")
         return envelope(

@@ -147,6 +147,122 @@ class CharacterReference(BaseModel):
     """The id of a character made with `POST /videos/characters`."""
 
 
+class VideoCreateParams(BaseModel):
+    """The JSON body of `POST /videos`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(max_length=PROMPT_MAX_LENGTH)
+    """What the video shows."""
+    model: VideoModel | None = None
+    """The model (or alias) to render with; `sora-2` when left out."""
+    seconds: str | VideoSeconds | None = None
+    """The clip length in seconds, as a string; the model's default when left out."""
+    size: str | VideoSize | None = None
+    """`WIDTHxHEIGHT`; the model's default when left out."""
+    input_reference: ImageReference | None = None
+    """An image the video starts from."""
+    characters: list[CharacterReference] | None = Field(
+        default=None, max_length=MAX_CHARACTERS_PER_VIDEO
+    )
+    """Characters to feature, by id."""
+    last_frame: ImageReference | None = None
+    """An image the video ends on (sorakit; for models that take one)."""
+    reference_images: list[ImageReference] | None = None
+    """Images of subjects or styles to keep (sorakit; for models that take them)."""
+
+
+class VideoCreateForm(BaseModel):
+    """The multipart body of `POST /videos`, as the official SDK sends it."""
+
+    prompt: str = Field(max_length=PROMPT_MAX_LENGTH)
+    """What the video shows."""
+    model: str | None = None
+    """The model (or alias) to render with."""
+    seconds: str | None = None
+    """The clip length in seconds."""
+    size: str | None = None
+    """`WIDTHxHEIGHT`."""
+    input_reference: bytes | None = None
+    """An image file the video starts from."""
+    input_reference_url: str | None = Field(default=None, alias="input_reference[image_url]")
+    """Or the image by URL or data URL."""
+    character_ids: list[str] | None = Field(default=None, alias="characters[][id]")
+    """Characters to feature, by id."""
+    last_frame: bytes | None = None
+    """An image file the video ends on."""
+    reference_images: list[bytes] | None = None
+    """Image files of subjects or styles to keep."""
+
+
+class VideoEditParams(BaseModel):
+    """The JSON body of `POST /videos/edits`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(max_length=PROMPT_MAX_LENGTH)
+    """How to change the video."""
+    video: VideoReference
+    """The completed video to edit."""
+    model: VideoModel | None = None
+    """The model to edit with."""
+
+
+class VideoEditForm(BaseModel):
+    """The multipart body of `POST /videos/edits`: a clip to edit, or a video by id."""
+
+    prompt: str = Field(max_length=PROMPT_MAX_LENGTH)
+    """How to change the video."""
+    video: bytes | None = None
+    """A clip to edit."""
+    video_id: str | None = Field(default=None, alias="video[id]")
+    """Or a completed video, by id."""
+    model: str | None = None
+    """The model to edit with."""
+
+
+class VideoExtendParams(BaseModel):
+    """The JSON body of `POST /videos/extensions`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(max_length=PROMPT_MAX_LENGTH)
+    """What happens next."""
+    video: VideoReference
+    """The completed video to continue."""
+    seconds: str | VideoSeconds
+    """How many seconds to add."""
+
+
+class VideoExtendForm(BaseModel):
+    """The multipart body of `POST /videos/extensions`."""
+
+    prompt: str = Field(max_length=PROMPT_MAX_LENGTH)
+    """What happens next."""
+    video_id: str = Field(alias="video[id]")
+    """The completed video to continue, by id."""
+    seconds: str
+    """How many seconds to add."""
+
+
+class VideoRemixParams(BaseModel):
+    """The body of `POST /videos/{video_id}/remix`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(max_length=PROMPT_MAX_LENGTH)
+    """How to change the video."""
+
+
+class CharacterCreateForm(BaseModel):
+    """The multipart body of `POST /videos/characters`."""
+
+    name: str = Field(max_length=CHARACTER_NAME_MAX_LENGTH)
+    """The character's name, to use verbatim in prompts."""
+    video: bytes
+    """A short clip of the character."""
+
+
 class ErrorDetail(BaseModel):
     """The body of the OpenAI error envelope."""
 

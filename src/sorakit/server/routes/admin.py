@@ -16,9 +16,10 @@ from sorakit.errors import (
 )
 from sorakit.gateway.auth import Principal
 from sorakit.server import webhooks
-from sorakit.server.bodies import read_body, refuse_unknown, string_field
+from sorakit.server.bodies import described_body, read_body, refuse_unknown, string_field
 from sorakit.server.deps import EngineDep, GatekeeperDep, PrincipalDep, SettingsDep
 from sorakit.settings import Settings
+from sorakit.wire.admin import KeyCreateParams
 
 
 async def admin_only(principal: PrincipalDep) -> Principal:
@@ -42,7 +43,7 @@ async def list_keys(engine: EngineDep, include_revoked: bool = False) -> dict[st
     return {"object": "list", "data": data}
 
 
-@router.post("/keys", summary="Create an API key")
+@router.post("/keys", summary="Create an API key", openapi_extra=described_body(KeyCreateParams))
 async def create_key(
     request: Request, engine: EngineDep, gatekeeper: GatekeeperDep, settings: SettingsDep
 ) -> dict[str, Any]:

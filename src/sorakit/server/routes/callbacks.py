@@ -15,13 +15,14 @@ from fastapi import APIRouter, Query, Response
 from sorakit.engine.callbacks import CALLBACK_PATH
 from sorakit.errors import NotFoundError
 from sorakit.server.deps import EngineDep, SupervisorDep
+from sorakit.server.errors import ERROR_RESPONSES
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(tags=["callbacks"], include_in_schema=False)
+router = APIRouter(tags=["callbacks"], responses=ERROR_RESPONSES)
 
 
-@router.post(CALLBACK_PATH, status_code=204)
+@router.post(CALLBACK_PATH, status_code=204, summary="A provider's callback")
 async def provider_callback(
     video_id: str,
     engine: EngineDep,
@@ -29,7 +30,12 @@ async def provider_callback(
     token: Annotated[str, Query(max_length=128)] = "",
 ) -> Response:
     """A provider says the job finished: check it now instead of at the next scheduled poll."""
-    if engine.callbacks is None or not engine.callbacks.verify(video_id, token):
+    # A token is hex: any other is refused before `compare_digest`, which raises on non-ASCII.
+    if (
+        engine.callbacks is None
+        or not token.isascii()
+        or not engine.callbacks.verify(video_id, token)
+    ):
         # The same answer as for an unknown job: a wrong token reveals nothing.
         raise NotFoundError(f"No callback for {video_id!r}.", param="video_id")
     if not engine.runner.wake(video_id):

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import anyio
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
 from sorakit.engine import Engine
@@ -55,9 +55,18 @@ from sorakit.gateway.links import LinkKind, LinkSigner
 from sorakit.ledger import JobRecord, JobStatus
 from sorakit.pipelines.enhance import enhance_prompt
 from sorakit.security.ssrf import PUBLIC_ONLY, Policy, fetch_public
-from sorakit.server.deps import EngineDep, GatekeeperDep, PrincipalDep, SettingsDep, SupervisorDep
+from sorakit.server.bodies import described_body, parse_json
+from sorakit.server.deps import (
+    EngineDep,
+    GatekeeperDep,
+    IdempotencyKeyDep,
+    PrincipalDep,
+    SettingsDep,
+    SupervisorDep,
+)
 from sorakit.server.errors import error_response
 from sorakit.settings import Settings
+from sorakit.wire.chat import ChatCompletionParams
 from sorakit.wire.videos import CONTENT_TYPES
 
 logger = logging.getLogger(__name__)
@@ -151,10 +160,7 @@ def _event_error(exc: SorakitError) -> str:
 
 
 async def _body(request: Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidRequestError("The request body must be JSON.") from None
+    body = parse_json(await request.body())
     if not isinstance(body, dict):
         raise InvalidRequestError("The request body must be a JSON object.")
     return body
@@ -215,7 +221,11 @@ def _base_url(request: Request, settings: Settings) -> str:
     return (settings.public_url or str(request.base_url)).rstrip("/")
 
 
-@router.post("/chat/completions", summary="Create a video through chat")
+@router.post(
+    "/chat/completions",
+    summary="Create a video through chat",
+    openapi_extra=described_body(ChatCompletionParams),
+)
 async def chat_completions(
     request: Request,
     engine: EngineDep,
@@ -223,7 +233,7 @@ async def chat_completions(
     settings: SettingsDep,
     principal: PrincipalDep,
     gatekeeper: GatekeeperDep,
-    idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
+    idempotency_key: IdempotencyKeyDep,
 ) -> Response:
     """Make a video (or, with a `prompt-enhance-*` model, an enhanced prompt) from a chat."""
     body = await _body(request)

@@ -16,9 +16,10 @@ from sorakit.engine import Engine
 from sorakit.engine.upstream import PoolAdmin
 from sorakit.errors import ConfigurationError, InvalidRequestError, NotFoundError
 from sorakit.ledger.credentials import CredentialRecord
-from sorakit.server.bodies import read_body, refuse_unknown, string_field
+from sorakit.server.bodies import described_body, read_body, refuse_unknown, string_field
 from sorakit.server.deps import EngineDep
 from sorakit.server.routes.admin import admin_only
+from sorakit.wire.pools import CredentialChange, CredentialParams, PoolParams
 
 router = APIRouter(prefix="/admin/pools", tags=["admin"], dependencies=[Depends(admin_only)])
 
@@ -31,7 +32,11 @@ async def list_pools(engine: EngineDep) -> dict[str, Any]:
     return {"object": "list", "data": await PoolAdmin(engine.upstream).describe()}
 
 
-@router.put("/{provider}", summary="Set a pool's strategy and proxy")
+@router.put(
+    "/{provider}",
+    summary="Set a pool's strategy and proxy",
+    openapi_extra=described_body(PoolParams),
+)
 async def configure_pool(provider: str, request: Request, engine: EngineDep) -> dict[str, Any]:
     """`{"strategy": "round-robin" | "least-loaded", "proxy": URL | null}`."""
     body, _ = await read_body(request)
@@ -45,7 +50,11 @@ async def configure_pool(provider: str, request: Request, engine: EngineDep) -> 
         )
 
 
-@router.post("/{provider}/credentials", summary="Add an upstream credential")
+@router.post(
+    "/{provider}/credentials",
+    summary="Add an upstream credential",
+    openapi_extra=described_body(CredentialParams),
+)
 async def add_credential(provider: str, request: Request, engine: EngineDep) -> dict[str, Any]:
     """Add a credential (sealed with `SORAKIT_SECRET_KEY`); the answer never repeats it."""
     body, _ = await read_body(request)
@@ -62,7 +71,11 @@ async def add_credential(provider: str, request: Request, engine: EngineDep) -> 
     return record.public()
 
 
-@router.patch("/{provider}/credentials/{credential_id}", summary="Change an upstream credential")
+@router.patch(
+    "/{provider}/credentials/{credential_id}",
+    summary="Change an upstream credential",
+    openapi_extra=described_body(CredentialChange),
+)
 async def change_credential(
     provider: str, credential_id: str, request: Request, engine: EngineDep
 ) -> dict[str, Any]:

@@ -7,36 +7,56 @@ import contextlib
 import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse
 
 from sorakit.errors import InvalidRequestError, NotFoundError, TransientProviderError
 from sorakit.gateway.auth import Principal
 from sorakit.ledger import JobRecord, JobStatus
 from sorakit.providers.base import EXPECTED_SECONDS_HEADER, SourceVideo
-from sorakit.server.bodies import Upload, read_body, refuse_unknown, seconds_field, string_field
+from sorakit.server.bodies import (
+    Upload,
+    described_body,
+    read_body,
+    refuse_unknown,
+    seconds_field,
+    string_field,
+)
 from sorakit.server.deps import (
     Authenticated,
     EngineDep,
     GatekeeperDep,
+    IdempotencyKeyDep,
     PrincipalDep,
     SettingsDep,
     SupervisorDep,
     principal_of,
 )
+from sorakit.server.errors import ERROR_RESPONSES
 from sorakit.server.views import RenderedViews, poll_after_ms, video_view
 from sorakit.wire.videos import (
     CONTENT_TYPES,
+    CharacterCreateForm,
+    Video,
     VideoCharacter,
+    VideoCreateForm,
+    VideoCreateParams,
     VideoDeleted,
+    VideoEditForm,
+    VideoEditParams,
+    VideoExtendForm,
+    VideoExtendParams,
     VideoList,
+    VideoRemixParams,
 )
 
-router = APIRouter(prefix="/v1", tags=["videos"])
+A_VIDEO: dict[int | str, dict[str, Any]] = {200: {"model": Video, "description": "The video job."}}
+"""What the routes that answer a hand-made `Response` document for their success."""
+
+router = APIRouter(prefix="/v1", tags=["videos"], responses=ERROR_RESPONSES)
 
 CHANGES_HEADER = "x-sorakit-changes"
 
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 _CREATE_FIELDS = {"prompt", "model", "seconds", "size", "input_reference", "characters"}
 _EXTENSION_FIELDS = {"last_frame", "reference_images"}
 """sorakit's own create fields, for models that take them (Sora had neither)."""
@@ -133,7 +153,12 @@ async def _accepted(job: JobRecord, engine: Any, supervisor: Any, request: Reque
     return response
 
 
-@router.post("/videos", summary="Create a video")
+@router.post(
+    "/videos",
+    summary="Create a video",
+    responses=A_VIDEO,
+    openapi_extra=described_body(VideoCreateParams, VideoCreateForm),
+)
 async def create_video(
     request: Request,
     engine: EngineDep,
@@ -141,7 +166,7 @@ async def create_video(
     settings: SettingsDep,
     principal: PrincipalDep,
     gatekeeper: GatekeeperDep,
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: IdempotencyKeyDep,
 ) -> Response:
     """Create a video job."""
     body, is_json = await read_body(request)
@@ -195,14 +220,19 @@ async def list_videos(
     )
 
 
-@router.post("/videos/edits", summary="Edit a video")
+@router.post(
+    "/videos/edits",
+    summary="Edit a video",
+    responses=A_VIDEO,
+    openapi_extra=described_body(VideoEditParams, VideoEditForm),
+)
 async def edit_video(
     request: Request,
     engine: EngineDep,
     supervisor: SupervisorDep,
     principal: PrincipalDep,
     gatekeeper: GatekeeperDep,
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: IdempotencyKeyDep,
 ) -> Response:
     """Edit a completed video, or an uploaded clip, as the prompt says."""
     body, _ = await read_body(request)
@@ -225,14 +255,19 @@ async def edit_video(
     return await _accepted(job, engine, supervisor, request)
 
 
-@router.post("/videos/extensions", summary="Extend a video")
+@router.post(
+    "/videos/extensions",
+    summary="Extend a video",
+    responses=A_VIDEO,
+    openapi_extra=described_body(VideoExtendParams, VideoExtendForm),
+)
 async def extend_video(
     request: Request,
     engine: EngineDep,
     supervisor: SupervisorDep,
     principal: PrincipalDep,
     gatekeeper: GatekeeperDep,
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: IdempotencyKeyDep,
 ) -> Response:
     """Continue a completed video; the new video holds the stitched whole."""
     body, is_json = await read_body(request)
@@ -265,7 +300,12 @@ async def extend_video(
     return await _accepted(job, engine, supervisor, request)
 
 
-@router.post("/videos/characters", summary="Create a character", dependencies=[Authenticated])
+@router.post(
+    "/videos/characters",
+    summary="Create a character",
+    dependencies=[Authenticated],
+    openapi_extra=described_body(None, CharacterCreateForm),
+)
 async def create_character(request: Request, engine: EngineDep) -> VideoCharacter:
     """Make a character from a short clip (multipart only)."""
     body, is_json = await read_body(request)
@@ -297,7 +337,7 @@ async def get_character(character_id: str, engine: EngineDep) -> VideoCharacter:
     return VideoCharacter(id=character.id, name=character.name, created_at=character.created_at)
 
 
-@router.get("/videos/{video_id}", summary="Retrieve a video")
+@router.get("/videos/{video_id}", summary="Retrieve a video", responses=A_VIDEO)
 async def retrieve_video(video_id: str, request: Request) -> Response:
     """Retrieve a video job; `openai-poll-after-ms` says when to ask again."""
     # The hottest route (every poller calls it): the app's state is read directly rather than
@@ -314,7 +354,18 @@ async def delete_video(video_id: str, engine: EngineDep, principal: PrincipalDep
     return VideoDeleted(id=job.id)
 
 
-@router.get("/videos/{video_id}/content", summary="Download video content", response_model=None)
+@router.get(
+    "/videos/{video_id}/content",
+    summary="Download video content",
+    response_model=None,
+    response_class=FileResponse,
+    responses={
+        200: {
+            "description": "The file.",
+            "content": {media_type: {} for media_type in CONTENT_TYPES.values()},
+        }
+    },
+)
 async def video_content(
     video_id: str,
     engine: EngineDep,
@@ -341,7 +392,12 @@ async def video_content(
     )
 
 
-@router.post("/videos/{video_id}/remix", summary="Remix a video")
+@router.post(
+    "/videos/{video_id}/remix",
+    summary="Remix a video",
+    responses=A_VIDEO,
+    openapi_extra=described_body(VideoRemixParams),
+)
 async def remix_video(
     video_id: str,
     request: Request,
@@ -349,7 +405,7 @@ async def remix_video(
     supervisor: SupervisorDep,
     principal: PrincipalDep,
     gatekeeper: GatekeeperDep,
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: IdempotencyKeyDep,
 ) -> Response:
     """Make a new video from a completed one, changed as the prompt says."""
     body, _ = await read_body(request)
