@@ -15,7 +15,7 @@ from sorakit.cli import main
 
 
 def sorakit(
-    *args: str, home: Path, env: dict[str, str] | None = None
+    *args: str, home: Path, env: dict[str, str] | None = None, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run the installed console script in a subprocess, on a fast simulator."""
     environment = {
@@ -27,6 +27,7 @@ def sorakit(
     script = Path(sys.executable).with_name("sorakit")
     return subprocess.run(
         [str(script), *args],
+        input=stdin,
         capture_output=True,
         text=True,
         env=environment,

@@ -3,29 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from sorakit.security.secretbox import generate_key
-
-
-def sorakit(
-    *args: str, home: Path, env: dict[str, str] | None = None, stdin: str = ""
-) -> subprocess.CompletedProcess[str]:
-    """The installed console script, with `stdin` piped in."""
-    environment = {**os.environ, "SORAKIT_HOME": str(home), **(env or {})}
-    script = Path(sys.executable).with_name("sorakit")
-    return subprocess.run(
-        [str(script), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=120,
-        check=False,
-    )
+from tests.cli.test_cli import sorakit
 
 
 def test_pools_add_list_disable_enable_remove(tmp_path: Path) -> None:

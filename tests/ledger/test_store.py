@@ -42,7 +42,14 @@ async def test_migrations_create_the_schema_once(tmp_path: Path) -> None:
         tables = {r[0] for r in db.execute("select name from sqlite_master where type='table'")}
         version = db.execute("select version_num from alembic_version").fetchall()
         mode = db.execute("pragma journal_mode").fetchone()[0]
-    assert {"jobs", "job_events", "assets", "pipelines", "api_keys", "upstream_credentials"} <= tables
+    assert {
+        "jobs",
+        "job_events",
+        "assets",
+        "pipelines",
+        "api_keys",
+        "upstream_credentials",
+    } <= tables
     assert version == [("m006",)]
     assert mode == "wal"
 

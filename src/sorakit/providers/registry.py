@@ -153,6 +153,7 @@ class ProviderPool:
         self._factories = dict(factories or {n: r.factory for n, r in PROVIDERS.items()})
         self._instances: dict[str, Provider] = dict(instances or {})
         self._given = frozenset(self._instances)
+        self._retired: list[Provider] = []
 
     def given(self, name: str) -> bool:
         """Whether the provider was handed in ready-made (so counts as configured)."""
@@ -182,13 +183,17 @@ class ProviderPool:
         return provider
 
     async def forget(self, credential_id: str) -> None:
-        """Close the instance of a credential that changed or was removed."""
+        """Build a credential's instance afresh next time (it changed or was removed).
+
+        The old instance may still be polling jobs, so it is closed with the pool, not now.
+        """
         provider = self._instances.pop(credential_id, None)
         if provider is not None:
-            await provider.aclose()
+            self._retired.append(provider)
 
     async def aclose(self) -> None:
         """Close every provider that was built."""
-        for provider in self._instances.values():
+        for provider in [*self._instances.values(), *self._retired]:
             await provider.aclose()
         self._instances.clear()
+        self._retired.clear()
