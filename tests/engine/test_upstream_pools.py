@@ -27,6 +27,7 @@ from sorakit.providers.registry import ProviderPool
 from sorakit.security.secretbox import SecretBox, generate_key
 from sorakit.settings import Settings, get_settings
 from tests.conftest import FakeProvider
+from tests.ledger.test_postgres import URL as PG_URL, fresh_database
 
 ENV = env_credential_id("openai")
 KEY = generate_key()
@@ -275,3 +276,36 @@ async def test_a_credential_carries_its_own_proxy_and_base_url(
     assert by_secret["acct-env"].openai_base_url == "http://upstream.invalid/v1"
     assert by_secret["acct-b"].proxies == {"openai": "socks5://u:p@cred-proxy.test:1080"}
     assert by_secret["acct-b"].openai_base_url == "http://b.test/v1"
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(PG_URL is None, reason="SORAKIT_TEST_POSTGRES_URL is not set")
+async def test_pools_and_overrides_on_postgres(isolated_env: Path, accounts: Accounts) -> None:
+    async with fresh_database() as url:
+        settings = get_settings(
+            home=isolated_env,
+            database_url=url,
+            openai_base_url="http://upstream.invalid/v1",
+            openai_api_key="acct-env",
+            secret_key=KEY,
+            pool_auth_failures=1,
+        )
+        ledger = await Ledger.open(url)
+        providers = ProviderPool(settings, factories={"openai": accounts.build})
+        engine = Engine(settings, ledger, providers=providers)
+        try:
+            bad = await add(engine, "acct-bad")
+            accounts.setdefault("acct-bad", FakeProvider(steps=1)).enqueue(
+                "submit", ProviderAuthError("401", provider="openai")
+            )
+            done = [
+                await engine.wait((await engine.create(f"pg{i}", model="sora-2")).id)
+                for i in range(3)
+            ]
+            assert all(job.status is JobStatus.COMPLETED for job in done)
+            assert (await engine.ledger.credential(bad)).state() == "disabled"
+            assert await engine.ledger.credential_load([ENV, bad]) == {}
+            await ledger.set_override("alias", "sora-2", "sora-2-pro")
+            assert [o.name for o in await ledger.list_overrides("alias")] == ["sora-2"]
+        finally:
+            await engine.aclose()

@@ -346,10 +346,11 @@ async def test_a_listener_never_waits_and_skips_keys_without_a_webhook(
         started = time.monotonic()
         await sender(job)  # type: ignore[arg-type]
         assert time.monotonic() - started < 0.5  # the slow receiver is not awaited here
+        # The background delivery arrives while this loop keeps running (wait in a thread).
+        await anyio.to_thread.run_sync(hook.wait_for, "slow", 1)
         assert await sender.deliver(plain.id, event()) is False
         await ledger.revoke_key(key_id)
         assert await sender.deliver(key_id, event()) is False  # a revoked key hears no more
-        hook.wait_for("slow", 1)
     finally:
         await sender.aclose()
         await ledger.close()
