@@ -8,12 +8,17 @@ gateway pools them for its `openai` provider; a tenant drives it with the offici
 from __future__ import annotations
 
 import contextlib
+import io
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
 import httpx
+import pytest
 
 from sorakit.ledger import Ledger
+from sorakit.logs import RedactingFormatter
 from sorakit.security.secretbox import generate_key
 from sorakit.settings import Settings, get_settings
 from tests.gateway.test_tenants import client, creates, finished, gateway, make_key
@@ -32,8 +37,25 @@ def revoked_key(settings: Settings, name: str) -> str:
     return anyio.run(go)
 
 
+@pytest.fixture
+def all_logs() -> Iterator[io.StringIO]:
+    """Every log line of both gateways, at DEBUG, as `sorakit serve` formats them."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(RedactingFormatter("%(name)s: %(message)s"))
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield stream
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+
 def test_a_pool_keeps_jobs_completing_while_one_credential_cools_and_one_is_disabled(
-    tmp_path: Path,
+    tmp_path: Path, all_logs: io.StringIO
 ) -> None:
     upstream = get_settings(home=tmp_path / "upstream", simulator_render_seconds=1.5)
     good = make_key(upstream, "good")
@@ -97,6 +119,11 @@ def test_a_pool_keeps_jobs_completing_while_one_credential_cools_and_one_is_disa
             assert enabled.json()["state"] == "active" and enabled.json()["auth_failures"] == 0
     # Never paid twice: one upstream create per video, whatever was refused on the way.
     assert creates(upstream) == 8
+    logged = all_logs.getvalue()
+    assert "credential" in logged and "disabled" in logged  # the pool said what it did
+    for secret in (good, busy, revoked):
+        tail = secret.rsplit("-", 1)[1]  # the key's secret part (its prefix is public)
+        assert all(tail[i : i + 12] not in logged for i in range(len(tail) - 11))
 
 
 def test_the_admin_api_refuses_bad_pool_input(tmp_path: Path) -> None:
