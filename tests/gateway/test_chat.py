@@ -350,3 +350,28 @@ def test_refusals_come_in_the_openai_envelope_before_streaming(settings: Setting
                 model="sora-2", messages=[{"role": "system", "content": "no user"}]
             )
         assert sdk.videos.list().data == []
+
+
+async def test_a_stream_that_breaks_after_its_first_byte_still_ends_as_the_sdks_expect() -> None:
+    from sorakit.server.routes import chat as chat_route
+
+    class Broken:
+        id, kind = "video_x", "video"
+
+        async def poll(self) -> tuple[bool, dict[str, str]]:
+            raise TimeoutError("the ledger's pool is exhausted")
+
+        async def outcome(self) -> None:
+            raise AssertionError("never reached")
+
+        def too_long(self, waited: float) -> Exception:
+            raise AssertionError("never reached")
+
+    completion = chat_route.Completion.new("sora-2")
+    sent = [
+        chunk
+        async for chunk in chat_route._stream(Broken(), completion, "Rendering…", lambda: "")  # type: ignore[arg-type]
+    ]
+    assert sent[-1] == chat_route.DONE
+    error = json.loads(sent[-2].removeprefix("data: "))["error"]
+    assert error["type"] == "server_error" and "lost track" in error["message"]

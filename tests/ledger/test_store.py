@@ -170,3 +170,21 @@ async def test_a_migration_cut_short_leaves_nothing_half_made(
         assert db.execute("select name from sqlite_master where type='table'").fetchall() == []
     monkeypatch.undo()
     await (await Ledger.open(url)).close()  # and the next start migrates cleanly
+
+
+async def test_a_held_job_is_read_from_memory_until_its_hold_ends(ledger: Ledger) -> None:
+    await ledger.create_job(**job_fields("video_h"))
+    ledger.hold("video_h")
+    await ledger.update("video_h", status=JobStatus.IN_PROGRESS, progress=40)
+    other = await Ledger.open(ledger.engine.url.render_as_string(hide_password=False))
+    try:  # a write that bypasses this process (which a lease rules out) shows what is served
+        await other.update("video_h", progress=90)
+        held = await ledger.get("video_h")
+        assert (held.status, held.progress) == (JobStatus.IN_PROGRESS, 40)
+        ledger.release_hold("video_h")
+        assert (await ledger.get("video_h")).progress == 90
+    finally:
+        await other.close()
+    ledger.hold("video_h")
+    await ledger.update("video_h", status=JobStatus.COMPLETED, progress=100)
+    assert (await ledger.get("video_h")).status is JobStatus.COMPLETED  # finished: not held

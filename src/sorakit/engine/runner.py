@@ -114,6 +114,7 @@ class JobRunner:
         if not await self.ledger.claim(job_id, self.worker, self.lease_seconds):
             return False
         self._held[job_id] = self._held.get(job_id, 0) + 1
+        self.ledger.hold(job_id)
         if self._heartbeat is None or self._heartbeat.done():
             self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
         return True
@@ -124,6 +125,7 @@ class JobRunner:
             self._held[job_id] = count
             return
         self._held.pop(job_id, None)
+        self.ledger.release_hold(job_id)
         await self.ledger.release(job_id, self.worker)
 
     async def _beat(self) -> None:

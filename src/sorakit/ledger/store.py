@@ -89,9 +89,25 @@ class Ledger(PipelineStore, KeyStore, LeaseStore, RequestStore, CredentialStore,
         self.engine = engine
         self._session = async_sessionmaker(engine, expire_on_commit=False)
         self._finished: OrderedDict[str, tuple[float, JobRecord]] = OrderedDict()
+        self._driven: dict[str, JobRecord | None] = {}
+
+    def hold(self, job_id: str) -> None:
+        """This process now drives the job (it holds its lease): serve its state from memory.
+
+        While the lease is held, the job changes only through this process's writes, so the
+        last one is the ledger's state; a thousand streams following their jobs then cost no
+        query at all (§11).
+        """
+        self._driven.setdefault(job_id, None)
+
+    def release_hold(self, job_id: str) -> None:
+        """The lease is given back: read the job from the database again."""
+        self._driven.pop(job_id, None)
 
     def _remember(self, job: JobRecord) -> JobRecord:
         """Cache a finished job under its id (and forget an unfinished one)."""
+        if job.id in self._driven:
+            self._driven[job.id] = None if job.status.finished else job
         self._finished.pop(job.id, None)
         if job.status.finished:
             self._finished[job.id] = (time.monotonic() + CACHE_SECONDS, job)
@@ -169,6 +185,9 @@ class Ledger(PipelineStore, KeyStore, LeaseStore, RequestStore, CredentialStore,
 
     async def get(self, job_id: str) -> JobRecord:
         """A job by its ledger id, or by its provider's remote id."""
+        driven = self._driven.get(job_id)
+        if driven is not None:
+            return driven
         cached = self._finished.get(job_id)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
@@ -333,6 +352,7 @@ class Ledger(PipelineStore, KeyStore, LeaseStore, RequestStore, CredentialStore,
     async def delete_job(self, job_id: str) -> None:
         """Remove a job with its events and asset rows (the caller removes the files)."""
         self._finished.pop(job_id, None)
+        self._driven.pop(job_id, None)
         async with self._session() as session:
             await session.execute(delete(EventRow).where(EventRow.job_id == job_id))
             await session.execute(delete(AssetRow).where(AssetRow.job_id == job_id))

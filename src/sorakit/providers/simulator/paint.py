@@ -197,7 +197,7 @@ def image_planes(image: Image.Image, width: int, height: int) -> Planes:
     if image.size != (width, height):
         raise ValueError(f"image is {image.size[0]}x{image.size[1]}, not {width}x{height}")
     source = av.VideoFrame.from_ndarray(np.asarray(image.convert("RGB")), format="rgb24")
-    frame = reformatter(("yuv", width, height)).reformat(source, format="yuv420p")
+    frame = reformatter(("yuv", width, height)).reformat(source, format="yuv420p", threads=1)
     y, u, v = planes_of(frame)
     return y.copy(), u.copy(), v.copy()
 
@@ -206,7 +206,11 @@ _local = threading.local()
 
 
 def reformatter(key: tuple[object, ...]) -> Any:
-    """A per-thread `VideoReformatter` for one kind of conversion (its set-up costs milliseconds)."""
+    """A per-thread `VideoReformatter` for one kind of conversion (its set-up costs milliseconds).
+
+    Callers pass `threads=1`: each cached context would otherwise start scaling threads of its
+    own that live as long as the worker thread (hundreds under load, §11).
+    """
     cache: dict[tuple[object, ...], Any] = _local.__dict__.setdefault("reformatters", {})
     if key not in cache:
         if len(cache) >= 64:
@@ -247,7 +251,7 @@ def backdrop_image(width: int, height: int, rng: np.random.Generator) -> Image.I
     frame = av.VideoFrame(width, height, "yuv420p")
     for dst, src in zip(planes_of(frame), backdrop(width, height, rng), strict=True):
         np.copyto(dst, src)
-    rgb = reformatter(("rgb", width, height)).reformat(frame, format="rgb24")
+    rgb = reformatter(("rgb", width, height)).reformat(frame, format="rgb24", threads=1)
     return Image.fromarray(rgb.to_ndarray())
 
 

@@ -93,6 +93,7 @@ class SimulatorProvider(Provider):
         self.render_threads = render_threads
         self.planner = JobPlanner(self.store, settings, clock)
         self._locks: dict[str, asyncio.Lock] = {}
+        self._renders: anyio.CapacityLimiter | None = None
 
     # --- the seam ---------------------------------------------------------------------------
 
@@ -268,7 +269,11 @@ class SimulatorProvider(Provider):
         lock = self._lock(record.id)
         async with lock:
             if not files.complete():
-                await anyio.to_thread.run_sync(self._render, record, files)
+                if self._renders is None:
+                    # One encode per core: a thousand jobs finishing at once otherwise start a
+                    # thousand encoders, and memory and threads grow with them (§11).
+                    self._renders = anyio.CapacityLimiter(os.cpu_count() or 1)
+                await anyio.to_thread.run_sync(self._render, record, files, limiter=self._renders)
         if not lock.locked():  # the files are there now; the render lock keeps processes apart
             self._locks.pop(record.id, None)
         if not files.complete():

@@ -269,7 +269,7 @@ def _fit_long_side(width: int, height: int, limit: int) -> tuple[int, int]:
 def _to_image(frame: Any, size: tuple[int, int]) -> Image.Image:
     converter = reformatter(("rgb", frame.width, frame.height, *size))
     image: Image.Image = converter.reformat(
-        frame, width=size[0], height=size[1], format="rgb24", interpolation="AREA"
+        frame, width=size[0], height=size[1], format="rgb24", interpolation="AREA", threads=1
     ).to_image()
     return image
 
@@ -278,7 +278,9 @@ def _webp(frame: Any, size: tuple[int, int]) -> bytes:
     """One frame as a still WebP, encoded by libwebp straight from yuv420p."""
     if (frame.width, frame.height) != size:
         converter = reformatter(("yuv", frame.width, frame.height, *size))
-        frame = converter.reformat(frame, width=size[0], height=size[1], interpolation="AREA")
+        frame = converter.reformat(
+            frame, width=size[0], height=size[1], interpolation="AREA", threads=1
+        )
     buffer = io.BytesIO()
     with av.open(buffer, "w", format="webp") as out:
         stream = out.add_stream("libwebp", rate=1, options=WEBP_OPTIONS)

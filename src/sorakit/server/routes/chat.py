@@ -436,6 +436,11 @@ async def _stream(
         yield _event_error(exc)
         yield DONE
         return
+    except Exception:  # the status is already sent: end the stream as the SDKs expect
+        logger.exception("chat stream for %s broke off", work.id)
+        yield _event_error(SorakitError("The server lost track of this answer; the video goes on."))
+        yield DONE
+        return
     yield completion.chunk({"content": "\n" + _ready(work, link())})
     yield completion.end()
 
