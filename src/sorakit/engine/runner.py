@@ -178,6 +178,7 @@ class JobRunner:
                 return await call()
             except TransientProviderError as exc:
                 if isinstance(exc, RateLimitedError) and what != "submit":
+                    # (a create's 429 was already counted where its credential is chosen)
                     await self.upstream.rate_limited(job, exc)
                 if attempt >= self.retries:
                     raise

@@ -74,6 +74,15 @@ class Enhancement:
     model: str | None = None
     """The chat model that rewrote the prompt, when one did."""
 
+    def record(self) -> dict[str, str | None]:
+        """What a pipeline keeps in its spec: the prompt before and after, and why it fell back."""
+        return {
+            "original": self.original,
+            "enhanced": self.enhanced,
+            "style": self.style,
+            "note": self.note,
+        }
+
 
 def check_style(style: str) -> str:
     """`style` if it is known; else `InvalidRequestError` listing the styles."""

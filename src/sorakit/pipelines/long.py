@@ -194,12 +194,7 @@ class LongVideos:
 
             prompt, _ = apply_styles(request.prompt)
             result = await enhance_prompt(prompt, request.enhance, settings=self.engine.settings)
-            enhanced = {
-                "original": request.prompt,
-                "enhanced": result.enhanced,
-                "style": result.style,
-                "note": result.note,
-            }
+            enhanced = {**result.record(), "original": request.prompt}
             # Braces doubled: the rewrite is not read for `{style}` tags again.
             escaped = result.enhanced.replace("{", "{{").replace("}", "}}")
             request = replace(request, prompt=escaped)

@@ -124,12 +124,7 @@ class RemixChains:
                 result = await enhance_prompt(
                     prompt, request.enhance, settings=self.engine.settings
                 )
-                spec["enhanced"] = {
-                    "original": prompt,
-                    "enhanced": result.enhanced,
-                    "style": result.style,
-                    "note": result.note,
-                }
+                spec["enhanced"] = result.record()
                 prompt = result.enhanced
                 if result.note:
                     spec["notes"].append(result.note)
@@ -164,8 +159,6 @@ class RemixChains:
         request = RemixChainRequest(**pipeline.spec["request"])
         folder = Path(pipeline.spec["folder"])
         runner = StepRunner(self.engine, pipeline, on_progress)
-        for text in pipeline.spec.get("notes", []):
-            runner.note(text)
         await runner.begin()
         engine = self.engine
         try:

@@ -225,15 +225,8 @@ class Storyboards:
                     shot.prompt, style, settings=self.engine.settings
                 )
         records, notes = [], []
-        for prompt, result in done.items():
-            records.append(
-                {
-                    "original": prompt,
-                    "enhanced": result.enhanced,
-                    "style": style,
-                    "note": result.note,
-                }
-            )
+        for result in done.values():
+            records.append(result.record())
             if result.note and result.note not in notes:
                 notes.append(result.note)
         return [replace(s, prompt=done[s.prompt].enhanced) for s in shots], records, notes
@@ -252,8 +245,6 @@ class Storyboards:
         shots = [shot_from_dict(s) for s in pipeline.spec["shots"]]
         folder = Path(pipeline.spec["folder"])
         runner = StepRunner(self.engine, pipeline, on_progress)
-        for text in pipeline.spec.get("notes", []):
-            runner.note(text)
         asked = pipeline.spec.get("request", {})
         owner = Owner(asked["owner"], asked.get("owner_budget_usd")) if asked.get("owner") else None
         await runner.begin()

@@ -38,6 +38,8 @@ class StepRunner:
         self.attempts: dict[str, int] = dict(pipeline.state.get("attempts", {}))
         self.described: list[str] = list(pipeline.state.get("described", []))
         self.started_at = time.time()
+        for text in pipeline.spec.get("notes", []):  # what planning found, told on every run
+            self.note(text)
 
     def note(self, text: str) -> None:
         """Keep a note for the user (once), in the pipeline's state when it is saved."""

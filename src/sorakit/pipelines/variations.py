@@ -98,12 +98,7 @@ class Variations:
             from sorakit.pipelines.enhance import enhance_prompt
 
             result = await enhance_prompt(prompt, request.enhance, settings=self.engine.settings)
-            spec["enhanced"] = {
-                "original": prompt,
-                "enhanced": result.enhanced,
-                "style": result.style,
-                "note": result.note,
-            }
+            spec["enhanced"] = result.record()
             prompt = result.enhanced
             if result.note:
                 spec["notes"].append(result.note)
@@ -126,8 +121,6 @@ class Variations:
         request = VariationsRequest(**pipeline.spec["request"])
         folder = Path(pipeline.spec["folder"])
         runner = StepRunner(self.engine, pipeline, on_progress)
-        for text in pipeline.spec.get("notes", []):
-            runner.note(text)
         await runner.begin()
         reference = await anyio.Path(request.reference).read_bytes() if request.reference else None
         engine, prompt = self.engine, pipeline.spec["prompt"]
