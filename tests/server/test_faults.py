@@ -74,7 +74,10 @@ async def test_over_http_with_every_fault(
     )
     with serve(server_settings) as url:
         client_settings = get_settings(
-            home=tmp_path / "client", openai_base_url=f"{url}/v1", openai_api_key="x"
+            home=tmp_path / "client",
+            openai_base_url=f"{url}/v1",
+            openai_api_key="x",
+            transient_retries=RETRIES,
         )
         async with sorakit.AsyncClient(settings=client_settings) as client:
             results = await run_jobs(client, 10)
