@@ -65,6 +65,8 @@ class AsyncClient:
         base = settings or get_settings()
         self.settings = base.model_copy(update=overrides) if overrides else base
         self._providers = providers
+        self.api_key_origin = "api_key" if api_key is not None else None
+        """How `api_key` was handed in, for messages (the CLI says `--api-key`)."""
         self._engine: Engine | None = None
         self._opening = anyio.Lock()
 
@@ -73,6 +75,8 @@ class AsyncClient:
         async with self._opening:  # concurrent first calls open one engine
             if self._engine is None:
                 self._engine = await Engine.open(self.settings, providers=self._providers)
+                if self.api_key_origin is not None:  # not in the environment: kept sealed or asked
+                    self._engine.upstream.given_keys["openai"] = self.api_key_origin
         return self._engine
 
     async def aclose(self) -> None:
@@ -361,9 +365,14 @@ class AsyncClient:
         """Stop an unfinished job."""
         return await (await self.engine()).cancel(video_id)
 
-    async def delete(self, video_id: str) -> JobRecord:
-        """Delete a finished job and its files."""
-        return await (await self.engine()).delete(video_id)
+    async def delete(
+        self, video_id: str, *, remote: bool = True, remote_required: bool = False
+    ) -> JobRecord:
+        """Delete a finished job and its files; with `remote`, the provider's copy too (with
+        `remote_required`, a copy that cannot be deleted raises and nothing is deleted)."""
+        return await (await self.engine()).delete(
+            video_id, remote=remote, remote_required=remote_required
+        )
 
     async def models(self) -> list[ModelEntry]:
         """The models this client can use."""

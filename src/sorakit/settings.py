@@ -12,15 +12,19 @@ in the working directory, else `config.toml` in the user config folder. For exam
 from __future__ import annotations
 
 import os
+import re
+import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import platformdirs
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -225,5 +229,52 @@ class Settings(BaseSettings):
 
 
 def get_settings(**overrides: object) -> Settings:
-    """Build the settings from the environment (and `.env`), with keyword overrides on top."""
-    return Settings(**overrides)  # type: ignore[arg-type]
+    """Build the settings from the environment (and `.env`), with keyword overrides on top.
+
+    A value that does not validate is a `ConfigurationError` naming the variable, never a
+    traceback, and never with the value in it (it may be a secret).
+    """
+    named = os.environ.get("SORAKIT_CONFIG")
+    if named and not Path(named).is_file():
+        from sorakit.errors import ConfigurationError
+
+        raise ConfigurationError(f"SORAKIT_CONFIG names {named}, which is not a file")
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        from sorakit.errors import ConfigurationError
+
+        problems = "; ".join(
+            f"{_variable(error['loc'])}: {_reason(error)}" for error in exc.errors()
+        )
+        raise ConfigurationError(f"invalid setting: {problems}") from None
+    except SettingsError as exc:  # a complex value (a dict or list) that is not JSON
+        from sorakit.errors import ConfigurationError
+
+        found = re.search(r'field "(\w+)"', str(exc))
+        name = _variable((found.group(1),)) if found else "a setting"
+        raise ConfigurationError(f"invalid setting: {name} is not valid JSON") from None
+    except tomllib.TOMLDecodeError as exc:
+        from sorakit.errors import ConfigurationError
+
+        raise ConfigurationError(
+            f"the settings file {config_file()} is not valid TOML: {exc}"
+        ) from None
+
+
+def _variable(loc: tuple[int | str, ...]) -> str:
+    """The environment variable (or settings-file key) a validation error's location names."""
+    field_name = str(loc[0]) if loc else "?"
+    field = Settings.model_fields.get(field_name)
+    alias = field.validation_alias if field is not None else None
+    names = (
+        [c for c in alias.choices if isinstance(c, str)] if isinstance(alias, AliasChoices) else []
+    )
+    name = names[0] if names else f"SORAKIT_{field_name.upper()}"
+    rest = ".".join(str(part) for part in loc[1:])
+    return f"{name} ({rest})" if rest else name
+
+
+def _reason(error: Mapping[str, Any]) -> str:
+    message = str(error.get("msg", "invalid value"))
+    return message.removeprefix("Value error, ")

@@ -31,9 +31,8 @@ def test_defaults_and_price(catalog) -> None:  # type: ignore[no-untyped-def]
     assert plan.estimated_cost == pytest.approx(0.4)
     pro = plan_generate(catalog.resolve("sora-2-pro"), "a cat", seconds="8", size="1792x1024")
     assert pro.estimated_cost == pytest.approx(4.0)
-    assert (
-        plan_generate(catalog.resolve("sora-2-pro"), "x", size="1920x1080").estimated_cost is None
-    )
+    hd = plan_generate(catalog.resolve("sora-2-pro"), "x", size="1920x1080")
+    assert hd.estimated_cost == pytest.approx(2.0)  # $0.50/s at 1080p
 
 
 def test_refusals_name_the_allowed_values(catalog) -> None:  # type: ignore[no-untyped-def]

@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from sorakit.gateway import references
 from sorakit.gateway.links import LinkSigner
 from sorakit.security.ssrf import Policy
 from sorakit.server import create_app
@@ -231,7 +232,7 @@ def test_image_url_parts_become_the_first_frame(
         assert "loopback" in str(refused.value).lower()
         # Allowed to reach loopback (as a public host would be), the image is fetched and used.
         monkeypatch.setattr(
-            chat, "IMAGE_POLICY", Policy(allow=(ipaddress.ip_network("127.0.0.0/8"),))
+            references, "IMAGE_POLICY", Policy(allow=(ipaddress.ip_network("127.0.0.0/8"),))
         )
         fetched_id = video_of(ask(sdk, "sora2-landscape-10s", remote))
         assert _has_reference(settings, fetched_id)

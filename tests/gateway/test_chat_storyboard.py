@@ -167,9 +167,10 @@ def test_a_key_budget_refuses_the_whole_storyboard_before_any_shot(settings: Set
         assert streamed.value.code == "budget_exceeded"
         with pytest.raises(openai.PermissionDeniedError):
             ask(client(url, limited), "sora2-landscape", board)
-        with pytest.raises(openai.BadRequestError, match="unknown") as unpriced:
-            ask(small, "sora2pro-hd-landscape", "[3s] a door opens")  # 1080p has no price
-        assert unpriced.value.code == "budget_exceeded"
+        # 1080p pro has a price ($0.50/s), so its shot is weighed against the budget like any.
+        with pytest.raises(openai.BadRequestError, match=r"\$2\.00") as pro:
+            ask(small, "sora2pro-hd-landscape", "[3s] a door opens")
+        assert pro.value.code == "budget_exceeded"
         # One short shot fits: the same key renders it, on its own budget.
         text = ask(small, "sora2-landscape", "[3s] a door opens")
         assert "Your storyboard is ready" in text

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import anyio
 import pytest
 
+from sorakit.catalog import Catalog, ModelEntry
+from sorakit.catalog.sora import SORA_2_PRO
 from sorakit.engine import Engine, Step
 from sorakit.errors import BudgetExceededError
-from sorakit.ledger import JobStatus
+from sorakit.ledger import JobStatus, Ledger
+from sorakit.providers.registry import ProviderPool
 from sorakit.settings import Settings
 from tests.conftest import FakeProvider
 
@@ -58,9 +62,20 @@ async def test_a_pipeline_budget_caps_its_own_jobs_only(settings: Settings) -> N
 
 async def test_an_unknown_price_cannot_be_budgeted(settings: Settings) -> None:
     settings = settings.model_copy(update={"budget_usd": 10.0})
-    async with await Engine.open(settings, providers={"simulator": FakeProvider()}) as engine:
-        with pytest.raises(BudgetExceededError, match="price of sora-2-pro at 1920x1080"):
+    unpriced = dataclasses.replace(
+        SORA_2_PRO,
+        price_per_second={"720x1280": 0.30},
+        unpriced={"1920x1080": "no price was published"},
+    )
+    catalog = Catalog([ModelEntry("sora-2-pro", "simulator", "sora-2-pro", unpriced)])
+    ledger = await Ledger.open(settings.ledger_url)
+    pool = ProviderPool(settings, instances={"simulator": FakeProvider()})
+    async with Engine(settings, ledger, catalog=catalog, providers=pool) as engine:
+        with pytest.raises(BudgetExceededError, match="price of sora-2-pro at 1920x1080") as err:
             await engine.create("x", model="sora-2-pro", size="1920x1080", submit=False)
+    assert "no price was published; give it a price with `sorakit prices set sora-2-pro" in str(
+        err.value
+    )
 
 
 async def test_concurrent_creates_never_pass_the_cap(settings: Settings) -> None:

@@ -96,6 +96,8 @@ class FakeFalQueue(PlatformApi, WebhookSender):
         self.render_seconds = render_seconds
         self.url_ttl = url_ttl
         self.moderation = moderation
+        self.moderation_body: dict[str, Any] | None = None
+        """A verbatim 422 body the result of a refused request answers instead of ours."""
         self.jobs: dict[str, FakeRequest] = {}
         self.seen: list[httpx.Request] = []
         self.faults: dict[str, deque[Fault]] = {}
@@ -216,6 +218,8 @@ class FakeFalQueue(PlatformApi, WebhookSender):
     def _result(self, job: FakeRequest) -> httpx.Response:
         if self.state(job) != "COMPLETED":
             return _json(400, {"detail": "Request is still in progress"})
+        if job.moderation is not None and self.moderation_body is not None:
+            return _json(422, self.moderation_body)
         if job.moderation is not None:
             detail = validation_error(
                 "prompt", "The content could not be processed", "content_policy_violation"

@@ -86,6 +86,8 @@ class FakeGoogle(VertexVeo):
         self.requests: list[tuple[str, str, Any]] = []
         self.faults: list[Fault] = []
         self.drop_video = False
+        self.failed_interaction: dict[str, Any] | None = None
+        """Verbatim fields (`errors`, `steps`) a failed interaction answers instead of ours."""
         self._counter = 0
         self._lock = threading.Lock()
         self._rendered: dict[str, Path] = {}
@@ -317,6 +319,8 @@ class FakeGoogle(VertexVeo):
             video = {"type": "video", "mime_type": "video/mp4", "uri": uri}
             out["steps"] = [{"type": "model_output", "content": [video]}]
             out["usage"] = {"total_output_tokens": 5792 * job.seconds, "total_input_tokens": 120}
+        elif state == "failed" and self.failed_interaction is not None:
+            out.update(self.failed_interaction)
         elif state == "failed":
             out["errors"] = [{"code": "SAFETY", "message": SAFETY_REASON}]
         return out

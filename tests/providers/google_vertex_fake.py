@@ -57,6 +57,8 @@ class VertexVeo:
     def __init__(self) -> None:
         super().__init__()
         self._written: set[str] = set()
+        self.failed_operation: dict[str, Any] | None = None
+        """Verbatim fields (`error`, `response`) a failed operation answers instead of ours."""
 
     def vertex_route(self) -> Route:
         """`POST …/publishers/google/models/{model}:{verb}`, the verbs Veo answers."""
@@ -144,6 +146,8 @@ class VertexVeo:
         if state in ("queued", "in_progress"):
             return {"name": name}
         kind = "type.googleapis.com/cloud.ai.large_models.vision.GenerateVideoResponse"
+        if state == "failed" and self.failed_operation is not None:
+            return {"name": name, "done": True, **self.failed_operation}
         if state == "failed":
             response = {"@type": kind, "raiMediaFilteredCount": 1}
             return {

@@ -34,6 +34,7 @@ from sorakit.security.ssrf import (
     fetch_public,
     resolve_checked,
 )
+from sorakit.server.webhooks import PRIVATE_TARGETS
 from tests.conftest import ThreadedServer
 
 PUBLIC_IP = "93.184.216.34"
@@ -578,3 +579,89 @@ async def test_https_is_pinned_to_the_checked_address_with_the_name_in_sni(
                     policy=LOOPBACK,
                 )
             assert caught.value.code == "fetch_failed"
+
+
+# Cloud metadata endpoints, in every spelling: refused first, whatever a policy allows.
+METADATA_URLS = [
+    "http://169.254.169.254/latest/meta-data/",
+    "http://169.254.170.2/v2/credentials",  # AWS ECS
+    "http://169.254.170.23/",  # AWS EKS Pod Identity
+    "http://100.100.100.200/latest/meta-data/",  # Alibaba
+    "http://168.63.129.16/machine",  # Azure WireServer: public, so only this rule refuses it
+    "http://[fd00:ec2::254]/latest/meta-data/",
+    "http://[fd00:ec2::23]/",
+    "http://[fd00:ec2:0:0:0:0:0:254]/",
+    "http://[::ffff:169.254.169.254]/",
+    "http://[::ffff:a9fe:a9fe]/",
+    "http://[::a9fe:a9fe]/",  # IPv4-compatible
+    "http://[::ffff:0:a9fe:a9fe]/",  # IPv4-translated (SIIT)
+    "http://[64:ff9b::a9fe:a9fe]/",  # NAT64
+    "http://[64:ff9b::169.254.169.254]/",
+    "http://[2002:a9fe:a9fe::]/",  # 6to4
+    "http://[2001:0:4136:e378:8000:63bf:5601:5601]/",  # Teredo, client 169.254.169.254
+    "http://[2001:db8:64::a9fe:a9fe]/",  # a network-specific NAT64 /96
+    "http://2852039166/",
+    "http://0xa9fea9fe/",
+    "http://0xA9FEA9FE/",
+    "http://0251.0376.0251.0376/",
+    "http://0xa9.0xfe.0xa9.0xfe/",
+    "http://169.254.43518/",
+    "http://metadata.google.internal/computeMetadata/v1/",
+    "http://METADATA.Google.Internal/",
+    "http://metadata.google.internal./",
+    "http://169.254.169.254./",
+    "http://%31%36%39.254.169.254/",
+    "http://metadata%2egoogle%2einternal/",
+    "http://metadata.goog/",
+    "http://instance-data/",
+]
+ALLOW_ALL = Policy(allow=(ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0")))
+POLICIES = {
+    "public only": Policy(),
+    "private": PRIVATE_TARGETS,
+    "all": ALLOW_ALL,
+    "loopback": LOOPBACK,
+}
+
+
+@pytest.mark.parametrize("policy", POLICIES.values(), ids=POLICIES.keys())
+@pytest.mark.parametrize("url", METADATA_URLS)
+async def test_metadata_is_refused_in_every_spelling_under_every_policy(
+    url: str, policy: Policy
+) -> None:
+    dns, recorder = FakeDNS(), Recorder()
+    with pytest.raises(InvalidRequestError) as caught:
+        await fetch_public(
+            url,
+            max_bytes=10_000,
+            timeout=5,
+            resolver=dns,
+            transport=httpx.MockTransport(recorder),
+            policy=policy,
+        )
+    assert caught.value.code == "ssrf_blocked"
+    assert dns.calls == [] and recorder.requests == []
+
+
+@pytest.mark.parametrize("policy", POLICIES.values(), ids=POLICIES.keys())
+@pytest.mark.parametrize(
+    "answer", ["169.254.169.254", "fd00:ec2::254", "::ffff:a9fe:a9fe", "64:ff9b::a9fe:a9fe"]
+)
+async def test_a_name_resolving_to_metadata_is_refused_under_every_policy(
+    answer: str, policy: Policy
+) -> None:
+    dns = FakeDNS({"hooks.example.com": [answer]})
+    with pytest.raises(InvalidRequestError, match="cloud metadata") as caught:
+        await resolve_checked("hooks.example.com", resolver=dns, policy=policy)
+    assert caught.value.code == "ssrf_blocked"
+
+
+def test_allowances_still_allow_what_they_name() -> None:
+    assert check_url("http://[fd00:1::5]/", policy=PRIVATE_TARGETS).address is not None
+    assert check_url("http://10.0.0.7/", policy=PRIVATE_TARGETS).address is not None
+    assert check_url("http://169.254.1.1/", policy=ALLOW_ALL).address is not None
+
+
+def test_a_numeric_spelling_of_metadata_is_named_as_such() -> None:
+    with pytest.raises(InvalidRequestError, match=r"is 169\.254\.169\.254, a cloud metadata"):
+        check_url("http://0xa9fea9fe/")

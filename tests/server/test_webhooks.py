@@ -132,7 +132,7 @@ def test_webhook_url_without_secret_is_refused(tmp_path: Path) -> None:
         TestClient(create_app(settings)),
     ):
         pass
-    with pytest.raises(ValueError, match="placeholder"):
+    with pytest.raises(ConfigurationError, match="SORAKIT_WEBHOOK_SECRET.*placeholder"):
         get_settings(webhook_secret="changeme")
 
 

@@ -18,7 +18,7 @@ is the cap of the model's reference-to-video endpoint.
 
 from __future__ import annotations
 
-from sorakit.catalog.capabilities import ModelCapabilities, ModelEntry
+from sorakit.catalog.capabilities import ModelCapabilities, ModelEntry, with_unpriced
 from sorakit.providers.fal._models import (
     GEMINI_OMNI_FLASH,
     HAILUO_2_3,
@@ -59,9 +59,10 @@ def _caps(
     audio: bool = True,
     max_extensions: int = 0,
     max_total_seconds: int = 0,
+    unpriced: str = "fal publishes no price at this size",
 ) -> ModelCapabilities:
     default_size = "1280x720" if "1280x720" in model.sizes else model.sizes[0]
-    return ModelCapabilities(
+    caps = ModelCapabilities(
         sizes=model.sizes,
         seconds=model.seconds,
         default_size=default_size,
@@ -80,6 +81,7 @@ def _caps(
         render_seconds_base=model.render_base,
         render_seconds_per_second=model.render_per_second,
     )
+    return with_unpriced(caps, unpriced)
 
 
 def fal_models() -> list[ModelEntry]:
@@ -133,6 +135,7 @@ def fal_models() -> list[ModelEntry]:
                 rates={},
                 max_extensions=VEO_MAX_EXTENSIONS,
                 max_total_seconds=VEO_MAX_TOTAL_SECONDS,
+                unpriced="fal publishes no price for Veo 3.1 Fast",
             ),
             "Veo 3.1 Fast on fal: text-to-video, +7 s extensions at 720p (no price recorded)",
         ),

@@ -10,7 +10,7 @@ Both take a last frame only together with a first frame, and up to 3 reference i
 
 from __future__ import annotations
 
-from sorakit.catalog.capabilities import ModelCapabilities, ModelEntry
+from sorakit.catalog.capabilities import ModelCapabilities, ModelEntry, with_unpriced
 
 OMNI_SIZES = (
     "1280x720",
@@ -24,28 +24,31 @@ OMNI_SIZES = (
 )
 VEO_SIZES = ("1280x720", "720x1280", "1920x1080", "1080x1920", "3840x2160", "2160x3840")
 
-OMNI_FLASH = ModelCapabilities(
-    sizes=OMNI_SIZES,
-    seconds=tuple(range(3, 11)),
-    default_size="1280x720",
-    default_seconds=8,
-    image_reference=True,
-    remix=True,
-    extension=True,
-    edit=True,
-    last_frame=True,  # `<LAST_FRAME>`, with a first frame
-    reference_images=3,  # `<IMAGE_REF_n>`; 3 on 1.1 [3P], the preview took 5
-    audio=True,
-    max_extensions=10,
-    max_total_seconds=40,
-    price_per_second={"1280x720": 0.10, "720x1280": 0.10, "640x360": 0.10, "360x640": 0.10},
-    render_seconds_base=120.0,
-    render_seconds_per_second=45.0,
+OMNI_FLASH = with_unpriced(
+    ModelCapabilities(
+        sizes=OMNI_SIZES,
+        seconds=tuple(range(3, 11)),
+        default_size="1280x720",
+        default_seconds=8,
+        image_reference=True,
+        remix=True,
+        extension=True,
+        edit=True,
+        last_frame=True,  # `<LAST_FRAME>`, with a first frame
+        reference_images=3,  # `<IMAGE_REF_n>`; 3 on 1.1 [3P], the preview took 5
+        audio=True,
+        max_extensions=10,
+        max_total_seconds=40,
+        price_per_second={"1280x720": 0.10, "720x1280": 0.10, "640x360": 0.10, "360x640": 0.10},
+        render_seconds_base=120.0,
+        render_seconds_per_second=45.0,
+    ),
+    "Google has not published the price of Omni's 1080p and 4k upscales",
 )
 
 
 def _veo(rate: float, *, base: float, per_second: float) -> ModelCapabilities:
-    return ModelCapabilities(
+    caps = ModelCapabilities(
         sizes=VEO_SIZES,
         seconds=(4, 6, 8),
         default_size="1280x720",
@@ -54,6 +57,8 @@ def _veo(rate: float, *, base: float, per_second: float) -> ModelCapabilities:
         extension=True,
         last_frame=True,  # `lastFrame` needs a first frame (`image`)
         reference_images=3,  # `ASSET` images, 8 s and 16:9 only (the provider refuses others)
+        reference_sizes=tuple(size for size in VEO_SIZES if _landscape(size)),
+        reference_seconds=(8,),
         audio=True,
         max_extensions=6,
         max_total_seconds=30,
@@ -61,6 +66,12 @@ def _veo(rate: float, *, base: float, per_second: float) -> ModelCapabilities:
         render_seconds_base=base,
         render_seconds_per_second=per_second,
     )
+    return with_unpriced(caps, "Google has not published a 4k price for Veo 3.1")
+
+
+def _landscape(size: str) -> bool:
+    width, _, height = size.partition("x")
+    return int(width) > int(height)
 
 
 VEO_3_1 = _veo(0.40, base=45.0, per_second=10.0)

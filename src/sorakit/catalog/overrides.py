@@ -97,11 +97,11 @@ def _usd(value: Any, param: str) -> float:
 
 
 def _size(size: Any, caps: ModelCapabilities, model: str, param: str) -> str:
-    if size not in caps.sizes:
+    if size not in caps.all_sizes:
         raise InvalidRequestError(
-            f"{model} has no size {size!r}; it offers {', '.join(caps.sizes)}.",
+            f"{model} has no size {size!r}; it offers {', '.join(caps.all_sizes)}.",
             param=param,
-            allowed=caps.sizes,
+            allowed=caps.all_sizes,
         )
     return str(size)
 
@@ -111,7 +111,7 @@ def _per_second(value: Any, caps: ModelCapabilities, model: str) -> dict[str, fl
     if value is None:
         return {}
     if not isinstance(value, dict):
-        return dict.fromkeys(caps.sizes, _usd(value, param))
+        return dict.fromkeys(caps.all_sizes, _usd(value, param))
     return {_size(s, caps, model, param): _usd(usd, param) for s, usd in value.items()}
 
 
@@ -123,7 +123,7 @@ def _per_clip(value: Any, caps: ModelCapabilities, model: str) -> dict[tuple[str
         raise InvalidRequestError(
             f'\'{param}\' must be a list of {{"size", "seconds", "usd"}} objects.', param=param
         )
-    lengths = sorted({*caps.seconds, *caps.extension_seconds})
+    lengths = caps.all_seconds
     clips: dict[tuple[str, int], float] = {}
     for clip in value:
         if set(clip) != {"size", "seconds", "usd"}:

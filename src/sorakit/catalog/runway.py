@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sorakit.catalog.capabilities import ModelCapabilities, ModelEntry
+from sorakit.catalog.capabilities import ModelCapabilities, ModelEntry, with_unpriced
 
 PROVIDER = "runway"
 USD_PER_CREDIT = 0.01
@@ -70,6 +70,22 @@ class RunwayModel:
     def sizes(self) -> tuple[str, ...]:
         """The ratios as sorakit `WxH` sizes."""
         return tuple(ratio.replace(":", "x") for ratio in self.ratios)
+
+    @property
+    def image_sizes(self) -> tuple[str, ...]:
+        """The sizes `/v1/image_to_video` takes: every ratio, the image-only ones too."""
+        return self.sizes + tuple(ratio.replace(":", "x") for ratio in self.image_ratios)
+
+    @property
+    def reference_sizes(self) -> tuple[str, ...]:
+        """The sizes allowed with reference images, where the model caps their tier."""
+        if not self.reference_tiers:
+            return ()
+        return tuple(
+            size
+            for size, ratio in zip(self.sizes, self.ratios, strict=True)
+            if self.tiers.get(ratio) in self.reference_tiers
+        )
 
 
 _GEN4_RATIOS = ("1280:720", "720:1280", "1104:832", "960:960", "832:1104", "1584:672")
@@ -338,17 +354,20 @@ BY_MODEL: dict[str, RunwayModel] = {spec.model: spec for spec in RUNWAY_MODELS}
 def capabilities(spec: RunwayModel) -> ModelCapabilities:
     """The capability record of one Runway model."""
     per_second = (
-        {size: round(spec.credits_per_second * USD_PER_CREDIT, 6) for size in spec.sizes}
+        {size: round(spec.credits_per_second * USD_PER_CREDIT, 6) for size in spec.image_sizes}
         if spec.credits_per_second is not None
         else {}
     )
     extends = "extend" in spec.video_modes
-    return ModelCapabilities(
+    caps = ModelCapabilities(
         sizes=spec.sizes,
         seconds=spec.durations,
         default_size=spec.sizes[0],
         default_seconds=5 if 5 in spec.durations else spec.durations[0],
         image_reference=spec.image_to_video,
+        text_to_video=spec.text_to_video,
+        image_sizes=spec.image_sizes if spec.image_ratios else (),
+        reference_sizes=spec.reference_sizes,
         extension=extends,
         edit="edit" in spec.video_modes,
         last_frame=spec.last_frame,
@@ -359,6 +378,9 @@ def capabilities(spec: RunwayModel) -> ModelCapabilities:
         price_per_second=per_second,
         render_seconds_base=spec.render_base,
         render_seconds_per_second=spec.render_per_second,
+    )
+    return with_unpriced(
+        caps, f"providers.md gives no credit rate for {spec.model}; Runway bills it per task"
     )
 
 

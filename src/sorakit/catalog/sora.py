@@ -1,7 +1,7 @@
 """Sora 2's models with the real API's tables and prices (final contract, 2026-09-24).
 
-Seconds 16 and 20 and the pro 1080p sizes came with the March 2026 guide; no price was ever
-published for 1080p, so none is guessed here.
+Seconds 16 and 20 and the pro 1080p sizes came with the March 2026 guide. The pro 1080p price,
+$0.50 per second, is the one OpenAI's and fal's public price lists showed in early 2026.
 """
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ SORA_2_PRO = ModelCapabilities(
         "1280x720": 0.30,
         "1024x1792": 0.50,
         "1792x1024": 0.50,
+        "1080x1920": 0.50,
+        "1920x1080": 0.50,
     },
     render_seconds_base=90.0,
     render_seconds_per_second=25.0,

@@ -23,6 +23,7 @@ from sorakit.cli import (
     storyboard,
     videos,
 )
+from sorakit.cli.common import honest_flags
 from sorakit.cli.errors import INTERRUPTED, exit_code, one_line
 from sorakit.errors import SorakitError
 
@@ -51,6 +52,7 @@ app.add_typer(media.app)
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; errors become one line on stderr and a meaningful exit code."""
     command = typer.main.get_command(app)
+    honest_flags(command)
     try:
         code = command.main(args=argv, prog_name="sorakit", standalone_mode=False)
     except SorakitError as exc:

@@ -10,11 +10,9 @@ import json
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from sorakit.cli.common import Home, Verbose, run
-from sorakit.cli.output import stderr
+from sorakit.cli.output import plain_table, print_table, stderr
 
 if TYPE_CHECKING:
     from sorakit.client import AsyncClient
@@ -45,10 +43,10 @@ def list_aliases(as_json: JsonOutput = False, home: Home = None, verbose: Verbos
     if as_json:
         typer.echo(json.dumps(views, indent=2))
         return
-    table = Table("alias", "target", "source")
+    table = plain_table("alias", "target", "source")
     for view in views:
         table.add_row(view["alias"], view["target"], view["source"])
-    Console().print(table)
+    print_table(table)
 
 
 @aliases_app.command("set")
@@ -111,7 +109,7 @@ def list_prices(
     if as_json:
         typer.echo(json.dumps(views, indent=2))
         return
-    table = Table("model", "$/s now", "list $/s", "per clip now", "source")
+    table = plain_table("model", "$/s now", "list $/s", "per clip now", "source")
     for view in views:
         table.add_row(
             view["model"],
@@ -120,7 +118,7 @@ def list_prices(
             ", ".join(f"{c['size']}/{c['seconds']}s ${c['usd']:g}" for c in view["usd_per_clip"]),
             "admin" if view["overridden"] else "catalog",
         )
-    Console().print(table)
+    print_table(table)
 
 
 def _rates(per_second: dict[str, float]) -> str:

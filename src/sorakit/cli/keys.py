@@ -8,11 +8,9 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from sorakit.cli.common import Home, Verbose, run
-from sorakit.cli.output import stderr
+from sorakit.cli.output import plain_table, print_table, stderr
 from sorakit.errors import NotFoundError
 
 if TYPE_CHECKING:
@@ -128,7 +126,7 @@ def list_keys(
     if as_json:
         typer.echo(json.dumps([k.public() for k in keys], indent=2))
         return
-    table = Table(
+    table = plain_table(
         "id", "name", "prefix", "role", "budget", "rpm", "concurrency", "models", "webhook", "state"
     )
     for key in keys:
@@ -146,7 +144,7 @@ def list_keys(
             if key.revoked_at
             else "active",
         )
-    Console().print(table)
+    print_table(table)
 
 
 @app.command()
@@ -178,11 +176,13 @@ def usage(
         names = {k.id: k.name for k in await ledger.list_keys(include_revoked=True)}
         return await ledger.usage(since=time.time() - days * 86400), names
 
+    from sorakit.ledger.records import amount_text
+
     rows, names = run(read, home=home, verbose=verbose)
     if as_json:
         typer.echo(json.dumps([asdict(r) for r in rows], indent=2))
         return
-    table = Table("day", "key", "model", "jobs", "spent", "reserved")
+    table = plain_table("day", "key", "model", "jobs", "spent", "reserved")
     for row in rows:
         owner = f"{names.get(row.owner, '?')} ({row.owner})" if row.owner else "(no key)"
         table.add_row(
@@ -190,9 +190,10 @@ def usage(
             owner,
             row.model,
             str(row.jobs),
-            f"${row.committed:.2f}",
+            amount_text(row.committed, row.unpriced_jobs),
             f"${row.reserved:.2f}",
         )
     total = sum(r.committed for r in rows)
-    Console().print(table)
-    stderr.print(f"spent ${total:.2f} over {days} days", markup=False)
+    unpriced = sum(r.unpriced_jobs for r in rows)
+    print_table(table)
+    stderr.print(f"spent {amount_text(total, unpriced)} over {days} days", markup=False)

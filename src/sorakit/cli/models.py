@@ -1,16 +1,17 @@
-"""`sorakit models`: every model with its provider, capabilities and price."""
+"""`sorakit models`: every model with its provider, capabilities (per mode) and price."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from sorakit.catalog import ModelEntry, build_catalog
+from sorakit.catalog import ModelCapabilities, ModelEntry, build_catalog
+from sorakit.cli.output import plain_table
 from sorakit.providers.registry import is_configured
 from sorakit.settings import get_settings
 
@@ -26,7 +27,7 @@ def models(
         rows = [_row(e, is_configured(e.provider, settings)) for e in entries]
         typer.echo(json.dumps({"models": rows, "aliases": catalog.aliases}, indent=2))
         return
-    table = Table("model", "provider", "key", "sizes", "seconds", "$/s", "features")
+    table = plain_table("model", "provider", "key", "sizes", "seconds", "$/s", "features")
     for entry in entries:
         caps = entry.capabilities
         prices = [f"{p:.2f}" for p in sorted(set(caps.price_per_second.values()))]
@@ -35,20 +36,17 @@ def models(
             name for name in ("remix", "extension", "edit", "characters") if getattr(caps, name)
         ]
         if caps.image_reference:
-            features.insert(0, "image")
+            features.insert(0, "image" if caps.text_to_video else "image only")
         if caps.last_frame:
             features.insert(1, "last frame")
         if caps.reference_images:
             features.append(f"{caps.reference_images} refs")
-        sizes = " ".join(caps.sizes) if len(caps.sizes) <= 4 else f"{len(caps.sizes)} sizes"
         table.add_row(
             entry.name,
             entry.provider,
             "yes" if is_configured(entry.provider, settings) else "no",
-            sizes,
-            f"{caps.seconds[0]}-{caps.seconds[-1]}"
-            if len(caps.seconds) > 3
-            else " ".join(map(str, caps.seconds)),
+            _per_mode(caps, lambda c: _sizes_text(c.sizes)),
+            _per_mode(caps, lambda c: _seconds_text(c.seconds)),
             " / ".join(prices) or "?",
             ", ".join(features),
         )
@@ -58,12 +56,39 @@ def models(
         console.print(f"alias: {alias} -> {target}", markup=False)
 
 
+def _sizes_text(sizes: tuple[str, ...]) -> str:
+    return " ".join(sizes) if len(sizes) <= 4 else f"{len(sizes)} sizes"
+
+
+def _seconds_text(seconds: tuple[int, ...]) -> str:
+    return f"{seconds[0]}-{seconds[-1]}" if len(seconds) > 3 else " ".join(map(str, seconds))
+
+
+def _per_mode(caps: ModelCapabilities, show: Callable[[ModelCapabilities], str]) -> str:
+    """One value where every mode agrees, else a `mode: value` line per mode."""
+    shown = {mode: show(caps.for_mode(mode)) for mode in caps.modes()}
+    if len(set(shown.values())) <= 1:
+        return show(caps)
+    return "\n".join(f"{mode}: {text}" for mode, text in shown.items())
+
+
 def _row(entry: ModelEntry, configured: bool) -> dict[str, Any]:
-    """An entry as JSON: per-clip prices keyed `"WxH/S"` (JSON keys cannot be pairs)."""
+    """An entry as JSON: per-clip prices keyed `"WxH/S"` (JSON keys cannot be pairs), and the
+    sizes and seconds of each mode under `modes`."""
+    caps = entry.capabilities
     row = asdict(entry)
     row["capabilities"]["price_per_clip"] = {
-        f"{size}/{seconds}": price
-        for (size, seconds), price in entry.capabilities.price_per_clip.items()
+        f"{size}/{seconds}": price for (size, seconds), price in caps.price_per_clip.items()
+    }
+    row["modes"] = {
+        mode: {
+            "sizes": list(moded.sizes),
+            "seconds": list(moded.seconds),
+            "default_size": moded.default_size,
+            "default_seconds": moded.default_seconds,
+        }
+        for mode in caps.modes()
+        for moded in [caps.for_mode(mode)]
     }
     row["configured"] = configured
     return row

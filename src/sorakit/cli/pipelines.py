@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, cast
 import typer
 
 from sorakit.cli.common import ApiKey, BaseUrl, Home, Verbose, run
-from sorakit.cli.output import job_progress, stderr
+from sorakit.cli.output import job_progress, jobs_cost, stderr
 
 if TYPE_CHECKING:
     from sorakit.client import AsyncClient
@@ -120,10 +120,10 @@ def long(
     result = run(make, base_url=base_url, api_key=api_key, home=home, verbose=verbose)
     for note in result.notes + result.plan.notes:
         stderr.print(f"note: {note}", markup=False)
-    cost = sum((job.cost or 0.0) for job in result.segments)
+    cost = jobs_cost(result.segments)
     stderr.print(
         f"{result.pipeline.id} completed: {len(result.segments)} segments, {seconds} s, "
-        f"${cost:.2f}; parts in {result.folder}",
+        f"{cost}; parts in {result.folder}",
         markup=False,
     )
     typer.echo(str(result.video))

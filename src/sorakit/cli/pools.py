@@ -8,11 +8,9 @@ import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from sorakit.cli.common import Home, Verbose, run
-from sorakit.cli.output import stderr
+from sorakit.cli.output import plain_table, print_table, stderr
 
 if TYPE_CHECKING:
     from sorakit.client import AsyncClient
@@ -49,7 +47,7 @@ def list_pools(
     if as_json:
         typer.echo(json.dumps(pools, indent=2))
         return
-    table = Table("provider", "id", "label", "state", "in flight", "jobs", "last error")
+    table = plain_table("provider", "id", "label", "state", "in flight", "jobs", "last error")
     for pool in pools:
         for credential in pool["credentials"]:
             state = credential["state"]
@@ -68,7 +66,7 @@ def list_pools(
                 str(credential["jobs_submitted"]),
                 credential["last_error"] or "",
             )
-    Console().print(table)
+    print_table(table)
 
 
 @app.command()

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from sorakit.cli.common import ApiKey, BaseUrl, Home, Verbose, run
-from sorakit.cli.output import job_progress, stderr
+from sorakit.cli.output import job_progress, jobs_cost, stderr
 
 if TYPE_CHECKING:
     from sorakit.client import AsyncClient
@@ -83,10 +83,10 @@ def storyboard(
 
     result = run(make, base_url=base_url, api_key=api_key, home=home, verbose=verbose)
     _notes(result.notes)
-    cost = sum((job.cost or 0.0) for job in result.jobs)
+    cost = jobs_cost(result.jobs)
     stderr.print(
         f"{result.pipeline.id} completed: {len(result.shots)} shots, "
-        f"${cost:.2f}; parts in {result.folder}",
+        f"{cost}; parts in {result.folder}",
         markup=False,
     )
     typer.echo(str(result.video))

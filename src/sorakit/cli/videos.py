@@ -50,7 +50,7 @@ def generate(
     ] = "sora-2",
     seconds: Annotated[str | None, typer.Option("--seconds", "-s", help="Clip length.")] = None,
     size: Annotated[
-        str | None, typer.Option("--size", help="WxH, or an aspect such as 16:9 with --snap.")
+        str | None, typer.Option("--size", help="WxH, a word (landscape...) or a ratio (16:9).")
     ] = None,
     reference: Annotated[
         Path | None, typer.Option("--reference", "-r", help="An image to use as the first frame.")

@@ -8,7 +8,6 @@ download therefore never becomes an asset; it raises `ContentDownloadError`, whi
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import logging
@@ -23,6 +22,7 @@ import av
 from PIL import Image
 
 from sorakit.errors import ContentDownloadError
+from sorakit.media import atomic_output
 from sorakit.providers.base import Download
 
 logger = logging.getLogger(__name__)
@@ -106,11 +106,9 @@ costs more than the write itself)."""
 
 async def store_download(download: Download, destination: Path) -> StoredFile:
     """Stream a download to `destination`, checked, atomically; never leaves a partial file."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    temporary = destination.with_name(f".{destination.name}.{os.getpid()}.part")
     digest = hashlib.sha256()
     size = 0
-    try:
+    with atomic_output(destination) as temporary:
         with open(temporary, "wb") as out:
 
             def write(block: bytes) -> None:
@@ -137,11 +135,6 @@ async def store_download(download: Download, destination: Path) -> StoredFile:
             raise ContentDownloadError("download was empty")
         checker = check_video if destination.suffix == ".mp4" else check_image
         await anyio.to_thread.run_sync(checker, temporary)
-        os.replace(temporary, destination)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            temporary.unlink()
-        raise
     return StoredFile(destination, size, digest.hexdigest(), download.media_type)
 
 
@@ -154,10 +147,8 @@ async def store_bytes(data: bytes, destination: Path, media_type: str) -> Stored
     """Write small bytes (a reference image) atomically."""
 
     def write() -> None:
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        temporary = destination.with_name(f".{destination.name}.part")
-        temporary.write_bytes(data)
-        os.replace(temporary, destination)
+        with atomic_output(destination) as temporary:
+            temporary.write_bytes(data)
 
     await anyio.to_thread.run_sync(write)
     return StoredFile(destination, len(data), hashlib.sha256(data).hexdigest(), media_type)

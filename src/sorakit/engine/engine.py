@@ -7,7 +7,6 @@ happens next, `resume` can finish it.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import shutil
 import time
@@ -22,6 +21,8 @@ from sorakit.catalog import Catalog, ModelEntry, build_catalog
 from sorakit.catalog.sync import load_overrides
 from sorakit.engine.assets import REFERENCE_IMAGE_PREFIX, asset_path, store_bytes
 from sorakit.engine.callbacks import CallbackSigner
+from sorakit.engine.characters import Characters
+from sorakit.engine.endpoints import ENDPOINT_OPTION
 from sorakit.engine.planning import (
     FitMode,
     ReferenceInput,
@@ -29,9 +30,12 @@ from sorakit.engine.planning import (
     plan_generate,
     resolve_seconds,
 )
+from sorakit.engine.routes import PipelineRoutes
 from sorakit.engine.runner import FinishedListener, JobRunner, ProgressCallback
+from sorakit.engine.uploads import probe_upload
 from sorakit.engine.upstream import UpstreamPools
 from sorakit.errors import (
+    BudgetExceededError,
     ConfigurationError,
     InvalidRequestError,
     InvalidStateError,
@@ -66,6 +70,8 @@ class Owner:
 
     key_id: str
     budget_usd: float | None = None
+    sees_all: bool = False
+    """The admin key: it may use every key's characters, as it sees every key's videos."""
 
 
 def new_video_id() -> str:
@@ -91,6 +97,8 @@ class Engine:
         self.providers = providers or ProviderPool(settings)
         self.upstream = UpstreamPools(settings, ledger, self.providers)
         self.callbacks = CallbackSigner.from_settings(settings)
+        self.characters = Characters(ledger, self.providers, self.catalog)
+        self.routes = PipelineRoutes(lambda: self.catalog, self.upstream, ledger)
         self.runner = JobRunner(
             ledger,
             self.providers,
@@ -160,12 +168,14 @@ class Engine:
         client_key = step.client_key if step else client_key
         if client_key and (existing := await self.ledger.by_client_key(client_key)):
             return existing
-        entry, aliased = self.catalog.route(model)
+        await self.characters.check_cast(characters, owner)  # another key's is not found
+        entry, aliased, bound = await self.routes.route(model, step)  # a step: its pipeline's
         if aliased:  # an old app's Sora values are fitted to the model it is routed to
             snap, fit = True, fit or "crop"
             if (own := self.catalog.unaliased(model)) is not None:  # the defaults it expects
                 seconds = seconds or own.capabilities.default_seconds
-                size = size or own.capabilities.default_size
+                if reference is None:  # with one, its shape picks the size
+                    size = size or own.capabilities.default_size
         plan = await anyio.to_thread.run_sync(
             lambda: plan_generate(
                 entry,
@@ -180,8 +190,8 @@ class Engine:
                 fit=fit,
             )
         )
-        changes = [f"model {model} -> {entry.name} (alias)"] if aliased else []
-        options: dict[str, Any] = {**(extra_options or {}), "changes": changes + plan.changes}
+        changes = ([f"model {model} -> {entry.name} (alias)"] if aliased else []) + plan.changes
+        options: dict[str, Any] = {**(extra_options or {}), **bound, "changes": changes}
         if plan.characters:
             options["characters"] = list(plan.characters)
         job_id = new_video_id()
@@ -249,7 +259,7 @@ class Engine:
         check_prompt(prompt)
         entry = self.catalog.resolve(model)
         self._require(entry, "edit")
-        size, seconds = await anyio.to_thread.run_sync(_probe_upload, video.data)
+        size, seconds = await anyio.to_thread.run_sync(probe_upload, video.data)
         job = await self._insert(
             new_video_id(),
             "edit",
@@ -410,7 +420,16 @@ class Engine:
         The ledger-wide budget and the pipeline's are checked in the same transaction.
         """
         provider = source.provider if source else entry.provider
-        await self.upstream.check(provider)  # a missing credential is refused before any row
+        if ENDPOINT_OPTION not in options:  # a pipeline's step comes bound to its server
+            options = {**options, **await self.upstream.bind(provider, source)}  # refused: no row
+        budgets = self._budgets(step, owner)
+        if estimated_cost is None and budgets:
+            raise BudgetExceededError(
+                f"The price of {entry.name} at {size} is unknown "
+                f"({entry.capabilities.price_hint(entry.name, size)}), so {budgets[0].label} of "
+                f"${budgets[0].cap:.2f} cannot be kept; nothing was sent.",
+                param="model",
+            )
         files = []
         for variant, (data, media_type) in (attachments or {}).items():
             if data is not None:
@@ -435,7 +454,7 @@ class Engine:
                 pipeline_id=step.pipeline_id if step else None,
                 pipeline_step=step.name if step else None,
                 owner=owner.key_id if owner else None,
-                budgets=self._budgets(step, owner),
+                budgets=budgets,
                 files=[
                     (variant, str(stored.path), stored.size, stored.sha256, stored.media_type)
                     for variant, stored in files
@@ -496,14 +515,19 @@ class Engine:
         if job.status.finished:
             raise InvalidStateError(f"Video {job.id} is already {job.status.value}.")
         if job.remote_id:
-            with contextlib.suppress(ProviderError, InvalidStateError):  # best effort
+            try:  # best effort: the job is stopped here whatever the provider says
                 await (await self.upstream.provider_for(job)).delete(job.remote_id)
+            except (ProviderError, InvalidStateError) as exc:
+                logger.warning("%s may still render at %s: %s", job.id, job.provider, exc)
         return await self.ledger.update(
             job.id, status=JobStatus.CANCELLED, completed_at=time.time(), detail="cancelled"
         )
 
-    async def delete(self, video_id: str) -> JobRecord:
-        """Delete a completed or failed video, its files, and the provider's copy."""
+    async def delete(
+        self, video_id: str, *, remote: bool = True, remote_required: bool = False
+    ) -> JobRecord:
+        """Delete a finished video, its files and (with `remote`) the provider's copy; a copy that
+        cannot be deleted is logged, or with `remote_required` raised with nothing deleted."""
         job = await self.ledger.get(video_id)
         if not job.status.finished:
             raise InvalidRequestError(
@@ -511,43 +535,29 @@ class Engine:
                 "deleted.",
                 param="video_id",
             )
-        if job.remote_id:
-            with contextlib.suppress(ProviderError, ConfigurationError):
+        if remote and job.remote_id:
+            try:
                 await (await self.upstream.provider_for(job)).delete(job.remote_id)
+            except (ProviderError, ConfigurationError) as exc:
+                if remote_required:
+                    raise
+                logger.warning("%s's copy at %s was NOT deleted: %s", job.id, job.provider, exc)
         folder = self.settings.assets_dir / job.id
         await anyio.to_thread.run_sync(lambda: shutil.rmtree(folder, ignore_errors=True))
         await self.ledger.delete_job(job.id)
         return job
 
-    async def create_character(self, name: str, video: SourceVideo) -> Character:
-        """Make a character at the provider that serves the Sora models."""
-        if not name.strip() or len(name) > 80:
-            raise InvalidRequestError("'name' must be 1 to 80 characters long.", param="name")
-        provider = self.providers.get(self.catalog.resolve("sora-2").provider)
-        return await provider.create_character(name, video)
+    async def create_character(
+        self,
+        name: str,
+        video: SourceVideo,
+        *,
+        owner: Owner | None = None,
+        client_key: str | None = None,
+    ) -> Character:
+        """Make a character (at the provider that serves the Sora models), owned by `owner`."""
+        return await self.characters.create(name, video, owner=owner, client_key=client_key)
 
-    async def get_character(self, character_id: str) -> Character:
-        provider = self.providers.get(self.catalog.resolve("sora-2").provider)
-        return await provider.retrieve_character(character_id)
-
-
-def _probe_upload(data: bytes) -> tuple[str, int]:
-    """The size and whole seconds of an uploaded clip, or a clear error."""
-    import io
-
-    import av
-
-    from sorakit.errors import MediaError
-
-    try:
-        container: Any
-        with av.open(io.BytesIO(data)) as container:
-            if not container.streams.video:
-                raise MediaError("the uploaded video has no video stream", param="video")
-            stream = container.streams.video[0]
-            duration = float(container.duration or 0) / 1_000_000
-            return f"{stream.width}x{stream.height}", max(1, round(duration))
-    except MediaError:
-        raise
-    except Exception as exc:
-        raise MediaError(f"the uploaded video cannot be read: {exc}", param="video") from exc
+    async def get_character(self, character_id: str, *, owner: Owner | None = None) -> Character:
+        """A character `owner` may use (any, without one); else not found."""
+        return await self.characters.get(character_id, owner=owner)

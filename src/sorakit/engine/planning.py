@@ -18,7 +18,13 @@ from typing import Literal, TypeAlias
 
 from PIL import Image
 
-from sorakit.catalog.capabilities import ModelCapabilities, ModelEntry, parse_size
+from sorakit.catalog.capabilities import (
+    Mode,
+    ModelCapabilities,
+    ModelEntry,
+    parse_size,
+    request_mode,
+)
 from sorakit.errors import InvalidRequestError, ReferenceImageError
 from sorakit.providers.base import ReferenceImage
 from sorakit.wire.videos import PROMPT_MAX_LENGTH
@@ -27,7 +33,23 @@ FitMode: TypeAlias = Literal["crop", "letterbox", "pad"]
 ReferenceInput: TypeAlias = bytes | str | Path | Image.Image
 """A path, raw bytes, a `data:` URL, or a Pillow image."""
 
-_ASPECT_WORDS = {"landscape": "16:9", "portrait": "9:16", "square": "1:1"}
+_ASPECT_WORDS = {
+    **dict.fromkeys(("portrait", "vertical", "tall"), "9:16"),
+    **dict.fromkeys(("landscape", "horizontal", "wide"), "16:9"),
+    "widescreen": "16:9",
+    "square": "1:1",
+}
+"""Size words: a shape, resolved to the model's nearest size of that shape."""
+_ORIENTATION_WORDS = {"portrait", "vertical", "tall", "landscape", "horizontal", "wide"}
+"""Words that ask only for an orientation (any landscape size will do), not an exact ratio."""
+_SAME_SHAPE = 0.02
+"""Aspect ratios closer than this (as a log) are one shape: 1792x1024 counts as 16:9."""
+_MODE_WORDS = {
+    "text": "from text alone",
+    "image": "with a first-frame image",
+    "references": "with reference images",
+    "video": "extending a video",
+}
 _RATIO = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*[:/]\s*(\d+(?:\.\d+)?)\s*$")
 
 
@@ -101,11 +123,9 @@ def resolve_seconds(
 
 
 def _aspect_of(value: str) -> float | None:
-    word = _ASPECT_WORDS.get(value.strip().lower())
-    match = _RATIO.match(word or value)
-    if match:
-        width, height = float(match.group(1)), float(match.group(2))
-        return width / height if width > 0 and height > 0 else None
+    shape = _shape_asked(value.strip().lower())
+    if shape is not None:
+        return shape
     try:
         w, h = parse_size(value)
     except ValueError:
@@ -113,8 +133,12 @@ def _aspect_of(value: str) -> float | None:
     return w / h
 
 
+def _orientation(aspect: float) -> int:
+    return 0 if abs(math.log(aspect)) < _SAME_SHAPE else (1 if aspect > 1 else -1)
+
+
 def nearest_size(target: str, sizes: Sequence[str]) -> str | None:
-    """The allowed size closest to a `WxH`, a ratio such as `16:9`, or `landscape`/`portrait`.
+    """The allowed size closest to a `WxH`, a ratio such as `16:9`, or a size word (`landscape`).
 
     Orientation is kept when the model offers it; then the aspect ratio decides, then the area.
     """
@@ -125,11 +149,8 @@ def nearest_size(target: str, sizes: Sequence[str]) -> str | None:
         area = math.prod(parse_size(target))
     except ValueError:
         area = None
-
-    def orientation(a: float) -> int:
-        return 0 if abs(math.log(a)) < 0.02 else (1 if a > 1 else -1)
-
-    candidates = [s for s in sizes if orientation(_ratio(s)) == orientation(aspect)] or list(sizes)
+    candidates = [s for s in sizes if _orientation(_ratio(s)) == _orientation(aspect)]
+    candidates = candidates or list(sizes)
 
     def distance(size: str) -> tuple[float, float]:
         w, h = parse_size(size)
@@ -146,29 +167,127 @@ def _ratio(size: str) -> float:
     return w / h
 
 
-def resolve_size(
-    value: str | None, caps: ModelCapabilities, model: str, *, snap: bool, changes: list[str]
-) -> str:
-    """The size to ask for; snapping picks the nearest allowed size of the same orientation."""
-    if value is None:
+def closest_shape(aspect: float, caps: ModelCapabilities) -> str:
+    """The allowed size whose aspect ratio is nearest `aspect`.
+
+    Ties (ratios within `_SAME_SHAPE`) go to the default size, then to the size whose area is
+    nearest the default's (so a shape never silently moves a clip to a dearer tier), then to the
+    larger.
+    """
+    default_area = math.prod(parse_size(caps.default_size))
+
+    def off(size: str) -> float:
+        return abs(math.log(_ratio(size)) - math.log(aspect))
+
+    best = min(off(size) for size in caps.sizes)
+    ties = [size for size in caps.sizes if off(size) <= best + _SAME_SHAPE]
+    if caps.default_size in ties:
         return caps.default_size
+
+    def preference(size: str) -> tuple[float, int]:
+        area = math.prod(parse_size(size))
+        return round(abs(math.log(area / default_area)), 3), -area
+
+    return min(ties, key=preference)
+
+
+def _shape_asked(value: str) -> float | None:
+    """The aspect ratio a size word or a ratio asks for; None for anything else (`WxH` too)."""
+    match = _RATIO.match(_ASPECT_WORDS.get(value, value))
+    if not match:
+        return None
+    width, height = float(match.group(1)), float(match.group(2))
+    return width / height if width > 0 and height > 0 else None
+
+
+def _shape_fits(word: str, aspect: float, size: str) -> bool:
+    """Whether `size` is the shape a size word or ratio asked for."""
+    if word in _ORIENTATION_WORDS:
+        return _orientation(_ratio(size)) == _orientation(aspect)
+    return abs(math.log(_ratio(size)) - math.log(aspect)) <= _SAME_SHAPE
+
+
+def _other_modes(size: str, caps: ModelCapabilities) -> str:
+    """` (SIZE is offered only with a first-frame image)` where another mode has the size."""
+    modes = [m for m in caps.modes() if size in caps.for_mode(m).sizes]
+    if not modes:
+        return ""
+    return f" ({size} is offered only {' or '.join(_MODE_WORDS[m] for m in modes)})"
+
+
+def resolve_size(
+    value: str | None,
+    caps: ModelCapabilities,
+    model: str,
+    *,
+    snap: bool,
+    changes: list[str],
+    reference_size: tuple[int, int] | None = None,
+    whole: ModelCapabilities | None = None,
+) -> str:
+    """The size to ask for (`caps` as the request's mode sees it, `whole` the model's record).
+
+    A `WxH` must be one the model allows (snapping picks the nearest of the same orientation); a
+    size word (`landscape`, `vertical`, `square`) or a ratio (`16:9`) picks the model's size of
+    that shape; no size with a `reference_size` picks the size nearest the reference's shape.
+    """
+    allows = f"{model} allows {', '.join(caps.sizes)}"
+    if value is None:
+        if reference_size is None:
+            return caps.default_size
+        width, height = reference_size
+        chosen = closest_shape(width / height, caps)
+        changes.append(f"size {chosen}, nearest the reference's {width}x{height} shape")
+        return chosen
     normalised = value.strip().lower().replace("×", "x")
     if normalised in caps.sizes:
         return normalised
+    aspect = _shape_asked(normalised)
+    if aspect is not None:
+        chosen = closest_shape(aspect, caps)
+        if _shape_fits(normalised, aspect, chosen):
+            changes.append(f"size {value} -> {chosen} ({allows})")
+            return chosen
     if snap:
         nearest = nearest_size(normalised, caps.sizes)
         if nearest is not None:
-            changes.append(f"size {value} -> {nearest} ({model} allows {', '.join(caps.sizes)})")
+            changes.append(f"size {value} -> {nearest} ({allows})")
             return nearest
     raise InvalidRequestError(
-        f"Invalid value for 'size': {model} allows {_quoted(caps.sizes)}, but got '{value}'.",
+        f"Invalid value for 'size': {model} allows {_quoted(caps.sizes)}, but got '{value}'"
+        f"{_other_modes(normalised, whole or caps)}.",
         param="size",
         allowed=caps.sizes,
     )
 
 
+def planned_size(value: str | None, entry: ModelEntry, mode: Mode = "text") -> str:
+    """The `WxH` a request of `entry` in `mode` gets for `value` (a size word, a ratio, a near
+    size), as snap-mode planning resolves it: for estimates and keyframes drawn ahead."""
+    caps = entry.capabilities
+    return resolve_size(value, caps.for_mode(mode), entry.name, snap=True, changes=[], whole=caps)
+
+
 MAX_REFERENCE_SIDE = 2048
 """Subject and style images are scaled down to this longest side; no model wants more."""
+
+
+def is_data_url(value: str) -> bool:
+    """Whether `value` is a `data:` URL (schemes are case-insensitive)."""
+    return value[:5].lower() == "data:"
+
+
+def decode_data_url(url: str, param: str = "input_reference") -> bytes:
+    """The bytes of a base64 `data:` URL; ReferenceImageError for any other kind."""
+    header, _, payload = url.partition(",")
+    if ";base64" not in header.lower():
+        raise ReferenceImageError("A data URL reference must be base64-encoded.", param=param)
+    try:
+        return base64.b64decode(payload, validate=True)
+    except ValueError:
+        raise ReferenceImageError(
+            "The data URL reference is not valid base64.", param=param
+        ) from None
 
 
 def _reference_bytes(
@@ -176,16 +295,8 @@ def _reference_bytes(
 ) -> bytes | Image.Image:
     if isinstance(reference, Image.Image | bytes):
         return reference
-    if isinstance(reference, str) and reference.startswith("data:"):
-        header, _, payload = reference.partition(",")
-        if ";base64" not in header:
-            raise ReferenceImageError("A data URL reference must be base64-encoded.", param=param)
-        try:
-            return base64.b64decode(payload, validate=True)
-        except ValueError:
-            raise ReferenceImageError(
-                "The data URL reference is not valid base64.", param=param
-            ) from None
+    if isinstance(reference, str) and is_data_url(reference):
+        return decode_data_url(reference, param)
     if isinstance(reference, str) and reference.startswith(("http://", "https://")):
         raise ReferenceImageError(
             "Remote image URLs are not fetched; send the image itself or a data URL.",
@@ -214,14 +325,16 @@ def prepare_reference(
     fit: FitMode | None,
     changes: list[str],
     param: str = "input_reference",
+    loaded: Image.Image | None = None,
 ) -> ReferenceImage:
-    """Load a frame image, check or fit it to the exact size, and encode it as PNG.
+    """Load a frame image (unless `loaded` already), check or fit it to the exact size, and
+    encode it as PNG.
 
     With `fit=None` a size mismatch is refused with the real API's message.
     """
     from sorakit.media.images import encode_image, fit_image
 
-    image = _load_image(reference, param)
+    image = loaded if loaded is not None else _load_image(reference, param)
     width, height = parse_size(size)
     if image.size != (width, height):
         if fit is None:
@@ -255,9 +368,7 @@ def prepare_subject_image(reference: ReferenceInput, param: str) -> ReferenceIma
 
 def image_size_text(reference: ReferenceInput) -> str:
     """A short description of where a reference came from, for change notes."""
-    if isinstance(reference, Path) or (
-        isinstance(reference, str) and not reference.startswith("data:")
-    ):
+    if isinstance(reference, Path) or (isinstance(reference, str) and not is_data_url(reference)):
         return Path(reference).name
     return "image"
 
@@ -279,15 +390,33 @@ def plan_generate(
     caps = entry.capabilities
     changes: list[str] = []
     check_prompt(prompt)
-    planned_seconds = resolve_seconds(seconds, caps, entry.name, snap=snap, changes=changes)
-    planned_size = resolve_size(size, caps, entry.name, snap=snap, changes=changes)
+    if reference is not None and not caps.image_reference:
+        raise InvalidRequestError(
+            f"{entry.name} does not take an image reference.", param="input_reference"
+        )
+    mode = request_mode(first_frame=reference is not None, references=bool(reference_images))
+    if mode == "text" and not caps.text_to_video:
+        raise InvalidRequestError(
+            f"{entry.name} renders only from a first-frame image: send a reference image "
+            "(input_reference).",
+            param="input_reference",
+        )
+    moded = caps.for_mode(mode)
+    label = entry.name if moded is caps else f"{entry.name} {_MODE_WORDS[mode]}"
+    planned_seconds = resolve_seconds(seconds, moded, label, snap=snap, changes=changes)
+    first = None if reference is None else _load_image(reference, "input_reference")
+    planned_size = resolve_size(
+        size,
+        moded,
+        label,
+        snap=snap,
+        changes=changes,
+        reference_size=None if first is None else first.size,
+        whole=caps,
+    )
     fitted = None
     if reference is not None:
-        if not caps.image_reference:
-            raise InvalidRequestError(
-                f"{entry.name} does not take an image reference.", param="input_reference"
-            )
-        fitted = prepare_reference(reference, planned_size, fit=fit, changes=changes)
+        fitted = prepare_reference(reference, planned_size, fit=fit, changes=changes, loaded=first)
     ending = None
     if last_frame is not None:
         if not caps.last_frame:

@@ -31,11 +31,11 @@ from sorakit.engine.assets import REFERENCE_IMAGE_PREFIX, asset_path, png_size, 
 from sorakit.engine.polling import PollSchedule
 from sorakit.engine.upstream import UpstreamPools
 from sorakit.errors import (
+    ConfigurationError,
     InvalidStateError,
     JobTimeoutError,
     NotFoundError,
     ProviderAuthError,
-    ProviderError,
     RateLimitedError,
     SorakitError,
     TransientProviderError,
@@ -246,10 +246,9 @@ class JobRunner:
         creation = _Creation(self, job, request, pinned=pinned)
         try:
             remote = await self._retrying("submit", job, creation.attempt)
-        except (ProviderError, SorakitError) as exc:
-            if isinstance(exc, TransientProviderError):
-                raise  # the job stays pending: resumable
-            await self._fail(job, getattr(exc, "code", None) or "rejected", exc.message)
+        except SorakitError as exc:  # a transient or local (missing key) one leaves it pending
+            if not isinstance(exc, (TransientProviderError, ConfigurationError)):
+                await self._fail(job, getattr(exc, "code", None) or "rejected", exc.message)
             raise
         job, provider = creation.job, creation.provider
         assert provider is not None  # every attempt picks one

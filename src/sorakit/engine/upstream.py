@@ -20,10 +20,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 from urllib.parse import urlsplit
 
+from sorakit.engine.endpoints import (
+    ENDPOINT_OPTION,
+    Endpoint,
+    current_endpoint,
+    endpoint_key,
+    endpoint_provider,
+    key_variable,
+)
 from sorakit.errors import (
     ConfigurationError,
     InvalidRequestError,
@@ -33,6 +41,7 @@ from sorakit.errors import (
 from sorakit.ledger import JobRecord, Ledger
 from sorakit.ledger.credentials import CredentialRecord, env_credential_id
 from sorakit.logs import remember_secret
+from sorakit.providers._proxy import checked_proxy
 from sorakit.providers.base import Provider
 from sorakit.providers.registry import PROVIDERS, ProviderPool, UpstreamCredential, is_configured
 from sorakit.security.secretbox import SecretBox
@@ -63,6 +72,7 @@ class UpstreamPools:
         self._last: dict[str, str] = {}
         self._box: SecretBox | None = None
         self._opened: dict[str, tuple[UpstreamCredential, float]] = {}
+        self.given_keys: dict[str, str] = {}  # provider -> how its key was handed in (--api-key)
 
     def poolable(self, provider: str) -> bool:
         registration = PROVIDERS.get(provider)
@@ -80,14 +90,17 @@ class UpstreamPools:
         """Whether the settings (or a ready-made instance) give the provider a credential."""
         return is_configured(provider, self.settings) or self.providers.given(provider)
 
-    async def members(self, provider: str) -> list[CredentialRecord]:
-        """The provider's credentials, the environment's first (its state row made on demand)."""
-        configured = self.configured(provider)
+    async def members(self, provider: str, job: JobRecord | None = None) -> list[CredentialRecord]:
+        """The provider's credentials, the environment's first (its state row made on demand);
+        for a job bound to an endpoint, the environment's is that endpoint's, set or not now."""
+        endpoint = Endpoint.of(job) if job is not None else None
+        configured = self.configured(provider) or endpoint is not None
         if configured:
             await self.ledger.ensure_env_credential(provider, _env_label(provider))
         records = await self.ledger.credentials(provider)
         if not configured:
             records = [r for r in records if r.source != "env"]
+        records = endpoint.judged(records) if endpoint is not None else records
         return sorted(records, key=lambda r: r.source != "env")  # stable: then oldest first
 
     async def pooled_providers(self) -> set[str]:
@@ -98,6 +111,16 @@ class UpstreamPools:
         """Refuse, before any row exists, a job whose provider has no credential at all."""
         if provider not in await self.pooled_providers():
             self.providers.get(provider)  # raises the provider's own "set FAL_KEY" sentence
+
+    async def bind(self, provider: str, source: JobRecord | None = None) -> dict[str, Any]:
+        """`check`, then the option binding a new job to its server (a remix: its source's)."""
+        if source is not None and ENDPOINT_OPTION in source.options:
+            return {ENDPOINT_OPTION: source.options[ENDPOINT_OPTION]}
+        await self.check(provider)
+        usable = self.poolable(provider) and is_configured(provider, self.settings)
+        if not usable or self.providers.given(provider):
+            return {}  # the simulator, only pooled credentials, or a ready-made instance
+        return current_endpoint(self.settings, provider, self.given_keys, lambda: self.box).option()
 
     async def opened(self, credential_id: str) -> UpstreamCredential:
         """A credential with its secret and proxy opened.
@@ -133,10 +156,22 @@ class UpstreamPools:
         await self.providers.forget(credential_id)
 
     async def provider_for(self, job: JobRecord) -> Provider:
-        """The provider instance on the credential that created (or will create) the job."""
-        if job.credential_id is None:
-            return self.providers.get(job.provider)
-        return self.providers.get(job.provider, await self.opened(job.credential_id))
+        """The provider instance on the server and credential that created (or will create) the
+        job: its endpoint's, else (an older job) the settings'."""
+        credential = await self.opened(job.credential_id) if job.credential_id else None
+        endpoint = Endpoint.of(job)
+        if endpoint is None or self.providers.given(job.provider):
+            return self.providers.get(job.provider, credential)
+        if credential is not None and credential.secret is not None:
+            secret: str | None = credential.secret  # a pool member's own key
+        else:
+            secret = endpoint_key(f"job {job.id}", endpoint, self.settings, lambda: self.box)
+        return endpoint_provider(self.providers, self.settings, endpoint, secret, credential)
+
+    def _labeller(self, job: JobRecord) -> Callable[[CredentialRecord], str]:
+        """How a message names a job's credentials: the environment's by where its key is from."""
+        given, box = self.given_keys, lambda: self.box
+        return (Endpoint.of(job) or current_endpoint(self.settings, job.provider, given, box)).label
 
     async def assign(
         self, job: JobRecord, *, pinned: str | None = None, avoid: Collection[str] = ()
@@ -168,7 +203,7 @@ class UpstreamPools:
     async def _choose(
         self, job: JobRecord, *, pinned: str | None, avoid: Collection[str]
     ) -> tuple[float, CredentialRecord | None]:
-        members = await self.members(job.provider)
+        members = await self.members(job.provider, job)
         if pinned is not None:
             members = [m for m in members if m.id == pinned]
             if not members:
@@ -178,7 +213,9 @@ class UpstreamPools:
                 )
         candidates = [m for m in members if m.enabled and m.id not in avoid]
         if not candidates:
-            raise ProviderAuthError(_none_left(job.provider, members, avoid), provider=job.provider)
+            raise ProviderAuthError(
+                _none_left(job.provider, members, avoid, self._labeller(job)), provider=job.provider
+            )
         now = time.time()
         load = await self.ledger.credential_load([m.id for m in candidates])
         if job.credential_id in load:  # the job itself is unfinished: do not count it
@@ -235,10 +272,12 @@ class UpstreamPools:
         """An authentication failure on the job's credential; repeated ones disable it."""
         if job.credential_id is None:
             return
+        # A key handed in (--api-key) lives for one run: its refusal is noted, never counted.
+        once = job.credential_id == env_credential_id(job.provider) and Endpoint.handed(job)
         record = await self.ledger.note_auth_failure(
             job.credential_id,
             _first_line(error.message),
-            disable_after=self.settings.pool_auth_failures,
+            disable_after=None if once else self.settings.pool_auth_failures,
         )
         if record is not None and not record.enabled:
             logger.warning(
@@ -393,7 +432,6 @@ class PoolAdmin:
 
 
 STRATEGIES = ("round-robin", "least-loaded")
-PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 
 
 def _check_provider(provider: str) -> None:
@@ -405,24 +443,29 @@ def _check_provider(provider: str) -> None:
 
 
 def _checked_proxy(proxy: str) -> str:
-    parsed = urlsplit(proxy)
-    if parsed.scheme not in PROXY_SCHEMES or not parsed.hostname:
-        raise InvalidRequestError(
-            "a proxy is an http://, https:// or socks5:// URL with a host",
-            param="proxy",
-        )
-    return proxy
+    """The same rules as `SORAKIT_PROXIES`, as a 400 on `proxy` (its password masked)."""
+    try:
+        checked = checked_proxy(proxy, "", where="the proxy")
+    except ConfigurationError as exc:
+        raise InvalidRequestError(exc.message, param="proxy") from None
+    if checked is None:
+        raise InvalidRequestError("the proxy URL is empty", param="proxy")
+    return checked
 
 
 def _checked_base_url(url: str) -> str:
-    parsed = urlsplit(url)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+    try:
+        parsed = urlsplit(url)
+        usable = parsed.scheme in ("http", "https") and bool(parsed.hostname)
+    except ValueError:  # an unterminated IPv6 literal, say
+        usable = False
+    if not usable:
         raise InvalidRequestError("a base URL is an http(s) URL with a host", param="base_url")
     return url
 
 
 def _env_label(provider: str) -> str:
-    return f"{PROVIDERS[provider].credential} (environment)"
+    return f"{key_variable(provider) or PROVIDERS[provider].credential} (environment)"
 
 
 def _share(member: CredentialRecord, load: dict[str, int]) -> float:
@@ -431,14 +474,21 @@ def _share(member: CredentialRecord, load: dict[str, int]) -> float:
     return count / member.max_concurrency if member.max_concurrency else float(count)
 
 
-def _none_left(provider: str, members: list[CredentialRecord], avoid: Collection[str]) -> str:
+def _none_left(
+    provider: str,
+    members: list[CredentialRecord],
+    avoid: Collection[str],
+    label: Callable[[CredentialRecord], str],
+) -> str:
     if not members:
         return f"no {provider} credential is configured"
     refused = [m for m in members if m.enabled and m.id in avoid]
+    if len(members) == len(refused) == 1:
+        return f"{provider} refused {label(refused[0])}: {refused[0].last_error}"
     if refused:
-        reasons = "; ".join(f"{m.label}: {m.last_error}" for m in refused)
+        reasons = "; ".join(f"{label(m)}: {m.last_error}" for m in refused)
         return f"every {provider} credential refused this request ({reasons})"
-    reasons = "; ".join(f"{m.label}: {m.disabled_reason or 'disabled'}" for m in members)
+    reasons = "; ".join(f"{label(m)}: {m.disabled_reason or 'disabled'}" for m in members)
     return f"every {provider} credential is disabled ({reasons}); enable one with `sorakit pools`"
 
 

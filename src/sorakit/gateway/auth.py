@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import math
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ class Principal:
         """What the caller's new jobs are recorded under (and budgeted against)."""
         if self.key is None:
             return None
-        return Owner(self.key.id, self.key.budget_usd)
+        return Owner(self.key.id, self.key.budget_usd, sees_all=self.key.admin)
 
     def may_see(self, owner: str | None) -> bool:
         return self.sees_all or (self.key is not None and owner == self.key.id)
@@ -136,15 +137,26 @@ class Gatekeeper:
             self._take(key.id, key.rpm)
 
     def _take(self, key_id: str, rpm: float) -> None:
-        """Count one create in the key's sliding minute, or refuse it with when to retry."""
+        """Count one create in the key's sliding window, or refuse it with when to retry.
+
+        The window allows `floor(rpm)` creates (at least one) in the time that many take at
+        `rpm`: a whole rpm is the plain minute, and 0.5 allows one video per two minutes.
+        """
+        if not 0 < rpm < math.inf:  # the ledger refuses such a limit; a row may predate that
+            raise PermissionDeniedError(
+                f"This API key's rate limit ({rpm} per minute) allows no videos; ask the "
+                "operator to correct it."
+            )
+        allowance = max(1, math.floor(rpm))
+        span = WINDOW_SECONDS * allowance / rpm
         now = time.monotonic()
         window = self._windows.setdefault(key_id, deque())
-        while window and window[0] <= now - WINDOW_SECONDS:
+        while window and window[0] <= now - span:
             window.popleft()
-        if len(window) >= int(rpm):
-            retry = window[0] + WINDOW_SECONDS - now
+        if len(window) >= allowance:
+            retry = window[0] + span - now
             raise LimitExceededError(
-                f"This API key may create {int(rpm)} videos per minute; retry in {retry:.0f} s.",
+                f"This API key may create {rpm:g} videos per minute; retry in {retry:.0f} s.",
                 code="rate_limit_exceeded",
                 retry_after=retry,
             )

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from sorakit.catalog import Catalog
 from sorakit.errors import InvalidRequestError, NotFoundError
+from sorakit.gateway.references import is_image_url, refusal
 from sorakit.pipelines.enhance import STYLES as ENHANCE_STYLES
 from sorakit.pipelines.styles import apply_styles
 
@@ -138,11 +139,8 @@ def _image_url(part: Mapping[str, Any], index: int) -> str:
             "An 'image_url' part needs 'image_url.url': a data URL or an http(s) URL.",
             param=f"messages[{index}].content",
         )
-    if not url.startswith(("data:", "http://", "https://")):
-        raise InvalidRequestError(
-            f"Unsupported image URL scheme in {url[:40]!r}: send a data URL or an http(s) URL.",
-            param=f"messages[{index}].content",
-        )
+    if not is_image_url(url):  # a path would be read off the server's disk
+        raise refusal(f"messages[{index}].content", "image_url.url")
     return url
 
 

@@ -113,6 +113,8 @@ async def start_storyboard(
         size=chosen.size,
         owner=owner.key_id if owner else None,
         owner_budget_usd=owner.budget_usd if owner else None,
+        owner_sees_all=owner.sees_all if owner else False,
+        text_only=True,
     )
     async with gatekeeper.lock(principal):
         await gatekeeper.admit(principal, chosen.model)  # the request counts once for the rate

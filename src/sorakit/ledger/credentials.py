@@ -260,17 +260,19 @@ class CredentialStore:
             await session.commit()
 
     async def note_auth_failure(
-        self, credential_id: str, message: str, *, disable_after: int
+        self, credential_id: str, message: str, *, disable_after: int | None
     ) -> CredentialRecord | None:
-        """Count an authentication failure; the `disable_after`-th in a row disables it."""
+        """Count an authentication failure; the `disable_after`-th in a row disables it (None:
+        note the error only, for a key that lives one run)."""
         async with self._session() as session:
             row = await session.get(CredentialRow, credential_id)
             if row is None:
                 return None
-            row.auth_failures += 1
+            if disable_after is not None:
+                row.auth_failures += 1
             row.last_error = message
             row.updated_at = time.time()
-            if row.auth_failures >= disable_after and row.enabled:
+            if disable_after is not None and row.auth_failures >= disable_after and row.enabled:
                 row.enabled = False
                 row.disabled_reason = (
                     f"{row.auth_failures} authentication failures in a row; last: {message}"

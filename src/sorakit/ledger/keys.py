@@ -21,7 +21,9 @@ from sorakit.ledger.tables import ApiKeyRow, JobRow
 
 KEY_PREFIX = "sk-sorakit-"
 MAX_LIMIT = 1_000_000_000
-"""The largest budget, rate or concurrency a key may have (the database's integers are finite)."""
+"""The largest budget, rate or concurrency a key may have (the database's integers are finite).
+
+A rate may be fractional (0.5: one video per two minutes); a concurrency is a whole number."""
 _UNFINISHED = [s.value for s in JobStatus if not s.finished]
 
 
@@ -66,6 +68,10 @@ class KeyStore:
                 raise InvalidRequestError(
                     f"the {what} must be positive and at most {MAX_LIMIT:,}", param=what
                 )
+        if concurrency is not None and concurrency != int(concurrency):
+            raise InvalidRequestError(
+                "the concurrency must be a whole number of videos", param="concurrency"
+            )
         prefix = secrets.token_hex(6)
         token = f"{KEY_PREFIX}{prefix}-{secrets.token_urlsafe(24)}"
         row = ApiKeyRow(

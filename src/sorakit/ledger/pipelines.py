@@ -17,7 +17,7 @@ from sqlalchemy import case, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from sorakit.errors import BudgetExceededError, NotFoundError
-from sorakit.ledger.records import JobStatus, PipelineRecord, PipelineStatus, Spend
+from sorakit.ledger.records import JobStatus, PipelineRecord, PipelineStatus, Spend, amount_text
 from sorakit.ledger.tables import JobRow, PipelineRow
 
 _UNFINISHED = [s.value for s in JobStatus if not s.finished]
@@ -40,7 +40,8 @@ class Budget:
         return f"pipeline {self.pipeline_id}'s budget" if self.pipeline_id else "the budget"
 
 
-def _spend_columns() -> tuple[Any, Any]:
+def _spend_columns() -> tuple[Any, Any, Any]:
+    """Committed USD, reserved USD, and how many jobs count in them at $0 for want of a price."""
     known_or_estimate = func.coalesce(JobRow.cost, JobRow.estimated_cost, 0.0)
     committed = case(
         (JobRow.status == JobStatus.COMPLETED.value, known_or_estimate),
@@ -53,9 +54,16 @@ def _spend_columns() -> tuple[Any, Any]:
         else_=func.coalesce(JobRow.cost, 0.0),
     )
     reserved = case((JobRow.status.in_(_UNFINISHED), known_or_estimate), else_=0.0)
+    billable = (
+        (JobRow.status == JobStatus.COMPLETED.value)
+        | JobRow.status.in_(_UNFINISHED)
+        | ((JobRow.status == JobStatus.CANCELLED.value) & JobRow.remote_id.is_not(None))
+    )  # the jobs `JobRecord.cost_unknown` names
+    unpriced = billable & JobRow.cost.is_(None) & JobRow.estimated_cost.is_(None)
     return (
         func.coalesce(func.sum(case((JobRow.status.in_(_UNFINISHED), 0.0), else_=committed)), 0.0),
         func.coalesce(func.sum(reserved), 0.0),
+        func.coalesce(func.sum(case((unpriced, 1), else_=0)), 0),
     )
 
 
@@ -69,25 +77,28 @@ class UsageRow:
     jobs: int
     committed: float
     reserved: float
+    unpriced_jobs: int
+    """Jobs counted at $0 in `committed` or `reserved` because their price is unknown."""
 
 
 async def usage_in(session: AsyncSession, since: float | None = None) -> list[UsageRow]:
     """Usage per key, model and UTC day, oldest first."""
-    committed, reserved = _spend_columns()
+    committed, reserved, unpriced = _spend_columns()
     day = func.floor(JobRow.created_at / 86400)
     query = (
-        select(JobRow.owner, JobRow.model, day, func.count(), committed, reserved)
+        select(JobRow.owner, JobRow.model, day, func.count(), committed, reserved, unpriced)
         .group_by(JobRow.owner, JobRow.model, day)
         .order_by(day, JobRow.owner, JobRow.model)
     )
     if since is not None:
         query = query.where(JobRow.created_at >= since)
     rows = []
-    for owner, model, day_number, jobs, spent, held in (await session.execute(query)).all():
+    for owner, model, day_number, jobs, spent, held, unknown in (
+        await session.execute(query)
+    ).all():
         date = time.strftime("%Y-%m-%d", time.gmtime(float(day_number) * 86400))
-        rows.append(
-            UsageRow(owner, model, date, int(jobs), round(float(spent), 6), round(float(held), 6))
-        )
+        money = round(float(spent), 6), round(float(held), 6)
+        rows.append(UsageRow(owner, model, date, int(jobs), *money, int(unknown)))
     return rows
 
 
@@ -100,8 +111,8 @@ async def spend_in(
         query = query.where(JobRow.pipeline_id == pipeline_id)
     if owner is not None:
         query = query.where(JobRow.owner == owner)
-    committed, reserved = (await session.execute(query)).one()
-    return Spend(round(float(committed), 6), round(float(reserved), 6))
+    committed, reserved, unpriced = (await session.execute(query)).one()
+    return Spend(round(float(committed), 6), round(float(reserved), 6), int(unpriced))
 
 
 async def check_budgets(
@@ -113,15 +124,16 @@ async def check_budgets(
     if estimate is None:
         raise BudgetExceededError(
             f"The price of {what} is unknown, so {budgets[0].label} of ${budgets[0].cap:.2f} "
-            "cannot be kept; nothing was sent. Lift the budget or pick a model with a price.",
+            "cannot be kept; nothing was sent. Give the model a price with `sorakit prices set "
+            "MODEL --per-second USD` or `PUT /admin/prices/MODEL`, or lift the budget.",
             param="model",
         )
     for budget in budgets:
         spend = await spend_in(session, budget.pipeline_id, budget.owner)  # with the new job
         if spend.total > budget.cap + 1e-9:
-            before = spend.total - estimate
+            before = amount_text(spend.total - estimate, spend.unpriced_jobs)
             raise BudgetExceededError(
-                f"{what} is estimated at ${estimate:.2f}; with ${before:.2f} already spent or "
+                f"{what} is estimated at ${estimate:.2f}; with {before} already spent or "
                 f"reserved that passes {budget.label} of ${budget.cap:.2f}, so it was not sent."
             )
 

@@ -98,6 +98,14 @@ class JobRecord:
     owner: str | None = None
     credential_id: str | None = None
 
+    @property
+    def cost_unknown(self) -> bool:
+        """Billed, or billable, at a price nobody knows: no charge reported and no estimate."""
+        billable = self.status is JobStatus.COMPLETED or not self.status.finished
+        if self.status is JobStatus.CANCELLED:
+            billable = self.remote_id is not None  # the provider had it (as the spend counts)
+        return billable and self.cost is None and self.estimated_cost is None
+
     @classmethod
     def from_row(cls, row: JobRow, assets: dict[str, AssetRecord] | None = None) -> JobRecord:
         return cls(
@@ -197,10 +205,19 @@ class Spend:
 
     committed: float
     reserved: float
+    unpriced_jobs: int = 0
+    """Jobs counted at $0 in both because their price is unknown (made without a budget)."""
 
     @property
     def total(self) -> float:
         return self.committed + self.reserved
+
+
+def amount_text(usd: float, unpriced_jobs: int = 0) -> str:
+    """`$1.20`, or `$1.20 + 2 jobs of unknown price` where some jobs' prices are unknown."""
+    if not unpriced_jobs:
+        return f"${usd:.2f}"
+    return f"${usd:.2f} + {unpriced_jobs} job{'s' * (unpriced_jobs > 1)} of unknown price"
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from sorakit.errors import ConfigurationError, NotFoundError
+from sorakit.ids import is_lookup_id
+from sorakit.ledger.characters import CharacterStore
 from sorakit.ledger.credentials import CredentialStore
 from sorakit.ledger.keys import KeyStore
 from sorakit.ledger.leases import LeaseStore
@@ -82,7 +84,15 @@ async def _migrate(engine: AsyncEngine) -> None:
             await asyncio.sleep(0.1 * (attempt + 1))
 
 
-class Ledger(PipelineStore, KeyStore, LeaseStore, RequestStore, CredentialStore, OverrideStore):
+class Ledger(
+    PipelineStore,
+    KeyStore,
+    LeaseStore,
+    RequestStore,
+    CredentialStore,
+    OverrideStore,
+    CharacterStore,
+):
     """Jobs, events, assets and pipelines, persisted."""
 
     def __init__(self, engine: AsyncEngine) -> None:
@@ -185,6 +195,8 @@ class Ledger(PipelineStore, KeyStore, LeaseStore, RequestStore, CredentialStore,
 
     async def get(self, job_id: str) -> JobRecord:
         """A job by its ledger id, or by its provider's remote id."""
+        if not is_lookup_id(job_id):  # never a row's id; a NUL would fail on Postgres
+            raise NotFoundError(f"No video found with id '{job_id[:200]}'.", param="video_id")
         driven = self._driven.get(job_id)
         if driven is not None:
             return driven
@@ -255,7 +267,7 @@ class Ledger(PipelineStore, KeyStore, LeaseStore, RequestStore, CredentialStore,
         descending = order == "desc"
         async with self._session() as session:
             if after is not None:
-                cursor = await session.get(JobRow, after)
+                cursor = await session.get(JobRow, after) if is_lookup_id(after) else None
                 if cursor is None or (owner is not None and cursor.owner != owner):
                     raise NotFoundError(f"No video found with id '{after}'.", param="after")
                 if descending:

@@ -109,6 +109,22 @@ class ApiKeyRow(Base):
     """The tenant's webhook signing secret, encrypted with `SORAKIT_SECRET_KEY`."""
 
 
+class CharacterRow(Base):
+    """A character made through sorakit: the provider that holds it and the key that owns it."""
+
+    __tablename__ = "characters"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    """The provider's id, which is also the public one."""
+    name: Mapped[str] = mapped_column(String(128))
+    provider: Mapped[str] = mapped_column(String(64))
+    owner: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    """The gateway API key that made it (None when made without keys): only it may use it."""
+    client_key: Mapped[str | None] = mapped_column(String(256), unique=True, nullable=True)
+    """The caller's Idempotency-Key, scoped to its API key."""
+    created_at: Mapped[int] = mapped_column(Integer)
+
+
 class CredentialRow(Base):
     """An upstream credential of a provider's pool, and the state the pool keeps for it.
 

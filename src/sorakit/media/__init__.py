@@ -5,6 +5,7 @@ async callers wrap calls in `anyio.to_thread.run_sync`. Problems with inputs rai
 `sorakit.errors.MediaError` or `ReferenceImageError`.
 """
 
+from sorakit.media._av import atomic_output
 from sorakit.media.audio import integrated_loudness, measure_loudness
 from sorakit.media.encode import EncodeTarget
 from sorakit.media.export import preview, zip_outputs
@@ -29,6 +30,7 @@ __all__ = [
     "MediaInfo",
     "StitchResult",
     "VideoStreamInfo",
+    "atomic_output",
     "can_stream_copy",
     "contact_sheet",
     "encode_image",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -94,12 +94,20 @@ def open_output(path: Path) -> OutputContainer:
 
 @contextlib.contextmanager
 def atomic_output(dest: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path beside `dest` (same suffix); rename it into place on success."""
+    """Yield a temporary path beside `dest` (same suffix); rename it into place on success.
+
+    The file is made with mode 0666 less the umask, as `open()` would: `mkstemp`'s 0600 would
+    leave every video, preview and still unreadable to other users and to a web server.
+    """
     target = as_path(dest)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix, dir=target.parent)
-    os.close(fd)
-    tmp = Path(name)
+    while True:
+        tmp = target.with_name(f".{target.stem}.{secrets.token_hex(6)}{target.suffix}")
+        try:
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            break
+        except FileExistsError:  # pragma: no cover - a 48-bit name collision
+            continue
     try:
         yield tmp
         os.replace(tmp, target)

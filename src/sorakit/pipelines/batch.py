@@ -30,7 +30,10 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from sorakit.catalog.capabilities import request_mode
 from sorakit.engine import Engine, Step
+from sorakit.engine.planning import planned_size
+from sorakit.engine.routes import ROUTES
 from sorakit.engine.runner import ProgressCallback
 from sorakit.errors import (
     BudgetExceededError,
@@ -50,6 +53,7 @@ from sorakit.pipelines.batch_files import (
     write_reports,
 )
 from sorakit.pipelines.ratelimit import RateLimiter, credential_key
+from sorakit.pipelines.steps import record_pipeline
 
 if TYPE_CHECKING:
     from sorakit.pipelines.resume import Resumed
@@ -138,7 +142,9 @@ class Batches:
         }
         existing = await self._find(pipeline_id)
         if existing is None:
-            return await self.engine.ledger.create_pipeline(
+            return await record_pipeline(
+                self.engine,
+                models=[row.model for row in rows],
                 id=pipeline_id,
                 kind=KIND,
                 title=f"{path.name} ({len(rows)} rows)",
@@ -146,10 +152,12 @@ class Batches:
                 budget_usd=request.budget_usd,
             )
         logger.info("%s: %s ran before; resuming its batch", pipeline_id, path.name)
-        # This run's options (rate, budget, report) apply; its files stay in the batch's folder.
+        # This run's options (rate, budget, report) apply; its files stay in the batch's folder,
+        # its rows on the servers the batch was started on.
+        kept = {key: existing.spec[key] for key in ("folder", ROUTES) if key in existing.spec}
         return await self.engine.ledger.update_pipeline(
             pipeline_id,
-            spec={**spec, "folder": existing.spec["folder"]},
+            spec={**spec, **kept},
             budget_usd=request.budget_usd,
         )
 
@@ -352,7 +360,8 @@ class _Run:
             job = await self.engine.wait(job.id, self.on_progress)
         except SorakitError as exc:
             job = await self.engine.ledger.get(job.id)
-            logger.warning("%s %s: %s", self.pipeline.id, name, exc)
+            # Info: the row's error reaches the user in the report (and the CLI's row line).
+            logger.info("%s %s: %s", self.pipeline.id, name, exc)
             return self._result(row, name, job, "failed", str(exc))
         if job.status is not JobStatus.COMPLETED:
             return self._result(row, name, job, "failed", job.error_message or job.status.value)
@@ -389,7 +398,8 @@ class _Run:
     def _estimate(self, row: BatchRow) -> float | None:
         entry, _ = self.engine.catalog.route(row.model)
         caps = entry.capabilities
-        return caps.price(row.size or caps.default_size, row.seconds or caps.default_seconds)
+        mode = request_mode(first_frame=row.reference is not None)
+        return caps.price(planned_size(row.size, entry, mode), row.seconds or caps.default_seconds)
 
 
 def _copy(source: Path, target: Path) -> None:

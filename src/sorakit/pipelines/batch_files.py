@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sorakit.engine.planning import plan_generate
 from sorakit.errors import InvalidRequestError, SorakitError
+from sorakit.media import atomic_output
 
 if TYPE_CHECKING:
     from sorakit.engine import Engine
@@ -109,6 +110,10 @@ def _jsonl(text: str) -> list[tuple[int, dict[str, Any]]]:
         except json.JSONDecodeError as exc:
             raise InvalidRequestError(
                 f"line {line} is not JSON ({exc.msg}); nothing was sent", param="file"
+            ) from None
+        except RecursionError:
+            raise InvalidRequestError(
+                f"line {line} nests too deeply to be a request; nothing was sent", param="file"
             ) from None
         if not isinstance(value, dict):
             raise InvalidRequestError(
@@ -221,10 +226,8 @@ def write_reports(report: Report, folder: Path, extra: str | None = None) -> Non
         targets.append(Path(extra))
     for target in targets:
         text = _csv_report(report) if target.suffix.lower() == ".csv" else _json_report(report)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(f".{target.name}.tmp")
-        temporary.write_text(text, "utf-8")
-        temporary.replace(target)
+        with atomic_output(target) as temporary:
+            temporary.write_text(text, "utf-8")
 
 
 def _json_report(report: Report) -> str:

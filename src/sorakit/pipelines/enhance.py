@@ -125,7 +125,8 @@ async def enhance_prompt(
         raise InvalidRequestError("the prompt is empty", param="prompt")
 
     def fallback(reason: str) -> Enhancement:
-        logger.warning("prompt enhancement failed, the original prompt is used: %s", reason)
+        # Info, not warning: the caller tells the user `note` (the CLI prints it), once.
+        logger.info("prompt enhancement failed, the original prompt is used: %s", reason)
         return Enhancement(
             original=prompt,
             enhanced=prompt,

@@ -20,12 +20,13 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import anyio
 
 from sorakit.catalog import ModelEntry
 from sorakit.engine import Engine
+from sorakit.engine.planning import planned_size
 from sorakit.engine.runner import ProgressCallback
 from sorakit.errors import (
     ConfigurationError,
@@ -34,10 +35,16 @@ from sorakit.errors import (
 )
 from sorakit.ledger import JobRecord, PipelineRecord, PipelineStatus
 from sorakit.pipelines.chat import chat_api_key
+from sorakit.pipelines.plan_wording import Continuity as Continuity  # re-exported for callers
 from sorakit.pipelines.planner import Plan, PlannerMode, plan_segments
 from sorakit.pipelines.segment_run import SegmentRun, draws_offline
 from sorakit.pipelines.segments import split_seconds
-from sorakit.pipelines.steps import check_budget, new_pipeline_id, pipeline_folder
+from sorakit.pipelines.steps import (
+    check_budget,
+    new_pipeline_id,
+    pipeline_folder,
+    record_pipeline,
+)
 from sorakit.pipelines.styles import apply_styles
 
 if TYPE_CHECKING:
@@ -45,7 +52,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-Continuity = Literal["chain", "extend", "keyframes"]
 KIND = "long"
 
 
@@ -163,7 +169,11 @@ class LongVideos:
             return await anyio.to_thread.run_sync(lambda: Plan.load(path, seconds=lengths))
         prompt, styles = apply_styles(request.prompt)  # `{anime}` etc. reach every segment
         plan = await plan_segments(
-            prompt, lengths, settings=self.engine.settings, mode=request.planner
+            prompt,
+            lengths,
+            settings=self.engine.settings,
+            mode=request.planner,
+            continuity=request.mode,
         )
         if styles:
             plan.notes.append(f"styles applied to every segment: {', '.join(styles)}")
@@ -172,7 +182,7 @@ class LongVideos:
     def estimate(self, request: LongRequest) -> float | None:
         """The list price of every segment together, or None where a price is unknown."""
         entry, lengths = self.lengths(request)
-        size = request.size or entry.capabilities.default_size
+        size = planned_size(request.size, entry)
         prices = [entry.capabilities.price(size, seconds) for seconds in lengths]
         return None if any(p is None for p in prices) else round(sum(p or 0 for p in prices), 6)
 
@@ -204,7 +214,9 @@ class LongVideos:
         pipeline_id = new_pipeline_id(KIND)
         folder = pipeline_folder(self.engine, request.out, pipeline_id)
         await anyio.to_thread.run_sync(lambda: plan.save(folder / "plan.json"))
-        return await self.engine.ledger.create_pipeline(
+        return await record_pipeline(
+            self.engine,
+            models=[request.model],
             id=pipeline_id,
             kind=KIND,
             title=plan.title,

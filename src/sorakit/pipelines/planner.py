@@ -2,7 +2,7 @@
 
 With a chat model (any OpenAI-compatible endpoint with structured output) the plan is written
 the way sora-extend and LongSoraGen do it: each prompt starts from the previous segment's last
-frame. Without one, a deterministic offline planner gives each segment a story beat (opening,
+frame (in keyframes mode, from its own start image; the wording is in `plan_wording`). Without one, a deterministic offline planner gives each segment a story beat (opening,
 development, climax, resolution) around the original prompt. A plan is saved as JSON so the user
 can edit it before anything is generated; loading it checks it still fits the request.
 """
@@ -20,6 +20,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from sorakit.errors import ConfigurationError, InvalidRequestError, ProviderError
 from sorakit.pipelines.chat import EMPTY_ANSWER, PROVIDER, chat_api_key, chat_client, complete
+from sorakit.pipelines.plan_wording import (
+    OFFLINE_STYLE,
+    Continuity,
+    beat,
+    direction,
+    system_prompt,
+)
 from sorakit.settings import Settings
 from sorakit.wire.videos import PROMPT_MAX_LENGTH
 
@@ -155,9 +162,10 @@ async def plan_segments(
     *,
     settings: Settings,
     mode: PlannerMode | None = None,
+    continuity: Continuity = "chain",
     client: openai.AsyncOpenAI | None = None,
 ) -> Plan:
-    """Plan one prompt per segment of these lengths.
+    """Plan one prompt per segment of these lengths, worded for how the segments meet.
 
     `mode` (default `settings.planner`): `chat` plans with the chat model and raises a
     `ProviderError` (or `ConfigurationError` without a key) when it cannot; `auto` does the same
@@ -167,10 +175,10 @@ async def plan_segments(
     lengths = _validate_request(prompt, seconds)
     chosen = mode or settings.planner
     if chosen == "offline":
-        return plan_offline(prompt, lengths)
+        return plan_offline(prompt, lengths, continuity)
     has_key = client is not None or chat_api_key(settings) is not None
     if chosen == "auto" and not has_key:
-        plan = plan_offline(prompt, lengths)
+        plan = plan_offline(prompt, lengths, continuity)
         plan.notes.append("planned offline: no chat API key is set")
         return plan
     if chosen == "chat" and not has_key:
@@ -179,12 +187,15 @@ async def plan_segments(
             "or use the offline planner"
         )
     try:
-        return await _plan_with_chat(prompt, lengths, settings=settings, client=client)
+        return await _plan_with_chat(
+            prompt, lengths, settings=settings, client=client, continuity=continuity
+        )
     except ProviderError as exc:
         if chosen == "chat":
             raise
-        logger.warning("the chat planner failed, planning offline: %s", exc)
-        plan = plan_offline(prompt, lengths)
+        # Info, not warning: the note below reaches the user (the CLI prints plan notes), once.
+        logger.info("the chat planner failed, planning offline: %s", exc)
+        plan = plan_offline(prompt, lengths, continuity)
         plan.notes.append(f"the chat planner failed ({exc}); planned offline instead")
         return plan
 
@@ -206,41 +217,6 @@ def _validate_request(prompt: str, seconds: Sequence[int]) -> list[int]:
 
 
 # --- the chat planner -----------------------------------------------------------------------
-
-SYSTEM_PROMPT = """\
-You are a film director and continuity supervisor. You turn one video idea into a plan for a \
-single continuous video that a text-to-video model renders as {count} consecutive clips.
-
-How the clips are made, which your prompts must respect:
-- The video model renders each clip from its own prompt alone. It never sees the other \
-prompts, the story so far, or this conversation.
-- Every clip after the first starts from the exact last frame of the clip before it; that \
-frame is given to the model as the clip's first frame. The clips are then joined with no cut.
-
-Write, as JSON that fits the schema:
-- "title": a short title for the whole video.
-- "style": one paragraph, the continuity bible: the main subjects (appearance, wardrobe, \
-colours), the setting, time of day, lighting, colour palette, lens and camera style.
-- "segments": exactly {count} items, in order, each with a short "title" and a "prompt".
-
-Rules for every prompt:
-1. Self-contained: restate the subjects, setting, lighting, palette and camera style in the \
-same words each time, so every clip looks like the same film.
-2. Clip 1 establishes the scene. From clip 2 on, begin with "Continuing from the previous \
-shot's final frame," and describe that frame (where each subject is, what it is doing, where \
-the camera is), then what happens next.
-3. One continuous shot per clip: no cuts, fades, flashbacks or changes of location or time \
-of day inside a clip; keep the direction of motion and of the camera consistent across clips.
-4. Pace the action to the clip's length (about one main action per 4 seconds), and end each \
-clip on a steady, clearly composed frame the next clip can start from, never on motion blur.
-5. Tell one story across the clips: the first opens, the middle ones develop it, the climax \
-comes near the end, and the last clip resolves it and ends on a calm closing image.
-6. Concrete, visual, present tense, plain prose: no markdown, no lists, no on-screen text, \
-no names of real people or copyrighted characters, no audio cues unless the idea asks for sound.
-7. Prefer last frames without a close-up human face (some providers reject reference images \
-with faces).
-8. Keep each prompt under {target} characters.
-"""
 
 
 def _schema(count: int) -> dict[str, Any]:
@@ -339,13 +315,14 @@ async def _plan_with_chat(
     *,
     settings: Settings,
     client: openai.AsyncOpenAI | None,
+    continuity: Continuity,
 ) -> Plan:
     owned = client is None
     active = chat_client(settings) if client is None else client
     messages = [
         {
             "role": "system",
-            "content": SYSTEM_PROMPT.format(count=len(lengths), target=CHAT_PROMPT_TARGET),
+            "content": system_prompt(len(lengths), continuity, CHAT_PROMPT_TARGET),
         },
         {"role": "user", "content": _user_message(prompt, lengths)},
     ]
@@ -404,44 +381,6 @@ async def _plan_with_chat(
 
 # --- the offline planner --------------------------------------------------------------------
 
-OFFLINE_STYLE = (
-    "The same subjects, wardrobe, setting, time of day, lighting, colour palette and camera "
-    "style throughout; smooth, continuous motion."
-)
-_OPENING = (
-    "Opening: establish the scene in a steady wide shot, introduce the subjects and the "
-    "setting clearly, and let the first movement begin."
-)
-_DEVELOPMENT = (
-    "Development: the action builds as the subjects move deeper into the scene and a new "
-    "detail comes into view.",
-    "Development: the camera follows the subjects closely as the situation grows more intense.",
-    "Development: a change in movement or light raises the stakes, in the same place and style.",
-)
-_CLIMAX = "Climax: the most intense, dramatic moment of the story; the action peaks."
-_RESOLUTION = (
-    "Resolution: the action settles and the story comes to rest, ending on a calm, lingering "
-    "final frame."
-)
-_SINGLE = "One continuous shot with a clear beginning, a peak and a calm ending."
-_CONTINUE = (
-    "Continue seamlessly from the exact final frame of the previous shot: the same subjects, "
-    "wardrobe, setting, lighting, colour palette and camera direction; no cut, no fade."
-)
-_HAND_OFF = "End on a steady, well-composed frame that the next shot continues from."
-
-
-def _beat(index: int, count: int) -> str:
-    if count == 1:
-        return _SINGLE
-    if index == 0:
-        return _OPENING
-    if index == count - 1:
-        return _RESOLUTION
-    if index == count - 2 and count >= 3:
-        return _CLIMAX
-    return _DEVELOPMENT[(index - 1) % len(_DEVELOPMENT)]
-
 
 def _offline_title(prompt: str) -> str:
     words = prompt.split()
@@ -449,22 +388,17 @@ def _offline_title(prompt: str) -> str:
     return (title[:1].upper() + title[1:]) + ("…" if len(words) > 8 else "")
 
 
-def plan_offline(prompt: str, seconds: Sequence[int]) -> Plan:
-    """The deterministic plan: the same prompt and lengths always give the same plan."""
+def plan_offline(prompt: str, seconds: Sequence[int], continuity: Continuity = "chain") -> Plan:
+    """The deterministic plan: the same prompt, lengths and continuity give the same plan."""
     lengths = _validate_request(prompt, seconds)
     story = prompt.strip()
     count = len(lengths)
     notes: list[str] = []
     segments: list[SegmentPlan] = []
     for index, value in enumerate(lengths):
-        parts = [_beat(index, count)]
-        if index > 0:
-            parts.insert(0, _CONTINUE)
-        if index < count - 1:
-            parts.append(_HAND_OFF)
         text = (
-            f"{story}\n\n{' '.join(parts)} Shot {index + 1} of {count}, {value} seconds.\n\n"
-            f"Style: {OFFLINE_STYLE}"
+            f"{story}\n\n{direction(index, count, continuity)} Shot {index + 1} of {count}, "
+            f"{value} seconds.\n\nStyle: {OFFLINE_STYLE}"
         )
         if len(text) > PROMPT_MAX_LENGTH:
             # No room for the beat: the original prompt alone is still a valid segment.
@@ -473,7 +407,7 @@ def plan_offline(prompt: str, seconds: Sequence[int]) -> Plan:
                 notes.append(
                     "the prompt is too long to add story beats; each segment uses it as is"
                 )
-        label = _beat(index, count).split(":")[0] if count > 1 else "Single shot"
+        label = beat(index, count).split(":")[0] if count > 1 else "Single shot"
         segments.append(SegmentPlan(seconds=value, prompt=text, title=label))
     return Plan(
         title=_offline_title(story),

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from sorakit.engine import Engine, Step
+from sorakit.engine.planning import planned_size
 from sorakit.engine.runner import ProgressCallback
 from sorakit.errors import InvalidRequestError, SorakitError
 from sorakit.ledger import JobRecord, JobStatus, PipelineRecord
@@ -28,6 +29,7 @@ from sorakit.pipelines.steps import (
     join,
     new_pipeline_id,
     pipeline_folder,
+    record_pipeline,
     write_json,
 )
 from sorakit.pipelines.styles import apply_styles
@@ -114,7 +116,7 @@ class RemixChains:
             title = f"remixes of {source.id}"
         else:
             entry, _ = self.engine.catalog.route(request.model)
-            size = request.size or entry.capabilities.default_size
+            size = planned_size(request.size, entry)
             seconds = request.seconds or entry.capabilities.default_seconds
             count = len(request.steps) + 1
             prompt, _styles = apply_styles(request.base)
@@ -141,8 +143,14 @@ class RemixChains:
         )
         pipeline_id = new_pipeline_id(KIND)
         spec["folder"] = str(pipeline_folder(self.engine, request.out, pipeline_id))
-        return await self.engine.ledger.create_pipeline(
-            id=pipeline_id, kind=KIND, title=title, spec=spec, budget_usd=request.budget_usd
+        return await record_pipeline(
+            self.engine,
+            models=[] if request.base_is_video else [request.model],  # remixes go where sources are
+            id=pipeline_id,
+            kind=KIND,
+            title=title,
+            spec=spec,
+            budget_usd=request.budget_usd,
         )
 
     async def generate(

@@ -65,7 +65,7 @@ async def resume_pipelines(
             continue
         try:
             results.append(await runner_for(pipeline.kind, engine).resume(pipeline.id, on_progress))
-        except SorakitError as exc:
-            logger.warning("pipeline %s stopped: %s", pipeline.id, exc)
+        except SorakitError as exc:  # told once, by the caller, from the `Resumed` it returns
+            logger.info("pipeline %s stopped: %s", pipeline.id, exc)
             results.append(Resumed(await engine.ledger.get_pipeline(pipeline.id), None, str(exc)))
     return results

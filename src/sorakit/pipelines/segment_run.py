@@ -15,6 +15,7 @@ import anyio
 
 from sorakit.catalog import ModelEntry
 from sorakit.engine import Engine, Step
+from sorakit.engine.planning import planned_size
 from sorakit.engine.runner import ProgressCallback
 from sorakit.errors import JobFailedError, ProviderBadRequestError, ReferenceImageError
 from sorakit.ledger import JobRecord, PipelineRecord
@@ -129,8 +130,8 @@ class SegmentRun(StepRunner):
     async def keyframes(self) -> list[JobRecord]:
         from sorakit.pipelines.keyframes import drawn_keyframe, offline_keyframe
 
-        entry, _ = self.engine.catalog.route(self.request.model)
-        self.size = self.size or entry.capabilities.default_size
+        entry, _ = self.engine.routes.entry(self.pipeline, self.request.model)  # the first run's
+        self.size = planned_size(self.size, entry, "image")  # keyframes are first frames
         count = len(self.plan.segments)
         given = await self._first_reference()
         frames: list[bytes] = []

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from sorakit.catalog.capabilities import HOW_TO_PRICE
 from sorakit.engine import Engine, Owner, Step
 from sorakit.engine.runner import ProgressCallback
 from sorakit.errors import (
@@ -46,6 +47,7 @@ from sorakit.pipelines.steps import (
     join,
     new_pipeline_id,
     pipeline_folder,
+    record_pipeline,
     write_json,
 )
 from sorakit.pipelines.storyboard import (
@@ -53,6 +55,7 @@ from sorakit.pipelines.storyboard import (
     Storyboard,
     Transition,
     load_storyboard,
+    parse_storyboard_text,
     plan_shots,
     timeline_seconds,
 )
@@ -85,8 +88,12 @@ class StoryboardRequest:
     """The gateway API key the shots are made for (they are its videos, on its budget)."""
     owner_budget_usd: float | None = None
     """That key's budget when the storyboard was asked for; every shot must fit in it."""
+    owner_sees_all: bool = False
+    """That key is the admin key (`Owner.sees_all`), kept so a resume keeps its rights."""
     parallel: int | None = None
     """The most shots in flight at once (a key's concurrency limit); None: every chain at once."""
+    text_only: bool = False
+    """`storyboard` is `[5s] …` text sent over HTTP: never read as a file path on this machine."""
 
 
 @dataclass
@@ -144,7 +151,10 @@ class Storyboards:
             return self.engine.catalog.route(name)[0].capabilities
 
         def load() -> tuple[Storyboard, list[Shot]]:
-            board = load_storyboard(request.storyboard)
+            if request.text_only:  # no file, nor the references and templates a file may name
+                board = parse_storyboard_text(request.storyboard)
+            else:
+                board = load_storyboard(request.storyboard)
             return board, plan_shots(board, caps_for, model=request.model, size=request.size)
 
         return await anyio.to_thread.run_sync(load)
@@ -183,7 +193,9 @@ class Storyboards:
             write_json, folder / "storyboard.json", storyboard_to_dict(board)
         )
         await anyio.to_thread.run_sync(write_json, folder / "plan.json", plan)
-        return await self.engine.ledger.create_pipeline(
+        return await record_pipeline(
+            self.engine,
+            models=[shot.model for shot in shots],
             id=pipeline_id,
             kind=KIND,
             title=board.title or shots[0].prompt[:80],
@@ -201,7 +213,7 @@ class Storyboards:
         if estimate is None:
             raise BudgetExceededError(
                 f"a price in {what} is unknown, so this API key's budget of ${cap:.2f} cannot "
-                "be kept; nothing was sent",
+                f"be kept; nothing was sent ({HOW_TO_PRICE.format(model='MODEL')})",
                 param="model",
             )
         spent = (await self.engine.ledger.spend(owner=request.owner)).total
@@ -246,7 +258,11 @@ class Storyboards:
         folder = Path(pipeline.spec["folder"])
         runner = StepRunner(self.engine, pipeline, on_progress)
         asked = pipeline.spec.get("request", {})
-        owner = Owner(asked["owner"], asked.get("owner_budget_usd")) if asked.get("owner") else None
+        owner = None
+        if asked.get("owner"):
+            owner = Owner(
+                asked["owner"], asked.get("owner_budget_usd"), bool(asked.get("owner_sees_all"))
+            )
         await runner.begin()
         try:
             jobs = await self._render(runner, shots, folder, owner, asked.get("parallel"))

@@ -10,11 +10,12 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sorakit.catalog.capabilities import HOW_TO_PRICE
 from sorakit.engine import Engine, Step
 from sorakit.engine.runner import ProgressCallback
 from sorakit.errors import BudgetExceededError, JobFailedError
@@ -100,7 +101,7 @@ async def check_budget(
         if estimate is None:
             raise BudgetExceededError(
                 f"a price in {what} is unknown, so {label} of ${limit:.2f} cannot be kept; "
-                "nothing was sent",
+                f"nothing was sent ({HOW_TO_PRICE.format(model='MODEL')})",
                 param="model",
             )
         if spent + estimate > limit + 1e-9:
@@ -108,6 +109,15 @@ async def check_budget(
                 f"{what} is estimated at ${estimate:.2f}; with ${spent:.2f} already spent or "
                 f"reserved that passes {label} of ${limit:.2f}, so nothing was sent"
             )
+
+
+async def record_pipeline(
+    engine: Engine, *, models: Iterable[str], spec: dict[str, Any], **fields: Any
+) -> PipelineRecord:
+    """Record a new pipeline with the route of each model its steps make videos of, so every
+    later run makes its missing steps on the same provider and server (`engine.routes`)."""
+    routes = await engine.routes.record(models)
+    return await engine.ledger.create_pipeline(spec={**spec, **routes}, **fields)
 
 
 def pipeline_folder(engine: Engine, out: str | None, pipeline_id: str) -> Path:

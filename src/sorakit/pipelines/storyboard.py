@@ -45,7 +45,7 @@ import yaml
 from jinja2 import meta
 from jinja2.sandbox import SandboxedEnvironment
 
-from sorakit.catalog.capabilities import ModelCapabilities
+from sorakit.catalog.capabilities import ModelCapabilities, request_mode
 from sorakit.engine.planning import check_prompt, resolve_size
 from sorakit.errors import InvalidRequestError
 from sorakit.pipelines.segments import MAX_TOTAL_SECONDS, cover_seconds
@@ -246,11 +246,14 @@ def _check_template(
     template: str, style: str | None, names: Sequence[str], where: _Where, path: tuple[Any, ...]
 ) -> None:
     try:
-        used = meta.find_undeclared_variables(_ENV.parse(template))
+        parsed = _ENV.parse(template)
     except jinja2.TemplateSyntaxError as exc:
         raise where.error(
             path, f"has a template error at its line {exc.lineno}: {exc.message}"
         ) from None
+    if list(meta.find_referenced_templates(parsed)):  # no loader: templates read no files
+        raise where.error(path, "may not include, import or extend other templates.")
+    used = meta.find_undeclared_variables(parsed)
     known = RESERVED_VARS | set(names)
     unknown = sorted(used - known)
     if unknown:
@@ -395,6 +398,10 @@ def load_storyboard_file(path: str | Path) -> Storyboard:
         raise InvalidRequestError(
             f"{path.name} line {exc.lineno}: not valid JSON: {exc.msg}.", param="storyboard"
         ) from None
+    except RecursionError:
+        raise InvalidRequestError(
+            f"{path.name} nests too deeply to be a storyboard.", param="storyboard"
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark is not None else ""
@@ -479,9 +486,13 @@ def plan_shots(
                 f"scene {number} names no model; give one in the storyboard or as a default.",
                 param="model",
             )
-        caps = caps_for(name)
+        whole = caps_for(name)
+        # A scene that opens on its reference renders in the image mode, with that mode's sizes.
+        caps = whole.for_mode(request_mode(first_frame=scene.reference is not None))
         changes: list[str] = []
-        shot_size = resolve_size(scene.size or size, caps, name, snap=True, changes=changes)
+        shot_size = resolve_size(
+            scene.size or size, caps, name, snap=True, changes=changes, whole=whole
+        )
         intended = scene.seconds if scene.seconds is not None else float(caps.default_seconds)
         lengths = _lengths(intended, caps, name, number, split)
         if sum(lengths) != intended:

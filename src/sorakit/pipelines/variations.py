@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from sorakit.catalog.capabilities import request_mode
 from sorakit.engine import Engine, Step
+from sorakit.engine.planning import planned_size
 from sorakit.engine.runner import ProgressCallback
 from sorakit.errors import InvalidRequestError, SorakitError
 from sorakit.ledger import JobRecord, PipelineRecord
@@ -25,6 +27,7 @@ from sorakit.pipelines.steps import (
     copy_file,
     new_pipeline_id,
     pipeline_folder,
+    record_pipeline,
 )
 from sorakit.pipelines.styles import apply_styles
 
@@ -83,7 +86,7 @@ class Variations:
             )
         entry, _ = self.engine.catalog.route(request.model)
         price = entry.capabilities.price(
-            request.size or entry.capabilities.default_size,
+            planned_size(request.size, entry, request_mode(first_frame=bool(request.reference))),
             request.seconds or entry.capabilities.default_seconds,
         )
         await check_budget(
@@ -105,8 +108,14 @@ class Variations:
         pipeline_id = new_pipeline_id(KIND)
         spec["prompt"] = prompt
         spec["folder"] = str(pipeline_folder(self.engine, request.out, pipeline_id))
-        return await self.engine.ledger.create_pipeline(
-            id=pipeline_id, kind=KIND, title=prompt[:80], spec=spec, budget_usd=request.budget_usd
+        return await record_pipeline(
+            self.engine,
+            models=[request.model],
+            id=pipeline_id,
+            kind=KIND,
+            title=prompt[:80],
+            spec=spec,
+            budget_usd=request.budget_usd,
         )
 
     async def generate(

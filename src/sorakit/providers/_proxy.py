@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Collection, Mapping
 
 import httpx
 
@@ -48,12 +49,13 @@ def redact(proxy: str) -> str:
     return f"{scheme}://{user}{':***' if colon else ''}@{host}"
 
 
-def checked_proxy(proxy: str | None, provider: str) -> str | None:
-    """The proxy URL, or None for none; anything httpx could not use is a `ConfigurationError`."""
+def checked_proxy(proxy: str | None, provider: str, *, where: str | None = None) -> str | None:
+    """The proxy URL, or None for none; anything httpx could not use is a `ConfigurationError`
+    whose message names `where` (`SORAKIT_PROXIES[provider]` unless given)."""
     if proxy is None or not proxy.strip():
         return None
     shown = redact(proxy)
-    where = f"SORAKIT_PROXIES[{provider!r}]"
+    where = where or f"SORAKIT_PROXIES[{provider!r}]"
     try:
         url = httpx.URL(proxy.strip())
     except (httpx.InvalidURL, TypeError):  # its message may quote the password: not kept
@@ -70,3 +72,14 @@ def checked_proxy(proxy: str | None, provider: str) -> str | None:
     if url.path not in ("", "/") or url.query or url.fragment:
         raise ConfigurationError(f"{where} must be scheme://[user:password@]host:port: {shown!r}")
     return str(url)
+
+
+def check_proxies(proxies: Mapping[str, str], providers: Collection[str]) -> None:
+    """Refuse at start-up a `SORAKIT_PROXIES` entry for no provider, or one httpx cannot use."""
+    for name, proxy in proxies.items():
+        if name not in providers:
+            known = ", ".join(sorted(providers))
+            raise ConfigurationError(
+                f"SORAKIT_PROXIES names {name!r}, which is no provider; known providers: {known}"
+            )
+        checked_proxy(proxy, name)

@@ -6,7 +6,7 @@ provider is first used, so an unused provider's SDK costs nothing at start-up.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 from pydantic import SecretStr
@@ -30,6 +30,8 @@ class Registration:
     """The settings field that holds its secret; a pooled credential replaces it."""
     base_url_field: str | None = None
     """The settings field that holds its base URL; a pooled credential may replace it."""
+    endpoint_fields: tuple[str, ...] = ()
+    """The settings fields (no secret) that say which server a job goes to; kept with each job."""
 
     @property
     def poolable(self) -> bool:
@@ -81,9 +83,15 @@ PROVIDERS: dict[str, Registration] = {
         "OPENAI_BASE_URL",
         "openai_api_key",
         "openai_base_url",
+        ("openai_base_url",),
     ),
     "fal": Registration(
-        _fal, lambda s: s.fal_key is not None, "FAL_KEY", "fal_key", "fal_queue_url"
+        _fal,
+        lambda s: s.fal_key is not None,
+        "FAL_KEY",
+        "fal_key",
+        "fal_queue_url",
+        ("fal_queue_url", "fal_api_url"),
     ),
     "gemini": Registration(
         _gemini,
@@ -91,6 +99,7 @@ PROVIDERS: dict[str, Registration] = {
         "GEMINI_API_KEY",
         "gemini_api_key",
         "gemini_base_url",
+        ("gemini_base_url",),
     ),
     "vertex": Registration(
         _vertex,
@@ -98,6 +107,13 @@ PROVIDERS: dict[str, Registration] = {
         "GOOGLE_CLOUD_PROJECT",
         "vertex_access_token",
         "vertex_base_url",
+        (
+            "vertex_project",
+            "vertex_location",
+            "vertex_base_url",
+            "vertex_output_gcs_uri",
+            "gcs_base_url",
+        ),
     ),
     "runway": Registration(
         _runway,
@@ -105,6 +121,7 @@ PROVIDERS: dict[str, Registration] = {
         "RUNWAYML_API_SECRET",
         "runway_api_secret",
         "runway_base_url",
+        ("runway_base_url",),
     ),
 }
 
@@ -139,6 +156,14 @@ def is_configured(name: str, settings: Settings) -> bool:
     return registration is not None and registration.configured(settings)
 
 
+def check_proxy_settings(settings: Settings, providers: Collection[str] = ()) -> None:
+    """Check every `SORAKIT_PROXIES` entry now, not when its provider is first used, so a bad
+    one (`ftp://`, a typo in a provider's name) stops the start with a `ConfigurationError`."""
+    from sorakit.providers._proxy import check_proxies  # httpx: not for a mere model listing
+
+    check_proxies(settings.proxies, {*PROVIDERS, *providers})
+
+
 class ProviderPool:
     """Provider instances by name, built on first use and closed together."""
 
@@ -152,6 +177,7 @@ class ProviderPool:
         self._settings = settings
         self._factories = dict(factories or {n: r.factory for n, r in PROVIDERS.items()})
         self._instances: dict[str, Provider] = dict(instances or {})
+        check_proxy_settings(settings, {*self._factories, *self._instances})
         self._given = frozenset(self._instances)
         self._retired: list[Provider] = []
 
@@ -167,18 +193,19 @@ class ProviderPool:
         settings with its secret, base URL and proxy in place.
         """
         if credential is None or not (credential.secret or credential.proxy or credential.base_url):
-            key = name
-        else:
-            key = credential.id
+            return self.built(name, name, self._settings)
+        return self.built(
+            name, credential.id, credential_settings(self._settings, name, credential)
+        )
+
+    def built(self, name: str, key: str, settings: Settings) -> Provider:
+        """The provider called `name` built from `settings`, kept under `key` for later calls."""
         provider = self._instances.get(key)
         if provider is None:
             factory = self._factories.get(name)
             if factory is None:
                 known = ", ".join(sorted(self._factories))
                 raise ConfigurationError(f"unknown provider {name!r}; known providers: {known}")
-            settings = self._settings
-            if credential is not None and key != name:
-                settings = credential_settings(settings, name, credential)
             provider = self._instances[key] = factory(settings)
         return provider
 
@@ -187,9 +214,8 @@ class ProviderPool:
 
         The old instance may still be polling jobs, so it is closed with the pool, not now.
         """
-        provider = self._instances.pop(credential_id, None)
-        if provider is not None:
-            self._retired.append(provider)
+        for key in [k for k in self._instances if k.split("@", 1)[0] == credential_id]:
+            self._retired.append(self._instances.pop(key))  # its job-endpoint instances too
 
     async def aclose(self) -> None:
         """Close every provider that was built."""

@@ -1,6 +1,7 @@
 """The SSRF guard: fetch a user's URL only when every address it can reach is public.
 
-Every URL a user supplies (an `image_url` in chat content, a webhook target) goes through here:
+Every URL a user supplies (an `image_url` in chat content or a Videos API request, a webhook
+target) goes through here:
 
 1. `check_url` parses it without DNS and refuses what no public fetch needs: schemes other than
    http(s), userinfo, backslashes, whitespace and control characters, numeric hosts in decimal,
@@ -15,7 +16,9 @@ Every URL a user supplies (an `image_url` in chat content, a webhook target) goe
 
 Refusals raise `InvalidRequestError` with `param` (default "url") and `code` `ssrf_blocked`,
 `fetch_failed` or `too_large`. A `Policy` naming extra allowed networks exists for tests that must
-reach a loopback server; it is a code-level argument, never built from anything a user sends.
+reach a loopback server and for `webhook_allow_private`; it is a code-level argument, never built
+from anything a user sends, and cloud metadata addresses (`addresses.metadata_refusal`, in every
+spelling) stay refused whatever it allows.
 """
 
 from __future__ import annotations
@@ -35,11 +38,15 @@ import idna
 
 from sorakit._version import __version__
 from sorakit.errors import InvalidRequestError
+from sorakit.security.addresses import (
+    IPAddress,
+    IPNetwork,
+    address_refusal,
+    metadata_refusal,
+)
 
 logger = logging.getLogger(__name__)
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Resolver = Callable[[str], Awaitable[Sequence[str]]]
 """Every address a host name resolves to, as text (the default asks `anyio.getaddrinfo`)."""
 
@@ -48,55 +55,20 @@ _MAX_URL_LENGTH = 4096
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 
-def _table(*rows: tuple[str, str]) -> tuple[tuple[IPNetwork, str], ...]:
-    return tuple((ipaddress.ip_network(network), reason) for network, reason in rows)
-
-
-# IANA's special-purpose registries, most specific first: the first match names the reason.
-_V4_REFUSED = _table(
-    ("169.254.169.254/32", "a cloud metadata address"),
-    ("0.0.0.0/8", "an unspecified address"),
-    ("10.0.0.0/8", "a private address"),
-    ("100.64.0.0/10", "a shared (carrier-grade NAT) address"),
-    ("127.0.0.0/8", "a loopback address"),
-    ("169.254.0.0/16", "a link-local address"),
-    ("172.16.0.0/12", "a private address"),
-    ("192.0.0.0/24", "a reserved address"),
-    ("192.0.2.0/24", "a documentation address"),
-    ("192.88.99.0/24", "a reserved address"),
-    ("192.168.0.0/16", "a private address"),
-    ("198.18.0.0/15", "a benchmarking address"),
-    ("198.51.100.0/24", "a documentation address"),
-    ("203.0.113.0/24", "a documentation address"),
-    ("224.0.0.0/4", "a multicast address"),
-    ("255.255.255.255/32", "a broadcast address"),
-    ("240.0.0.0/4", "a reserved address"),
-)
-_V6_REFUSED = _table(
-    ("fd00:ec2::254/128", "a cloud metadata address"),
-    ("::/128", "an unspecified address"),
-    ("::1/128", "a loopback address"),
-    ("fc00::/7", "a private (unique local) address"),
-    ("fe80::/10", "a link-local address"),
-    ("fec0::/10", "a reserved (site-local) address"),
-    ("ff00::/8", "a multicast address"),
-    ("2001:db8::/32", "a documentation address"),
-    ("3fff::/20", "a documentation address"),
-    ("2001:2::/48", "a benchmarking address"),
-    ("100::/64", "a reserved (discard) address"),
-    ("64:ff9b:1::/48", "a reserved (local-use NAT64) address"),
-    ("2001::/23", "a reserved (IETF protocol) address"),  # Teredo too: it hides the client's IPv4
-)
-_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
-_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
-
 _SCHEME = re.compile(r"(https?)://", re.IGNORECASE)
 _BAD_CHARACTER = re.compile(r"[\x00-\x20\x7f\\]")  # WHATWG parsers strip or rewrite these
 _UNICODE_DOTS = ("\u3002", "\uff0e", "\uff61")  # IDNA maps them to "." after our checks would run
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _NUMERIC_LABEL = re.compile(r"0x[0-9a-f]*|[0-9]+")  # a host ending in one parses as IPv4
 _METADATA_NAMES = frozenset(
-    {"metadata.google.internal", "metadata.goog", "metadata", "instance-data"}
+    {
+        "metadata.google.internal",
+        "metadata.goog",
+        "metadata",
+        "instance-data",
+        "instance-data.ec2.internal",
+        "metadata.tencentyun.com",
+    }
 )
 _PRIVATE_TLDS = frozenset({"internal", "local", "localdomain", "arpa", "invalid", "test", "onion"})
 
@@ -108,7 +80,10 @@ class Policy:
     allow: tuple[IPNetwork, ...] = ()
 
     def refusal(self, address: IPAddress) -> str | None:
-        """Why `address` may not be reached, or None when it may."""
+        """Why `address` may not be reached, or None when it may; metadata is never allowed."""
+        metadata = metadata_refusal(address)
+        if metadata is not None:
+            return metadata
         if any(address.version == net.version and address in net for net in self.allow):
             return None
         return address_refusal(address)
@@ -147,40 +122,6 @@ class Fetched:
     data: bytes
     content_type: str  # the media type, lower case, without parameters
     final_url: str  # after redirects
-
-
-def address_refusal(address: IPAddress) -> str | None:
-    """Why `address` is not a public address, or None when it is."""
-    table = _V4_REFUSED if address.version == 4 else _V6_REFUSED
-    for network, reason in table:
-        if address in network:
-            return reason
-    if isinstance(address, ipaddress.IPv6Address):
-        embedded = _embedded_ipv4(address)
-        if embedded is not None:
-            inner, form = embedded
-            inner_reason = address_refusal(inner)
-            if inner_reason is not None:
-                return f"{inner_reason} in {form} form"
-            if form == "IPv4-compatible":
-                return "a deprecated IPv4-compatible address"
-            return None
-    if not address.is_global:  # the catch-all for ranges registered after this table
-        return "not a public address"
-    return None
-
-
-def _embedded_ipv4(address: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, str] | None:
-    if address.ipv4_mapped is not None:
-        return address.ipv4_mapped, "IPv4-mapped"
-    if address.sixtofour is not None:
-        return address.sixtofour, "6to4"
-    low = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-    if address in _NAT64:
-        return low, "NAT64"
-    if address in _IPV4_COMPATIBLE:
-        return low, "IPv4-compatible"
-    return None
 
 
 def _blocked(reason: str, param: str) -> InvalidRequestError:
@@ -282,6 +223,12 @@ def _check_numeric(host: str, labels: list[str], param: str) -> tuple[str, IPAdd
         form = "octal"
     else:
         form = "decimal or shortened"
+    try:  # what a resolver would connect to (inet_aton's rules), to name metadata as such
+        spelled = ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
+        spelled = None
+    if spelled is not None and (metadata := metadata_refusal(spelled)) is not None:
+        raise _blocked(f"{host} is {spelled}, {metadata}", param)
     raise _blocked(f"a numeric host in {form} form (only dotted-quad IPv4 is accepted)", param)
 
 
@@ -309,6 +256,47 @@ async def system_resolver(host: str) -> list[str]:
     """Every address the system resolver answers for `host` (A and AAAA)."""
     answers = await anyio.getaddrinfo(host, None, type=socket.SOCK_STREAM)
     return [str(answer[4][0]) for answer in answers]
+
+
+def _metadata_host(host: str) -> str | None:
+    """Why `host` (a name or an IP in any spelling) is a cloud metadata endpoint, or None."""
+    name = host.strip("[]").rstrip(".").lower()
+    if name in _METADATA_NAMES:
+        return f"{name} is a cloud metadata name"
+    try:
+        address: IPAddress = ipaddress.ip_address(name.split("%", 1)[0])
+    except ValueError:
+        try:  # decimal, octal, hex and short forms, read as a resolver would read them
+            address = ipaddress.IPv4Address(socket.inet_aton(name))
+        except OSError:
+            return None
+    reason = metadata_refusal(address)
+    return None if reason is None else f"{host} is {reason}"
+
+
+def check_trusted_url(url: str, *, param: str) -> httpx.URL:
+    """An operator's URL, refused only when it names a cloud metadata endpoint (no DNS)."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        raise _blocked("the URL cannot be parsed", param) from None
+    reason = _metadata_host(urllib.parse.unquote(parsed.host))
+    if reason is not None:
+        raise _blocked(reason, param)
+    return parsed
+
+
+async def refuse_metadata(url: str, *, resolver: Resolver | None = None, param: str) -> None:
+    """Refuse an operator's URL when its host is, or resolves to, a cloud metadata endpoint."""
+    host = check_trusted_url(url, param=param).host
+    try:
+        answers = await (resolver or system_resolver)(host)
+    except OSError:
+        return  # the POST itself fails on the same lookup, and says so
+    for answer in answers:
+        reason = _metadata_host(answer)
+        if reason is not None:
+            raise _blocked(f"{host} resolves to a cloud metadata endpoint ({reason})", param)
 
 
 async def resolve_checked(

@@ -22,13 +22,18 @@ from sorakit.engine.runner import FinishedListener
 from sorakit.gateway.auth import Gatekeeper
 from sorakit.gateway.chat_storyboards import StoryboardRenders
 from sorakit.providers.base import Provider
-from sorakit.server.errors import ERROR_RESPONSES, install_error_handlers
-from sorakit.server.limits import BodyLimitMiddleware
+from sorakit.providers.registry import check_proxy_settings
+from sorakit.server.errors import (
+    ERROR_RESPONSES,
+    UnexpectedErrorMiddleware,
+    install_error_handlers,
+)
+from sorakit.server.limits import BodyLimitMiddleware, UrlCheckMiddleware
 from sorakit.server.requestlog import RequestLog, RequestLogMiddleware
 from sorakit.server.routes import admin, admin_catalog, callbacks, chat, health, pools, videos
 from sorakit.server.supervisor import JobSupervisor
 from sorakit.server.views import RenderedViews
-from sorakit.server.webhooks import TenantWebhooks, WebhookSender
+from sorakit.server.webhooks import TenantWebhooks, WebhookSender, check_operator_webhook
 from sorakit.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -39,19 +44,15 @@ def create_app(
 ) -> FastAPI:
     """Build the app; `providers` replaces built-in providers by name (tests use it)."""
     settings = settings or get_settings()
+    # Before uvicorn starts, so `sorakit serve` refuses in one clear line.
+    check_operator_webhook(settings)
+    check_proxy_settings(settings, providers or {})
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         listeners: list[FinishedListener] = []
         sender = None
-        if settings.webhook_url:
-            if settings.webhook_secret is None:
-                from sorakit.errors import ConfigurationError
-
-                raise ConfigurationError(
-                    "SORAKIT_WEBHOOK_URL is set but SORAKIT_WEBHOOK_SECRET is not; "
-                    "webhooks are always signed"
-                )
+        if settings.webhook_url and settings.webhook_secret is not None:  # both, or refused
             sender = WebhookSender(settings.webhook_url, settings.webhook_secret.get_secret_value())
             listeners.append(sender)
         engine = await Engine.open(
@@ -131,7 +132,9 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
         )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestLogMiddleware)  # outermost: even a refused body is logged
+    app.add_middleware(UrlCheckMiddleware)
+    app.add_middleware(RequestLogMiddleware)  # even a refused body is logged
+    app.add_middleware(UnexpectedErrorMiddleware)  # outermost: a bug is a 500, not a hang-up
     return app
 
 

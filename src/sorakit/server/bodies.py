@@ -111,15 +111,24 @@ async def read_body(request: Request) -> tuple[dict[str, Any], bool]:
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
+MAX_JSON_DEPTH = 64
+"""How deep a JSON body may nest: no request of these APIs needs more than a few levels."""
+_TOO_DEEP = f"The JSON body is nested more than {MAX_JSON_DEPTH} levels deep."
+
+
 def parse_json(raw: bytes) -> Any:
-    """Strict JSON: no NaN or Infinity, no number past a float's range, no unpaired surrogate."""
+    """Strict JSON: no NaN or Infinity, no float overflow, no lone surrogate, no deep nesting."""
     try:
         value = json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
+    except RecursionError:  # the parser's own recursion gave up, deeper still
+        raise InvalidRequestError(_TOO_DEEP) from None
     except ValueError:
         raise InvalidRequestError(
             "We could not parse the JSON body of your request. The body should be JSON or "
             "multipart/form-data."
         ) from None
+    if _depth_exceeds(value, MAX_JSON_DEPTH):
+        raise InvalidRequestError(_TOO_DEEP)
     # json accepts an escaped lone surrogate (`"\ud800"`), which no text column or encoder can
     # hold; a valid pair (an emoji) is fine. Checked only when such an escape is there at all.
     if _SURROGATE_ESCAPE.search(raw):
@@ -130,6 +139,22 @@ def parse_json(raw: bytes) -> Any:
                 "The JSON body holds an unpaired UTF-16 surrogate (\\ud800-\\udfff)."
             ) from None
     return value
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether arrays and objects nest more than `limit` deep (walked without recursion)."""
+    level: list[Any] = [value]
+    for _ in range(limit):
+        level = [
+            child
+            for node in level
+            if isinstance(node, dict | list)
+            for child in (node.values() if isinstance(node, dict) else node)
+            if isinstance(child, dict | list)
+        ]
+        if not level:
+            return False
+    return bool(level)
 
 
 def _no_constant(name: str) -> Any:
@@ -169,10 +194,13 @@ def seconds_field(
         return None
     if not isinstance(value, str):
         choices = [f"'{s}'" for s in allowed]
-        listed = ", ".join(choices[:-1]) + f", or {choices[-1]}"
+        listed = (
+            choices[0]
+            if len(choices) == 1
+            else "one of " + ", ".join(choices[:-1]) + f", or {choices[-1]}"
+        )
         raise InvalidRequestError(
-            f"Invalid type for 'seconds': expected one of {listed}, but got "
-            f"{_type_name(value)} instead.",
+            f"Invalid type for 'seconds': expected {listed}, but got {_type_name(value)} instead.",
             param="seconds",
         )
     return value

@@ -1,7 +1,8 @@
 """The one place where errors become the OpenAI error envelope.
 
 `{"error": {"message", "type", "param", "code"}}` with the status an OpenAI client expects, for
-our own error tree, FastAPI's validation errors, unknown routes, and anything unexpected.
+our own error tree, FastAPI's validation errors, unknown routes, and (in the app's outermost
+middleware) anything unexpected.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sorakit.errors import (
     AuthenticationError,
@@ -149,7 +151,35 @@ def install_error_handlers(app: FastAPI) -> None:
             message = "Unknown request URL. Please check the URL and method."
         return envelope(exc.status_code, message, headers=getattr(exc, "headers", None))
 
-    @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
-        logger.exception("unhandled error", exc_info=exc)
-        return envelope(500, "The server had an error while processing your request.")
+
+class UnexpectedErrorMiddleware:
+    """Answers any other exception with a 500 in the envelope, keeping the connection open.
+
+    Starlette's last-resort handler answers and then re-raises, and uvicorn closes a keep-alive
+    connection on an exception; so the app's outermost layer answers here and raises nothing,
+    unless half an answer is already out (only closing the connection can tell the client so).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:
+                raise
+            logger.exception("unhandled error", exc_info=exc)
+            response = envelope(500, "The server had an error while processing your request.")
+            await response(scope, receive, send)

@@ -1,4 +1,7 @@
-"""Request body limits, enforced before a route reads anything.
+"""Request limits, enforced before a route reads anything: the URL's characters, the body's size.
+
+A path or query holding a control character (a NUL breaks Postgres, which refuses it in any text)
+is answered 400 before any id in it reaches a file name or a table.
 
 A declared `Content-Length` over the limit is answered 413 at once; a chunked body is counted as
 it streams and cut off the moment it passes the limit, so no request can make the server buffer
@@ -8,9 +11,32 @@ more than `max_bytes`.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+_CONTROL = re.compile(rb"[\x00-\x1f\x7f]")
+
+
+class UrlCheckMiddleware:
+    """Answer 400 (in the OpenAI envelope) to a path or query that holds a control character."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (
+            _CONTROL.search(scope["path"].encode("utf-8", "surrogateescape"))
+            or _CONTROL.search(unquote_to_bytes(scope.get("query_string") or b""))
+        ):
+            from sorakit.server.errors import envelope
+
+            response = envelope(400, "The request URL holds a control character.")
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 class BodyTooLarge(Exception):

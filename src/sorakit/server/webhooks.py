@@ -6,7 +6,8 @@ where the key is the base64-decoded part after `whsec_`, or the raw secret other
 a job up, and are retried with backoff on 5xx, 429 and connection errors.
 
 Two senders: `WebhookSender` posts every job's event to the operator's `SORAKIT_WEBHOOK_URL`
-(operator-configured, so it is trusted as is), and `TenantWebhooks` posts each job's event to the
+(operator-configured, so loopback and private hosts are fine, but a cloud metadata endpoint is
+refused at start-up and, by DNS, at every attempt), and `TenantWebhooks` posts each job's event to the
 webhook of the API key that owns it. A tenant's URL is user input: it is checked by the SSRF guard
 when it is set and again at every attempt (DNS may have changed since), the connection goes to
 the checked address, redirects are not followed and each attempt is capped in time.
@@ -36,8 +37,10 @@ from sorakit.security.ssrf import (
     PUBLIC_ONLY,
     Policy,
     Resolver,
+    check_trusted_url,
     check_url,
     pinned_request,
+    refuse_metadata,
     resolve_checked,
 )
 from sorakit.settings import Settings
@@ -79,6 +82,21 @@ def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> dict[str,
 def new_signing_secret() -> str:
     """A fresh `whsec_` secret (32 random bytes), as Standard Webhooks and OpenAI make them."""
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def check_operator_webhook(settings: Settings) -> None:
+    """Refuse at start-up an operator webhook that is unsigned or aimed at cloud metadata."""
+    if not settings.webhook_url:
+        return
+    if settings.webhook_secret is None:
+        raise ConfigurationError(
+            "SORAKIT_WEBHOOK_URL is set but SORAKIT_WEBHOOK_SECRET is not; "
+            "webhooks are always signed"
+        )
+    try:
+        check_trusted_url(settings.webhook_url, param="webhook_url")
+    except InvalidRequestError as exc:
+        raise ConfigurationError(f"SORAKIT_WEBHOOK_URL is refused: {exc.message}") from None
 
 
 def tenant_policy(settings: Settings) -> Policy:
@@ -171,9 +189,11 @@ class WebhookSender(_Deliveries):
         *,
         attempts: int = 6,
         base_delay: float = 1.0,
+        resolver: Resolver | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         super().__init__(attempts=attempts, base_delay=base_delay)
+        self._resolver = resolver
         self.url = url
         self.secret = secret
         self._client = httpx.AsyncClient(timeout=10.0, transport=transport)
@@ -189,6 +209,8 @@ class WebhookSender(_Deliveries):
         return await self._send(self._post, self.url, self.secret, event)
 
     async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> int:
+        # The operator's URL may be private or loopback, but never a metadata endpoint (by DNS).
+        await refuse_metadata(url, resolver=self._resolver, param="webhook_url")
         return (await self._client.post(url, content=body, headers=headers)).status_code
 
     async def aclose(self) -> None:

@@ -12,11 +12,11 @@ class KeyCreateParams(BaseModel):
 
     name: str = Field(min_length=1, max_length=128)
     """Who the key is for."""
-    budget_usd: float | None = Field(default=None, ge=0)
+    budget_usd: float | None = Field(default=None, gt=0, le=1_000_000_000)
     """The most the key may spend, in USD."""
-    rpm: float | None = Field(default=None, ge=0)
-    """The most videos the key may create per minute."""
-    concurrency: int | None = Field(default=None, ge=0)
+    rpm: float | None = Field(default=None, gt=0, le=1_000_000_000)
+    """The most videos the key may create per minute (0.5: one per two minutes)."""
+    concurrency: int | None = Field(default=None, ge=1, le=1_000_000_000)
     """The most videos the key may have in progress."""
     models: list[str] | None = None
     """The models the key may use; any when left out."""

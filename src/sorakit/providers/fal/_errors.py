@@ -50,9 +50,10 @@ _MODERATION_WORDS = ("content policy", "content_policy", "nsfw", "safety", "mode
 
 
 def is_moderation(error_type: str | None, message: str | None) -> bool:
-    """Whether a failure is a content-filter or safety refusal."""
-    if error_type and error_type.lower() in MODERATION_TYPES:
-        return True
+    """Whether a failure is a content-filter or safety refusal: by fal's error type when it
+    sends one (an `enable_safety_checker` validation error is no refusal), else by its words."""
+    if error_type:
+        return error_type.lower() in MODERATION_TYPES
     text = (message or "").lower()
     return any(word in text for word in _MODERATION_WORDS)
 
@@ -73,8 +74,9 @@ def describe(body: Any, fallback: str) -> tuple[str, str | None]:
             loc = ".".join(str(p) for p in item.get("loc", ()) if p != "body")
             msg = str(item.get("msg", "invalid"))
             parts.append(f"{loc}: {msg}" if loc else msg)
-            if error_type is None and isinstance(item.get("type"), str):
-                error_type = item["type"]
+            kind = item.get("type")
+            if isinstance(kind, str) and (error_type is None or kind in MODERATION_TYPES):
+                error_type = kind  # a refusal among other problems names the whole answer
         if parts:
             return "; ".join(parts), error_type
     return fallback, error_type
@@ -102,6 +104,9 @@ def translate_error(
     status = failure.status_code
     message, error_type = response_error(failure)
     details: dict[str, Any] = {"provider": PROVIDER, "status_code": status, "code": error_type}
+    if status < 500 and is_moderation(error_type, message):  # refused at create: the job's code
+        details["code"] = "moderation_blocked"
+        message = f"{message} ({error_type})" if error_type else message
     retry_after = parse_retry_after(failure.headers)
     if status in (401, 403):
         return ProviderAuthError(f"fal refused the credential (FAL_KEY): {message}", **details)

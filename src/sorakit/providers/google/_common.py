@@ -13,8 +13,25 @@ from sorakit.providers.base import SubmitRequest
 RESOLUTIONS = {360: "360p", 720: "720p", 1080: "1080p", 2160: "4k"}
 """The short side of a frame, in pixels, onto Google's `resolution` values."""
 CHUNK_SIZE = 256 * 1024
+_BLOCK_REASONS = frozenset(
+    {
+        "SAFETY",
+        "PROHIBITED_CONTENT",
+        "BLOCKLIST",
+        "SPII",
+        "RECITATION",
+        "IMAGE_SAFETY",
+        "IMAGE_PROHIBITED_CONTENT",
+        "IMAGE_RECITATION",
+    }
+)
+"""The Gemini API's block and finish reasons that name a content filter."""
+# Every Responsible AI filter message ends "Support codes: 58061214[, ...]" (8-digit codes, see
+# docs.cloud.google.com/gemini-enterprise-agent-platform/models/video/responsible-ai-and-usage-guidelines).
+_SUPPORT_CODES = re.compile(r"\bsupport codes?:?\s*\d{8}\b", re.IGNORECASE)
 _MODERATION = re.compile(
-    r"safety|responsible ai|\brai\b|content[ _]filter|blocked by|prohibited|usage polic|sensitive",
+    r"safety|responsible ai|\brai\b|content[ _]filter|blocked by|prohibited|usage polic"
+    r"|usage guidelines|sensitive",
     re.IGNORECASE,
 )
 SEPARATOR = "|"
@@ -78,8 +95,14 @@ def parse_timestamp(value: object) -> float | None:
 
 
 def is_moderation(*texts: str | None) -> bool:
-    """Whether a failure's code or reason says a safety filter blocked the output."""
-    return any(text and _MODERATION.search(text) for text in texts)
+    """Whether a failure's code or reason says a safety filter blocked it: a block reason or a
+    Responsible AI support code first, the wording last."""
+    present = [text for text in texts if text]
+    if any(
+        text.strip().upper() in _BLOCK_REASONS or _SUPPORT_CODES.search(text) for text in present
+    ):
+        return True
+    return any(_MODERATION.search(text) for text in present)
 
 
 def encode_id(*parts: str) -> str:

@@ -35,6 +35,7 @@ from sorakit.errors import (
     SorakitError,
 )
 from sorakit.providers._http import parse_retry_after
+from sorakit.providers.google._common import is_moderation
 
 SDK_ERRORS: tuple[type[Exception], ...] = (
     _interactions.GeminiNextGenAPIClientError,
@@ -106,6 +107,8 @@ def from_status(
             text, retry_after=parse_retry_after(headers) if headers is not None else None, **details
         )
     if status is not None and 400 <= status < 500:
+        if is_moderation(message):  # a prompt or image refused by a safety filter at create
+            details["code"] = "moderation_blocked"
         return ProviderBadRequestError(text, **details)
     return ProviderError(text, **details)
 

@@ -386,6 +386,14 @@ def _expected_seconds(response: httpx.Response | None) -> float | None:
     return value if value > 0 else None
 
 
+_MODERATION_CODES = frozenset({"moderation_blocked", "content_policy_violation", "content_filter"})
+"""What OpenAI (`moderation_blocked`) and OpenAI-compatible servers call a content refusal."""
+
+
+def _error_code(code: str | None) -> str | None:
+    return "moderation_blocked" if code in _MODERATION_CODES else code
+
+
 def _remote_job(video: Video, response: httpx.Response | None) -> RemoteJob:
     return RemoteJob(
         id=video.id,
@@ -393,7 +401,7 @@ def _remote_job(video: Video, response: httpx.Response | None) -> RemoteJob:
         progress=video.progress,
         seconds=video.seconds,
         size=video.size,
-        error_code=video.error.code if video.error else None,
+        error_code=_error_code(video.error.code) if video.error else None,
         error_message=video.error.message if video.error else None,
         poll_after=_poll_after(response),
         expected_seconds=_expected_seconds(response),

@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
+from sorakit.ids import is_safe_id
 from sorakit.providers.base import JobKind
 from sorakit.wire.videos import VideoStatus
 
@@ -380,7 +381,8 @@ def _lock(fd: int) -> None:
 
 
 def _safe_id(value: str) -> bool:
-    return bool(value) and all(c.isalnum() or c == "_" for c in value)
+    """An id fit to be a file's name (an overlong one is no id: "File name too long")."""
+    return bool(value) and is_safe_id(value)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

@@ -15,6 +15,7 @@ from sorakit.errors import (
     PermissionDeniedError,
 )
 from sorakit.gateway.auth import Principal
+from sorakit.ledger.keys import MAX_LIMIT
 from sorakit.server import webhooks
 from sorakit.server.bodies import described_body, read_body, refuse_unknown, string_field
 from sorakit.server.deps import EngineDep, GatekeeperDep, PrincipalDep, SettingsDep
@@ -60,7 +61,7 @@ async def create_key(
         admin=bool(body.get("admin", False)),
         budget_usd=_number(body, "budget_usd"),
         rpm=_number(body, "rpm"),
-        concurrency=int(c) if (c := _number(body, "concurrency")) is not None else None,
+        concurrency=_whole(body, "concurrency"),
         models=[str(m) for m in models] if isinstance(models, list) else None,
         webhook_url=url,
         webhook_secret=sealed,
@@ -106,7 +107,7 @@ async def revoke_key(key_id: str, engine: EngineDep, gatekeeper: GatekeeperDep) 
 async def usage(
     engine: EngineDep, days: Annotated[int, Query(ge=1, le=3660)] = 30
 ) -> dict[str, Any]:
-    """Jobs, committed and reserved USD per key, model and UTC day."""
+    """Jobs, committed and reserved USD, and jobs of unknown price, per key, model and UTC day."""
     since = time.time() - days * 86400
     rows = await engine.ledger.usage(since=since)
     return {
@@ -134,3 +135,15 @@ def _number(body: dict[str, Any], name: str) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidRequestError(f"'{name}' must be a number.", param=name)
     return float(value)
+
+
+def _whole(body: dict[str, Any], name: str) -> int | None:
+    """A whole number (1.5 videos in progress is refused, not rounded down)."""
+    value = _number(body, name)
+    if value is None:
+        return None
+    if not value.is_integer() or abs(value) > MAX_LIMIT:
+        raise InvalidRequestError(
+            f"'{name}' must be a whole number from 1 to {MAX_LIMIT:,}.", param=name
+        )
+    return int(value)

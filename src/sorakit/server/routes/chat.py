@@ -52,9 +52,9 @@ from sorakit.gateway.chat_storyboards import (
     storyboard_intro,
 )
 from sorakit.gateway.links import LinkKind, LinkSigner
+from sorakit.gateway.references import image_bytes
 from sorakit.ledger import JobRecord, JobStatus
 from sorakit.pipelines.enhance import enhance_prompt
-from sorakit.security.ssrf import PUBLIC_ONLY, Policy, fetch_public
 from sorakit.server.bodies import described_body, parse_json
 from sorakit.server.deps import (
     EngineDep,
@@ -79,10 +79,6 @@ WAIT_SECONDS = 3600.0
 """The longest a chat request waits for its video; the job itself goes on after that."""
 KEEPALIVE_SECONDS = 15.0
 """An SSE comment after this long without a chunk, so proxies keep the stream open."""
-MAX_IMAGE_BYTES = 20 * 1024 * 1024
-IMAGE_TIMEOUT = 20.0
-IMAGE_POLICY: Policy = PUBLIC_ONLY
-"""What an `image_url` may reach: public addresses only (tests widen it to loopback)."""
 
 
 DONE = "data: [DONE]\n\n"
@@ -316,7 +312,7 @@ async def _start(
                 source.id, asked.prompt, client_key=client_key, submit=False, owner=principal.owner
             )
     assert chosen.model is not None
-    images = [await _image(url) for url in asked.images]
+    images = [await image_bytes(url, "messages") for url in asked.images]
     async with gatekeeper.lock(principal):
         await gatekeeper.admit(principal, chosen.model)
         return await engine.create(
@@ -332,21 +328,6 @@ async def _start(
             submit=False,
             owner=principal.owner,
         )
-
-
-async def _image(url: str) -> bytes | str:
-    """A data URL as it is; an http(s) URL fetched through the SSRF guard."""
-    if url.startswith("data:"):
-        return url
-    fetched = await fetch_public(
-        url,
-        max_bytes=MAX_IMAGE_BYTES,
-        timeout=IMAGE_TIMEOUT,
-        allowed_types=("image/*",),
-        policy=IMAGE_POLICY,
-        param="messages",
-    )
-    return fetched.data
 
 
 async def _own(engine: Engine, video_id: str, principal: Principal) -> JobRecord:

@@ -10,8 +10,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse
 
+from sorakit.catalog.capabilities import request_mode
 from sorakit.errors import InvalidRequestError, NotFoundError, TransientProviderError
 from sorakit.gateway.auth import Principal
+from sorakit.gateway.references import image_bytes
 from sorakit.ledger import JobRecord, JobStatus
 from sorakit.providers.base import EXPECTED_SECONDS_HEADER, SourceVideo
 from sorakit.server.bodies import (
@@ -23,7 +25,6 @@ from sorakit.server.bodies import (
     string_field,
 )
 from sorakit.server.deps import (
-    Authenticated,
     EngineDep,
     GatekeeperDep,
     IdempotencyKeyDep,
@@ -73,8 +74,8 @@ def _video_response(job: JobRecord, views: RenderedViews | None = None) -> Respo
     return Response(body, media_type="application/json", headers=headers)
 
 
-async def _reference(value: Any, param: str = "input_reference") -> bytes | str | None:
-    """An image: an uploaded file, or an object with exactly one of image_url/file_id."""
+async def _reference(value: Any, param: str = "input_reference") -> bytes | None:
+    """An image as bytes: an uploaded file, or an object with exactly one of image_url/file_id."""
     if value is None:
         return None
     if isinstance(value, Upload):
@@ -99,10 +100,11 @@ async def _reference(value: Any, param: str = "input_reference") -> bytes | str 
         raise InvalidRequestError(
             f"'{param}.image_url' must be a string.", param=f"{param}.image_url"
         )
-    return url
+    # Bytes, never the string: the engine reads a string that is no URL as a path on this disk.
+    return await image_bytes(url, f"{param}.image_url")
 
 
-async def _reference_images(value: Any) -> list[bytes | str]:
+async def _reference_images(value: Any) -> list[bytes]:
     """`reference_images`: a list of images in `input_reference`'s shapes."""
     if value is None:
         return []
@@ -173,7 +175,12 @@ async def create_video(
     refuse_unknown(body, _CREATE_FIELDS | _EXTENSION_FIELDS)
     model = string_field(body, "model") or "sora-2"
     entry = engine.catalog.resolve(model)
-    seconds = seconds_field(body, entry.capabilities.seconds) if is_json else body.get("seconds")
+    mode = request_mode(
+        first_frame=body.get("input_reference") is not None,
+        references=bool(body.get("reference_images")),
+    )
+    allowed = entry.capabilities.for_mode(mode).seconds  # what this request's mode takes
+    seconds = seconds_field(body, allowed) if is_json else body.get("seconds")
     prompt = string_field(body, "prompt", required=True) or ""
     reference = await _reference(body.get("input_reference"))
     last_frame = await _reference(body.get("last_frame"), "last_frame")
@@ -303,11 +310,15 @@ async def extend_video(
 @router.post(
     "/videos/characters",
     summary="Create a character",
-    dependencies=[Authenticated],
     openapi_extra=described_body(None, CharacterCreateForm),
 )
-async def create_character(request: Request, engine: EngineDep) -> VideoCharacter:
-    """Make a character from a short clip (multipart only)."""
+async def create_character(
+    request: Request,
+    engine: EngineDep,
+    principal: PrincipalDep,
+    idempotency_key: IdempotencyKeyDep,
+) -> VideoCharacter:
+    """Make a character from a short clip (multipart only); only its maker may use it."""
     body, is_json = await read_body(request)
     if is_json:
         raise InvalidRequestError(
@@ -322,6 +333,8 @@ async def create_character(request: Request, engine: EngineDep) -> VideoCharacte
     character = await engine.create_character(
         name,
         SourceVideo(video.data, video.filename or "video.mp4", video.content_type or "video/mp4"),
+        owner=principal.owner,
+        client_key=principal.scoped(idempotency_key),
     )
     return VideoCharacter(id=character.id, name=character.name, created_at=character.created_at)
 
@@ -329,11 +342,12 @@ async def create_character(request: Request, engine: EngineDep) -> VideoCharacte
 @router.get(
     "/videos/characters/{character_id}",
     summary="Retrieve a character",
-    dependencies=[Authenticated],
 )
-async def get_character(character_id: str, engine: EngineDep) -> VideoCharacter:
-    """Look a character up."""
-    character = await engine.get_character(character_id)
+async def get_character(
+    character_id: str, engine: EngineDep, principal: PrincipalDep
+) -> VideoCharacter:
+    """Look a character up; another key's is not found."""
+    character = await engine.get_character(character_id, owner=principal.owner)
     return VideoCharacter(id=character.id, name=character.name, created_at=character.created_at)
 
 
