@@ -9,13 +9,7 @@ second segment is at the upstream (so the first is finished and the third not ye
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import sqlite3
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,48 +17,16 @@ import sorakit
 from sorakit.security.secretbox import generate_key
 from sorakit.settings import get_settings
 from tests.cli.test_cli import sorakit as run_cli
-from tests.cli.test_resume_endpoints import ledger_bytes, upstream
+from tests.cli.test_resume_endpoints import killed_when, ledger_bytes, upstream
 from tests.gateway.test_tenants import creates
 
 SEGMENTS = ["segment-1", "segment-2", "segment-3"]
 
 
-def _step_submitted(home: Path, step: str) -> str | None:
-    """The id of the pipeline step's job, once its create reached the upstream."""
-    database = home / "sorakit.db"
-    if not database.exists():
-        return None
-    with contextlib.closing(sqlite3.connect(database, timeout=5)) as connection:
-        try:
-            row = connection.execute(
-                "SELECT id, remote_id FROM jobs WHERE pipeline_step = ?", (step,)
-            ).fetchone()
-        except sqlite3.OperationalError:  # the ledger is being created
-            return None
-    return str(row[0]) if row and row[1] else None
-
-
 def killed_at(home: Path, args: list[str], step: str, env: dict[str, str] | None = None) -> str:
     """Run `sorakit ARGS`, SIGKILL it once the pipeline step's job is at the upstream; returns
     that job's id."""
-    process = subprocess.Popen(
-        [str(Path(sys.executable).with_name("sorakit")), *args],
-        env={**os.environ, "SORAKIT_HOME": str(home), **(env or {})},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if (found := _step_submitted(home, step)) is not None:
-                process.kill()  # SIGKILL: no cleanup of any kind
-                return found
-            assert process.poll() is None, f"{args[0]} ended before it was killed"
-            time.sleep(0.05)
-        raise AssertionError(f"{step} never reached the upstream")
-    finally:
-        process.kill()
-        process.wait()
+    return killed_when(home, args, "pipeline_step", step, env)[0]
 
 
 def killed_long(home: Path, url: str, key: str, env: dict[str, str] | None = None) -> str:

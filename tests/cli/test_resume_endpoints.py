@@ -57,19 +57,49 @@ def free_port() -> int:
         return port
 
 
-def _submitted(home: Path, prompt: str) -> tuple[str, str] | None:
-    """The job's id and remote id, once its create reached the upstream."""
+def submitted_row(home: Path, column: str, value: str) -> tuple[str, str] | None:
+    """The id and remote id of the job whose `column` is `value`, once it reached the upstream."""
     database = home / "sorakit.db"
     if not database.exists():
         return None
     with contextlib.closing(sqlite3.connect(database, timeout=5)) as connection:
         try:
             row = connection.execute(
-                "SELECT id, remote_id FROM jobs WHERE prompt = ?", (prompt,)
+                f"SELECT id, remote_id FROM jobs WHERE {column} = ?", (value,)
             ).fetchone()
         except sqlite3.OperationalError:  # the ledger is being created
             return None
     return (row[0], row[1]) if row and row[1] else None
+
+
+def killed_when(
+    home: Path,
+    args: list[str],
+    column: str,
+    value: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 90,
+) -> tuple[str, str]:
+    """Run `sorakit ARGS`, SIGKILL it once the job whose `column` is `value` is at the upstream;
+    returns that job's id and remote id."""
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("sorakit")), *args],
+        env={**os.environ, "SORAKIT_HOME": str(home), **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if (found := submitted_row(home, column, value)) is not None:
+                process.kill()  # SIGKILL: no cleanup of any kind
+                return found
+            assert process.poll() is None, f"{args[0]} ended before it was killed"
+            time.sleep(0.05)
+        raise AssertionError(f"the job with {column} {value!r} never reached the upstream")
+    finally:
+        process.kill()
+        process.wait()
 
 
 def killed_generate(
@@ -79,24 +109,7 @@ def killed_generate(
     args = ["generate", prompt, "-s", "4", "-q", "--base-url", url]
     if key is not None:
         args += ["--api-key", key]
-    process = subprocess.Popen(
-        [str(Path(sys.executable).with_name("sorakit")), *args],
-        env={**os.environ, "SORAKIT_HOME": str(home), **(env or {})},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if (found := _submitted(home, prompt)) is not None:
-                process.kill()  # SIGKILL: no cleanup of any kind
-                return found
-            assert process.poll() is None, "generate ended before it was killed"
-            time.sleep(0.05)
-        raise AssertionError("the job never reached the upstream")
-    finally:
-        process.kill()
-        process.wait()
+    return killed_when(home, args, "prompt", prompt, env, timeout=60)
 
 
 def status_at(url: str, key: str | None, remote_id: str) -> int:

@@ -13,26 +13,14 @@ import pytest
 
 from sorakit.engine import Engine, Owner
 from sorakit.errors import NotFoundError
-from sorakit.ledger import Ledger
 from sorakit.providers.base import SourceVideo
 from sorakit.settings import Settings
 from tests.conftest import make_mp4
+from tests.gateway.test_tenants import make_key
 
 Serve = Callable[..., contextlib.AbstractContextManager[str]]
 MISSING = "char_" + "0" * 24
 """A character id of the real shape that nobody made."""
-
-
-def make_key(settings: Settings, name: str, **limits: object) -> str:
-    async def go() -> str:
-        ledger = await Ledger.open(settings.ledger_url)
-        try:
-            _, token = await ledger.create_key(name, **limits)  # type: ignore[arg-type]
-            return token
-        finally:
-            await ledger.close()
-
-    return anyio.run(go)
 
 
 @contextlib.contextmanager

@@ -12,27 +12,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import anyio
 import httpx
 import pytest
 
-from sorakit.ledger import Ledger
 from sorakit.settings import Settings
 from tests.cli.test_cli import sorakit
+from tests.gateway.test_tenants import make_key
 
 Serve = Callable[..., contextlib.AbstractContextManager[str]]
-
-
-def make_key(settings: Settings, name: str, **limits: object) -> str:
-    async def go() -> str:
-        ledger = await Ledger.open(settings.ledger_url)
-        try:
-            _, token = await ledger.create_key(name, **limits)  # type: ignore[arg-type]
-            return token
-        finally:
-            await ledger.close()
-
-    return anyio.run(go)
 
 
 class KeptClient(httpx.Client):
