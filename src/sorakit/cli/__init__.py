@@ -21,6 +21,7 @@ from sorakit.cli import (
     pools,
     serve,
     storyboard,
+    studio,
     videos,
 )
 from sorakit.cli.common import honest_flags
@@ -46,6 +47,7 @@ app.add_typer(catalog_admin.aliases_app)
 app.add_typer(catalog_admin.prices_app)
 models.register(app)
 serve.register(app)
+studio.register(app)
 app.add_typer(media.app)
 
 

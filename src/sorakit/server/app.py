@@ -35,6 +35,7 @@ from sorakit.server.supervisor import JobSupervisor
 from sorakit.server.views import RenderedViews
 from sorakit.server.webhooks import TenantWebhooks, WebhookSender, check_operator_webhook
 from sorakit.settings import Settings, get_settings
+from sorakit.studio import router as studio_router
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +122,7 @@ def create_app(
     app.include_router(admin_catalog.router, responses=ERROR_RESPONSES)
     app.include_router(pools.router, responses=ERROR_RESPONSES)
     app.include_router(chat.router, responses=ERROR_RESPONSES)
+    app.include_router(studio_router)  # the web studio at `/`, outside the OpenAPI schema
     _install_faults(app, settings)
     if settings.cors_origins:  # closed unless an operator names the origins
         from fastapi.middleware.cors import CORSMiddleware

@@ -21,7 +21,7 @@ from sorakit.ledger.requests import RequestRecord
 logger = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 1.0
-_UNLOGGED = ("/healthz", "/openapi.json", "/docs")
+_UNLOGGED = ("/healthz", "/openapi.json", "/docs", "/static/")  # /static/: the studio's files
 
 
 class RequestLog:

@@ -1,0 +1,157 @@
+"""A job's panel: live progress by server-sent events, then the video playing in the page."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from fastapi import APIRouter
+from fastapi.responses import FileResponse, Response, StreamingResponse
+
+from sorakit.engine.polling import PollSchedule
+from sorakit.errors import NotFoundError, SorakitError
+from sorakit.ledger import JobRecord, JobStatus
+from sorakit.studio.render import Studio, StudioDep, templates
+
+router = APIRouter()
+
+POLL_SECONDS = 0.25
+"""How often a progress stream reads its job from the ledger (the supervisor drives the job)."""
+KEEPALIVE_SECONDS = 15.0
+"""A comment after this long without an event, so proxies keep the stream open."""
+STREAM_SECONDS = 3 * 3600.0
+"""A stream ends after this long; the browser reconnects if the job still runs."""
+
+_STATUS_WORDS = {
+    JobStatus.PENDING: "Submitting",
+    JobStatus.QUEUED: "Queued",
+    JobStatus.FETCHING: "Rendered; fetching the video",
+}
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What the panel shows of an unfinished job."""
+
+    words: str
+    percent: int
+    eta: str
+
+
+def progress_of(job: JobRecord, now: float | None = None) -> Progress:
+    """Percent and time left, by the engine's own poll schedule."""
+    now = time.time() if now is None else now
+    words = _STATUS_WORDS.get(job.status, "Rendering")
+    if not job.expected_render_seconds:
+        return Progress(words, job.progress, "")
+    schedule = PollSchedule(expected_seconds=job.expected_render_seconds, started_at=job.created_at)
+    if job.progress:
+        schedule.observe(job.updated_at, job.progress)  # when the ledger heard of it
+    left = schedule.estimated_remaining(now)
+    eta = f"about {left:.0f} s left" if left >= 1 else "almost done"
+    return Progress(words, job.progress, eta)
+
+
+async def _own(studio: Studio, video_id: str) -> JobRecord:
+    """A job the caller may see; another tenant's job is not found, as in the Videos API."""
+    try:
+        job = await studio.engine.get(video_id)
+    except NotFoundError:
+        job = None
+    principal = studio.principal
+    if job is None or job.id != video_id or principal is None or not principal.may_see(job.owner):
+        raise NotFoundError(f"No video found with id '{video_id}'.", param="video_id")
+    return job
+
+
+def job_panel(job: JobRecord) -> tuple[str, dict[str, Any]]:
+    """The template of a job's panel, and what it shows."""
+    if job.status.finished:
+        return "_finished.html", {"job": job}
+    changes = job.options.get("changes") or []
+    return "_job.html", {"job": job, "changes": changes, "progress": progress_of(job)}
+
+
+@router.get("/jobs/{video_id}")
+async def job_page(video_id: str, studio: StudioDep) -> Response:
+    """A job's page: its panel, live while it renders."""
+    if not studio.signed_in:
+        return studio.to_sign_in()
+    try:
+        job = await _own(studio, video_id)
+    except SorakitError as exc:
+        return studio.error(exc)
+    template, context = job_panel(job)
+    return studio.render("job.html", panel=template, **context)
+
+
+def _event(name: str, html: str) -> str:
+    """One server-sent event; each line of the fragment is a `data:` line."""
+    lines = "".join(f"data: {line}\n" for line in html.splitlines() or [""])
+    return f"event: {name}\n{lines}\n"
+
+
+@router.get("/jobs/{video_id}/events")
+async def job_events(video_id: str, studio: StudioDep) -> Response:
+    """`progress` events while the job runs, then one `done` event with the finished panel."""
+    if not studio.signed_in:
+        return studio.to_sign_in()
+    try:
+        job = await _own(studio, video_id)
+    except SorakitError as exc:
+        return studio.error(exc)
+    return StreamingResponse(
+        _events(studio, job.id),
+        media_type="text/event-stream",
+        headers={"cache-control": "no-store", "x-accel-buffering": "no"},
+    )
+
+
+async def _events(studio: Studio, video_id: str) -> AsyncIterator[str]:
+    said = ""
+    quiet_since = started = time.monotonic()
+    while time.monotonic() - started < STREAM_SECONDS:
+        try:
+            job = await studio.engine.ledger.get(video_id)
+        except SorakitError as exc:  # deleted meanwhile: the status is sent, so say it here
+            yield _event("done", fragment("_error.html", message=exc.message, allowed=None))
+            return
+        if job.status.finished:
+            yield _event("done", fragment("_finished.html", job=job))
+            return
+        html = fragment("_progress.html", job=job, progress=progress_of(job))
+        if html != said:
+            yield _event("progress", html)
+            said, quiet_since = html, time.monotonic()
+        elif time.monotonic() - quiet_since > KEEPALIVE_SECONDS:
+            yield ": keep-alive\n\n"
+            quiet_since = time.monotonic()
+        await anyio.sleep(POLL_SECONDS)
+
+
+def fragment(template: str, **context: object) -> str:
+    """A fragment rendered outside a response (for events)."""
+    return templates.get_template(template).render(context)
+
+
+@router.get("/jobs/{video_id}/content")
+async def job_content(video_id: str, studio: StudioDep, download: bool = False) -> Response:
+    """The finished MP4, for the caller who owns it (byte ranges work, for seeking)."""
+    if not studio.signed_in:
+        return studio.to_sign_in()
+    try:
+        job = await _own(studio, video_id)
+        asset = job.assets.get("video")
+        if job.status is not JobStatus.COMPLETED or asset is None:
+            raise NotFoundError(f"Video {job.id} is not ready.", param="video_id")
+    except SorakitError as exc:
+        return studio.error(exc)
+    disposition = "attachment" if download else "inline"
+    return FileResponse(
+        asset.path,
+        media_type="video/mp4",
+        headers={"content-disposition": f'{disposition}; filename="{job.id}.mp4"'},
+    )

@@ -1,0 +1,109 @@
+"""Templates, and what every studio page needs from the app: the engine, the caller, the form token."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Protocol
+
+import jinja2
+from fastapi import Depends, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from sorakit.engine import Engine
+from sorakit.errors import (
+    AuthenticationError,
+    LimitExceededError,
+    NotFoundError,
+    PermissionDeniedError,
+    SorakitError,
+)
+from sorakit.gateway.auth import Gatekeeper, Principal
+from sorakit.settings import Settings
+from sorakit.studio.session import Session, cookies_of, principal_for, session_of
+
+templates = jinja2.Environment(
+    loader=jinja2.PackageLoader("sorakit.studio", "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+)
+
+_STATUS: tuple[tuple[type[SorakitError], int], ...] = (
+    (AuthenticationError, 401),
+    (PermissionDeniedError, 403),
+    (NotFoundError, 404),
+    (LimitExceededError, 429),
+)
+"""A refusal's status; anything else is the caller's to change (400), as the page says."""
+
+
+class Watcher(Protocol):
+    """What tracks a submitted job in the background (the server's supervisor)."""
+
+    def watch(self, job_id: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Studio:
+    """One request's view of the app: its engine and gatekeeper, and who is asking."""
+
+    request: Request
+    engine: Engine
+    gatekeeper: Gatekeeper
+    settings: Settings
+    watcher: Watcher
+    session: Session | None
+    principal: Principal | None
+
+    @property
+    def signed_in(self) -> bool:
+        return self.principal is not None
+
+    @property
+    def is_htmx(self) -> bool:
+        return self.request.headers.get("hx-request") == "true"
+
+    def csrf_token(self) -> str:
+        return cookies_of(self.request).csrf_token(self.session) if self.session else ""
+
+    def render(self, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+        """A page or fragment; a page also makes sure the browser holds a session cookie."""
+        session = self.session or Session.new()
+        context = {
+            "csrf_field": "csrf_token",
+            "csrf_token": cookies_of(self.request).csrf_token(session),
+            "principal": self.principal,
+            **context,
+        }
+        response = HTMLResponse(templates.get_template(template).render(context), status_code)
+        if self.session is None:  # the CSRF token above is tied to this new cookie
+            cookies_of(self.request).set(self.request, response, session)
+        return response
+
+    def error(self, exc: SorakitError) -> HTMLResponse:
+        """A refusal as a person reads it, in the page: never a traceback, never a 5xx."""
+        allowed = getattr(exc, "allowed", None)
+        status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 400)
+        return self.render("_error.html", status, message=exc.message, allowed=allowed)
+
+    def to_sign_in(self) -> Response:
+        """Send a caller who is not signed in to the sign-in page (htmx follows `HX-Redirect`)."""
+        if self.is_htmx:
+            return Response(status_code=401, headers={"HX-Redirect": "/sign-in"})
+        return RedirectResponse("/sign-in", status_code=303)
+
+
+async def _studio(request: Request) -> Studio:
+    session = session_of(request)
+    state = request.app.state
+    return Studio(
+        request=request,
+        engine=state.engine,
+        gatekeeper=state.gatekeeper,
+        settings=state.settings,
+        watcher=state.supervisor,
+        session=session,
+        principal=await principal_for(request, session),
+    )
+
+
+StudioDep = Annotated[Studio, Depends(_studio)]
