@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,9 +14,8 @@ import httpx
 from PIL import Image
 
 from sorakit.settings import get_settings
+from tests.catalog.test_prices_and_modes import runway_behind_proxy
 from tests.cli.test_cli import sorakit
-from tests.providers._proxies import HandlerApp, HttpProxy, certificates, serving
-from tests.providers.runway_fake import API_HOST, CDN_HOST, FakeRunwayAPI
 
 
 def _png(width: int, height: int) -> bytes:
@@ -37,23 +35,11 @@ async def test_a_storyboard_shot_with_a_first_frame_gets_the_image_sizes(
         "scenes:\n"
         "  - {prompt: a cat on a piano, seconds: 2, size: 960x960, reference: square.png}\n"
     )
-    api = FakeRunwayAPI(workdir=tmp_path / "fake")
-    api.speed, api.url_ttl = 100.0, 1e6  # a render takes 0.1 s; its URL lasts the test
-    (tmp_path / "tls").mkdir()
-    tls = certificates(tmp_path / "tls", [API_HOST, CDN_HOST])
-    with serving(HandlerApp(api.handle), tls=tls) as address:
-        async with HttpProxy(routes={API_HOST: address, CDN_HOST: address}) as proxy:
-            env = {
-                "SORAKIT_RUNWAY_API_SECRET": api.api_secret,
-                "SORAKIT_RUNWAY_BASE_URL": f"https://{API_HOST}",
-                "SORAKIT_PROXIES": json.dumps({"runway": proxy.url()}),
-                "SORAKIT_MAX_POLL_INTERVAL": "0.2",
-                "SSL_CERT_FILE": str(tls.ca),
-            }
-            result = await asyncio.to_thread(
-                sorakit, "storyboard", str(board), "-q", "--out", str(tmp_path / "out"),
-                home=isolated_env, env=env,
-            )  # fmt: skip
+    async with runway_behind_proxy(tmp_path) as (api, env):
+        result = await asyncio.to_thread(
+            sorakit, "storyboard", str(board), "-q", "--out", str(tmp_path / "out"),
+            home=isolated_env, env=env,
+        )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "960x960 ->" not in " ".join(result.stderr.split())  # nothing was snapped away
     [body] = [call.body for call in api.calls("POST", "/v1/image_to_video")]

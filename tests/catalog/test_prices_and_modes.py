@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import av
@@ -23,6 +25,27 @@ FAL = {"SORAKIT_FAL_KEY": "id:secret"}  # a credential is there; nothing is sent
 def picture(path: Path, width: int, height: int) -> Path:
     Image.new("RGB", (width, height), (30, 120, 200)).save(path)
     return path
+
+
+@contextlib.asynccontextmanager
+async def runway_behind_proxy(workdir: Path) -> AsyncIterator[tuple[FakeRunwayAPI, dict[str, str]]]:
+    """Runway's fake on loopback TLS behind a proxy, and the environment that points sorakit at it."""
+    api = FakeRunwayAPI(workdir=workdir / "fake")
+    api.speed, api.url_ttl = 100.0, 1e6  # a render takes 0.1 s; its URL lasts the test
+    (workdir / "tls").mkdir()
+    tls = certificates(workdir / "tls", [API_HOST, CDN_HOST])
+    with serving(HandlerApp(api.handle), tls=tls) as address:
+        async with HttpProxy(routes={API_HOST: address, CDN_HOST: address}) as proxy:
+            yield (
+                api,
+                {
+                    "SORAKIT_RUNWAY_API_SECRET": api.api_secret,
+                    "SORAKIT_RUNWAY_BASE_URL": f"https://{API_HOST}",
+                    "SORAKIT_PROXIES": json.dumps({"runway": proxy.url()}),
+                    "SORAKIT_MAX_POLL_INTERVAL": "0.2",
+                    "SSL_CERT_FILE": str(tls.ca),
+                },
+            )
 
 
 def test_every_size_and_length_of_every_mode_has_a_price_or_a_reason() -> None:
@@ -124,39 +147,27 @@ def test_per_mode_seconds_and_sizes_are_refused_before_any_provider(
 async def test_gen45_renders_an_image_only_ratio_from_the_cli(
     isolated_env: Path, tmp_path: Path
 ) -> None:
-    api = FakeRunwayAPI(workdir=tmp_path / "fake")
-    api.speed, api.url_ttl = 100.0, 1e6  # a render takes 0.1 s; its URL lasts the test
-    (tmp_path / "tls").mkdir()
-    tls = certificates(tmp_path / "tls", [API_HOST, CDN_HOST])
     square = str(picture(tmp_path / "square.png", 960, 960))
-    with serving(HandlerApp(api.handle), tls=tls) as address:
-        async with HttpProxy(routes={API_HOST: address, CDN_HOST: address}) as proxy:
-            env = {
-                "SORAKIT_RUNWAY_API_SECRET": api.api_secret,
-                "SORAKIT_RUNWAY_BASE_URL": f"https://{API_HOST}",
-                "SORAKIT_PROXIES": json.dumps({"runway": proxy.url()}),
-                "SORAKIT_MAX_POLL_INTERVAL": "0.2",
-                "SSL_CERT_FILE": str(tls.ca),
-            }
-            exact, snapped = [
-                await asyncio.to_thread(
-                    sorakit,
-                    "generate",
-                    "a cat",
-                    "--model",
-                    "runway/gen4.5",
-                    "--seconds",
-                    "2",
-                    *size,
-                    "--reference",
-                    square,
-                    "--out",
-                    str(tmp_path / "out"),
-                    home=isolated_env,
-                    env=env,
-                )  # fmt: skip
-                for size in (["--size", "960x960"], ["--size", "950x950", "--snap"])
-            ]
+    async with runway_behind_proxy(tmp_path) as (api, env):
+        exact, snapped = [
+            await asyncio.to_thread(
+                sorakit,
+                "generate",
+                "a cat",
+                "--model",
+                "runway/gen4.5",
+                "--seconds",
+                "2",
+                *size,
+                "--reference",
+                square,
+                "--out",
+                str(tmp_path / "out"),
+                home=isolated_env,
+                env=env,
+            )  # fmt: skip
+            for size in (["--size", "960x960"], ["--size", "950x950", "--snap"])
+        ]
     for result in (exact, snapped):
         assert result.returncode == 0, result.stderr
         with av.open(result.stdout.strip().splitlines()[-1]) as container:

@@ -170,6 +170,23 @@ HOSTILE_RESOLVED = [
 ]
 
 
+async def _refused(
+    url: str, dns: FakeDNS, recorder: Recorder, policy: Policy | None = None
+) -> InvalidRequestError:
+    """The guard's refusal of `url` (failing the test if it is let through)."""
+    with pytest.raises(InvalidRequestError) as caught:
+        await fetch_public(
+            url,
+            max_bytes=10_000,
+            timeout=5,
+            resolver=dns,
+            transport=httpx.MockTransport(recorder),
+            **({"policy": policy} if policy is not None else {}),
+        )
+    assert caught.value.code == "ssrf_blocked"
+    return caught.value
+
+
 def test_the_battery_holds_at_least_30_hostile_urls() -> None:
     assert len(HOSTILE) + len(HOSTILE_RESOLVED) >= 30
 
@@ -179,17 +196,9 @@ async def test_a_hostile_url_is_refused_before_any_lookup_or_connection(
     url: str, reason: str
 ) -> None:
     dns, recorder = FakeDNS(), Recorder()
-    with pytest.raises(InvalidRequestError) as caught:
-        await fetch_public(
-            url,
-            max_bytes=10_000,
-            timeout=5,
-            resolver=dns,
-            transport=httpx.MockTransport(recorder),
-        )
-    assert caught.value.code == "ssrf_blocked"
-    assert caught.value.param == "url"
-    assert reason in caught.value.message
+    caught = await _refused(url, dns, recorder)
+    assert caught.param == "url"
+    assert reason in caught.message
     assert dns.calls == []
     assert recorder.requests == []
 
@@ -630,16 +639,7 @@ async def test_metadata_is_refused_in_every_spelling_under_every_policy(
     url: str, policy: Policy
 ) -> None:
     dns, recorder = FakeDNS(), Recorder()
-    with pytest.raises(InvalidRequestError) as caught:
-        await fetch_public(
-            url,
-            max_bytes=10_000,
-            timeout=5,
-            resolver=dns,
-            transport=httpx.MockTransport(recorder),
-            policy=policy,
-        )
-    assert caught.value.code == "ssrf_blocked"
+    await _refused(url, dns, recorder, policy)
     assert dns.calls == [] and recorder.requests == []
 
 

@@ -67,6 +67,16 @@ async def _own(studio: Studio, video_id: str) -> JobRecord:
     return job
 
 
+async def _signed_in_own(studio: Studio, video_id: str) -> JobRecord | Response:
+    """The caller's job, or the page to answer with instead (sign in, or not found)."""
+    if not studio.signed_in:
+        return studio.to_sign_in()
+    try:
+        return await _own(studio, video_id)
+    except SorakitError as exc:
+        return studio.error(exc)
+
+
 def job_panel(job: JobRecord) -> tuple[str, dict[str, Any]]:
     """The template of a job's panel, and what it shows."""
     if job.status.finished:
@@ -78,12 +88,9 @@ def job_panel(job: JobRecord) -> tuple[str, dict[str, Any]]:
 @router.get("/jobs/{video_id}")
 async def job_page(video_id: str, studio: StudioDep) -> Response:
     """A job's page: its panel, live while it renders."""
-    if not studio.signed_in:
-        return studio.to_sign_in()
-    try:
-        job = await _own(studio, video_id)
-    except SorakitError as exc:
-        return studio.error(exc)
+    job = await _signed_in_own(studio, video_id)
+    if isinstance(job, Response):
+        return job
     template, context = job_panel(job)
     return studio.render("job.html", panel=template, **context)
 
@@ -97,12 +104,9 @@ def _event(name: str, html: str) -> str:
 @router.get("/jobs/{video_id}/events")
 async def job_events(video_id: str, studio: StudioDep) -> Response:
     """`progress` events while the job runs, then one `done` event with the finished panel."""
-    if not studio.signed_in:
-        return studio.to_sign_in()
-    try:
-        job = await _own(studio, video_id)
-    except SorakitError as exc:
-        return studio.error(exc)
+    job = await _signed_in_own(studio, video_id)
+    if isinstance(job, Response):
+        return job
     return StreamingResponse(
         _events(studio, job.id),
         media_type="text/event-stream",
