@@ -8,42 +8,20 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import sync_playwright
 
 from sorakit.settings import Settings
+from tests.studio.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    SCREENSHOT_DIR,
+    WATCH_PERCENTS,
+    needs_chromium,
+    sign_in_page,
+)
 from tests.studio.conftest import make_keys, png
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SCREENSHOT_DIR = "STUDIO_SCREENSHOT_DIR"  # not SORAKIT_: the tests clear those
-"""Where to keep the screenshot as well (docs/studio.png is copied from one such run)."""
-
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium")
-
-WATCH_PERCENTS = """() => {
-  window.seenPercents = [];
-  new MutationObserver(() => {
-    const percent = document.querySelector('#job .percent');
-    if (percent) window.seenPercents.push(percent.textContent);
-  }).observe(document.querySelector('#job'), {childList: true, subtree: true});
-}"""
-
-
-def _sign_in(page: Page, base_url: str, token: str) -> None:
-    page.goto(f"{base_url}/")
-    assert page.url == f"{base_url}/sign-in"
-    page.fill("input[name=api_key]", token)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base_url}/")
+pytestmark = needs_chromium
 
 
 def test_create_with_a_reference_plays_the_video_in_the_page(
@@ -57,7 +35,7 @@ def test_create_with_a_reference_plays_the_video_in_the_page(
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1100, "height": 1000})
-            _sign_in(page, base_url, keys["alice"])
+            sign_in_page(page, base_url, keys["alice"])
             assert "signed in as" in page.inner_text("header")
 
             page.fill("textarea[name=prompt]", "a red kite over a windy beach at dusk")

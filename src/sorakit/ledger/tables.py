@@ -26,6 +26,8 @@ class JobRow(Base):
     """One video job: what was asked, where it went, where it stands, what it cost."""
 
     __tablename__ = "jobs"
+    # A tenant's library, newest first, a page at a time (m008).
+    __table_args__ = (Index("ix_jobs_owner_created_at", "owner", "created_at", "id"),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))

@@ -11,10 +11,37 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from sorakit.studio import create, jobs, signin, static
+from sorakit.studio import (
+    batch,
+    budget,
+    create,
+    jobs,
+    library,
+    long_video,
+    manage,
+    multiple,
+    remix_chain,
+    runs,
+    signin,
+    static,
+)
 
 router = APIRouter(include_in_schema=False)
-for _page in (create, jobs, signin, static):
+_PAGES = (
+    create,
+    jobs,
+    multiple,
+    remix_chain,
+    long_video,
+    batch,
+    runs,
+    library,
+    budget,
+    manage,
+    signin,
+    static,
+)
+for _page in _PAGES:
     router.include_router(_page.router)
 
 __all__ = ["router"]
