@@ -17,8 +17,9 @@ import pytest
 from sorakit import media
 from sorakit.engine import Engine, Owner
 from sorakit.errors import BudgetExceededError
-from sorakit.gateway.chat_storyboards import StoryboardRenders, StoryboardWatch
+from sorakit.gateway.chat_storyboards import StoryboardWatch
 from sorakit.gateway.links import LinkSigner
+from sorakit.gateway.pipeline_renders import PipelineRenders
 from sorakit.ledger import JobRecord, PipelineStatus
 from sorakit.pipelines.shots import StoryboardRequest, Storyboards
 from sorakit.server.routes import chat
@@ -264,7 +265,7 @@ async def test_the_key_budget_applies_to_every_shot_as_it_is_made(settings: Sett
         pipeline = await Storyboards(engine).start(request)  # $0.80 fits in $1.00 now
         # Before the shots are made, the key spends elsewhere: the second shot no longer fits.
         await engine.create("elsewhere", seconds=4, submit=False, owner=Owner(key.id, 1.0))
-        renders = StoryboardRenders(engine)
+        renders = PipelineRenders(engine)
         renders.start(pipeline.id)
         await renders.drain()
         assert (await engine.ledger.get_pipeline(pipeline.id)).status is PipelineStatus.FAILED

@@ -50,7 +50,7 @@ async def test_migrations_create_the_schema_once(tmp_path: Path) -> None:
         "api_keys",
         "upstream_credentials",
     } <= tables
-    assert version == [("m008",)]
+    assert version == [("m009",)]
     assert mode == "wal"
 
 

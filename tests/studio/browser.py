@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOT_DIR = "STUDIO_SCREENSHOT_DIR"  # not SORAKIT_: the tests clear those
-"""Where to keep the screenshot as well (docs/studio.png is copied from one such run)."""
+"""Where to keep the screenshots as well (docs/studio*.png come from one such run)."""
 
 needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium")
 """Mark a module of browser tests: `pytestmark = needs_chromium`."""
@@ -40,3 +41,9 @@ def sign_in_page(page: Page, base_url: str, token: str) -> None:
     page.fill("input[name=api_key]", token)
     page.click("button[type=submit]")
     page.wait_for_url(f"{base_url}/")
+
+
+def keep_screenshot(page: Page, name: str) -> None:
+    """Save the page as `studio-NAME.png` for docs/studio.md when STUDIO_SCREENSHOT_DIR is set."""
+    if target := os.environ.get(SCREENSHOT_DIR):
+        page.screenshot(path=str(Path(target) / f"studio-{name}.png"), full_page=True)

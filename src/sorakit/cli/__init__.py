@@ -12,6 +12,7 @@ from typer._click.exceptions import ClickException as TyperClickException
 
 from sorakit.cli import (
     batch,
+    budgets,
     catalog_admin,
     jobs,
     keys,
@@ -42,6 +43,7 @@ batch.register(app)
 app.add_typer(jobs.app)
 app.add_typer(keys.app)
 app.command()(keys.usage)
+app.add_typer(budgets.app)
 app.add_typer(pools.app)
 app.add_typer(catalog_admin.aliases_app)
 app.add_typer(catalog_admin.prices_app)

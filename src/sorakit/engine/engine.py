@@ -66,12 +66,18 @@ class Step:
 
 @dataclass(frozen=True)
 class Owner:
-    """The gateway API key a job is made for, and that key's budget."""
+    """Who a job is made for: the gateway API key and its budget, and the project (budget
+    scope) it is made under with that project's cap."""
 
-    key_id: str
+    key_id: str | None
+    """None: the keyless ledger's (an open gateway or studio), made under a project."""
     budget_usd: float | None = None
     sees_all: bool = False
     """The admin key: it may use every key's characters, as it sees every key's videos."""
+    scope_id: str | None = None
+    """The project the job counts against (`Ledger.create_scope`); None: no project."""
+    scope_budget_usd: float | None = None
+    """That project's cap (a scope's cap never changes: starting anew makes a new scope)."""
 
 
 def new_video_id() -> str:
@@ -454,6 +460,7 @@ class Engine:
                 pipeline_id=step.pipeline_id if step else None,
                 pipeline_step=step.name if step else None,
                 owner=owner.key_id if owner else None,
+                scope_id=owner.scope_id if owner else None,
                 budgets=budgets,
                 files=[
                     (variant, str(stored.path), stored.size, stored.sha256, stored.media_type)
@@ -473,8 +480,10 @@ class Engine:
             budgets.append(Budget(self.settings.budget_usd))
         if step is not None and step.budget_usd is not None:
             budgets.append(Budget(step.budget_usd, step.pipeline_id))
-        if owner is not None and owner.budget_usd is not None:
+        if owner is not None and owner.budget_usd is not None and owner.key_id is not None:
             budgets.append(Budget(owner.budget_usd, owner=owner.key_id))
+        if owner is not None and owner.scope_id and owner.scope_budget_usd is not None:
+            budgets.append(Budget(owner.scope_budget_usd, scope_id=owner.scope_id))
         return budgets
 
     # driving jobs

@@ -2,14 +2,13 @@
 
 The chat route plans the storyboard for the caller's key (its shots are that key's videos, each on
 that key's budget), records the pipeline, and runs it in a task of this process
-(`StoryboardRenders`), so a client that goes away leaves it running. The answer watches the
+(`PipelineRenders`), so a client that goes away leaves it running. The answer watches the
 ledger as it does for one video (`StoryboardWatch`): a line per shot whenever it changes, then
 the stitched MP4, which only a signed `pipeline` link serves (it is no job of any key's).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from collections.abc import Mapping
@@ -22,13 +21,13 @@ from sorakit.errors import JobFailedError, JobTimeoutError, NotFoundError, Sorak
 from sorakit.gateway.auth import Gatekeeper, Principal
 from sorakit.gateway.chat_models import ChatModel, ChatRequest
 from sorakit.gateway.links import LinkKind
+from sorakit.gateway.pipeline_renders import PipelineRenders
 from sorakit.ledger import JobRecord, JobStatus, PipelineRecord, PipelineStatus
 from sorakit.pipelines.shots import StoryboardRequest, Storyboards
+from sorakit.pipelines.steps import owner_fields
 
 logger = logging.getLogger(__name__)
 
-KEEP_ERRORS = 256
-"""How many finished storyboards' errors a process remembers for answers still waiting."""
 _STEP = re.compile(r"^shot-(\d+)(?:-described)?(?:#\d+)?$")
 _STATES = {
     JobStatus.PENDING: "queued",
@@ -40,61 +39,9 @@ _STATES = {
 }
 
 
-class StoryboardRenders:
-    """The storyboards this process renders, one task each; a failure is kept for its answer."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._errors: dict[str, SorakitError] = {}
-
-    def start(self, pipeline_id: str) -> None:
-        """Render a recorded storyboard in the background (once, however often it is asked)."""
-        task = self._tasks.get(pipeline_id)
-        if task is None or task.done():
-            self._tasks[pipeline_id] = asyncio.create_task(
-                self._run(pipeline_id), name=f"storyboard-{pipeline_id}"
-            )
-
-    async def _run(self, pipeline_id: str) -> None:
-        try:
-            await Storyboards(self.engine).run(pipeline_id)
-        except SorakitError as exc:  # `run` has marked the pipeline failed
-            logger.warning("storyboard %s failed: %s", pipeline_id, exc)
-            self._keep(pipeline_id, exc)
-        except Exception as exc:
-            logger.exception("storyboard %s: unexpected error", pipeline_id)
-            self._keep(pipeline_id, SorakitError(f"storyboard {pipeline_id} failed: {exc}"))
-            await self.engine.ledger.update_pipeline(
-                pipeline_id, status=PipelineStatus.FAILED, error_message=str(exc)
-            )
-        finally:
-            self._tasks.pop(pipeline_id, None)
-
-    def _keep(self, pipeline_id: str, exc: SorakitError) -> None:
-        while len(self._errors) >= KEEP_ERRORS:
-            self._errors.pop(next(iter(self._errors)))
-        self._errors[pipeline_id] = exc
-
-    def error(self, pipeline_id: str) -> SorakitError | None:
-        """Why this process's render of the storyboard failed, if it did."""
-        return self._errors.get(pipeline_id)
-
-    async def stop(self) -> None:
-        """Cancel the renders; their finished shots stay in the ledger, and a resume goes on."""
-        tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def drain(self) -> None:
-        """Wait for every render (tests use it)."""
-        await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
-
-
 async def start_storyboard(
     engine: Engine,
-    renders: StoryboardRenders,
+    renders: PipelineRenders,
     principal: Principal,
     gatekeeper: Gatekeeper,
     chosen: ChatModel,
@@ -106,15 +53,13 @@ async def start_storyboard(
     planner snaps them), so a length in the model name is not used.
     """
     assert chosen.model is not None
-    owner, key = principal.owner, principal.key
+    key = principal.key
     request = StoryboardRequest(
         asked.text,
         model=chosen.model,
         size=chosen.size,
-        owner=owner.key_id if owner else None,
-        owner_budget_usd=owner.budget_usd if owner else None,
-        owner_sees_all=owner.sees_all if owner else False,
         text_only=True,
+        **owner_fields(principal.owner),
     )
     async with gatekeeper.lock(principal):
         await gatekeeper.admit(principal, chosen.model)  # the request counts once for the rate
@@ -164,7 +109,7 @@ class StoryboardWatch:
     """A storyboard as a chat answer waits on it, read from the ledger."""
 
     engine: Engine
-    renders: StoryboardRenders
+    renders: PipelineRenders
     id: str
     shots: int
     kind: LinkKind = "pipeline"

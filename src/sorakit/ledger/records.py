@@ -181,6 +181,8 @@ class PipelineRecord:
     error_message: str | None
     created_at: float
     updated_at: float
+    owner: str | None = None
+    """The gateway API key the pipeline was made for (None: made without one)."""
 
     @classmethod
     def from_row(cls, row: PipelineRow) -> PipelineRecord:
@@ -196,6 +198,7 @@ class PipelineRecord:
             error_message=row.error_message,
             created_at=row.created_at,
             updated_at=row.updated_at,
+            owner=row.owner,
         )
 
 

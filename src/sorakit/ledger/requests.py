@@ -41,11 +41,22 @@ class RequestStore:
             await session.commit()
 
     async def recent_requests(
-        self, *, limit: int = 100, key_id: str | None = None
+        self,
+        *,
+        limit: int = 100,
+        key_id: str | None = None,
+        at_most: float | None = None,
+        status_class: int | None = None,
     ) -> list[RequestRecord]:
+        """Newest first; `at_most` pages back from a time, `status_class` 4 keeps the 4xx only."""
         query = select(RequestRow).order_by(RequestRow.at.desc(), RequestRow.id.desc()).limit(limit)
         if key_id is not None:
             query = query.where(RequestRow.key_id == key_id)
+        if at_most is not None:
+            query = query.where(RequestRow.at <= at_most)
+        if status_class is not None:
+            low = status_class * 100
+            query = query.where(RequestRow.status >= low, RequestRow.status < low + 100)
         async with self._session() as session:
             rows = (await session.execute(query)).scalars()
             return [

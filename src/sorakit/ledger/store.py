@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, event, select
+from sqlalchemy import delete, event, select, tuple_
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -36,6 +36,7 @@ from sorakit.ledger.overrides import OverrideStore
 from sorakit.ledger.pipelines import Budget, PipelineStore, check_budgets, lock_budgets
 from sorakit.ledger.records import AssetRecord, EventRecord, JobRecord, JobStatus
 from sorakit.ledger.requests import RequestStore
+from sorakit.ledger.scopes import ScopeStore
 from sorakit.ledger.tables import AssetRow, EventRow, JobRow
 
 logger = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ class Ledger(
     CredentialStore,
     OverrideStore,
     CharacterStore,
+    ScopeStore,
 ):
     """Jobs, events, assets and pipelines, persisted."""
 
@@ -254,32 +256,45 @@ class Ledger(
         order: str = "desc",
         statuses: Iterable[str] | None = None,
         owner: str | None = None,
+        models: Iterable[str] | None = None,
+        pipeline_id: str | None = None,
+        created_from: float | None = None,
+        created_before: float | None = None,
+        text: str | None = None,
     ) -> tuple[list[JobRecord], bool]:
         """A page of jobs by creation time, with whether more follow (cursor: a job id).
 
         With `owner`, only that API key's jobs (a cursor from another key's job is unknown).
+        The other filters narrow the page: `created_from <= created_at < created_before`, and
+        `text` is found anywhere in the prompt, ignoring case. The page is a keyset on
+        `(created_at, id)` walked along `ix_jobs_owner_created_at` (or `ix_jobs_created_at`
+        for every owner), so a deep page costs what the first does.
         """
         query = select(JobRow)
         if statuses is not None:
             query = query.where(JobRow.status.in_(list(statuses)))
         if owner is not None:
             query = query.where(JobRow.owner == owner)
+        if models is not None:
+            query = query.where(JobRow.model.in_(list(models)))
+        if pipeline_id is not None:
+            query = query.where(JobRow.pipeline_id == pipeline_id)
+        if created_from is not None:
+            query = query.where(JobRow.created_at >= created_from)
+        if created_before is not None:
+            query = query.where(JobRow.created_at < created_before)
+        if text:
+            query = query.where(JobRow.prompt.icontains(text, autoescape=True))
         descending = order == "desc"
         async with self._session() as session:
             if after is not None:
                 cursor = await session.get(JobRow, after) if is_lookup_id(after) else None
                 if cursor is None or (owner is not None and cursor.owner != owner):
-                    raise NotFoundError(f"No video found with id '{after}'.", param="after")
-                if descending:
-                    query = query.where(
-                        (JobRow.created_at < cursor.created_at)
-                        | ((JobRow.created_at == cursor.created_at) & (JobRow.id < cursor.id))
-                    )
-                else:
-                    query = query.where(
-                        (JobRow.created_at > cursor.created_at)
-                        | ((JobRow.created_at == cursor.created_at) & (JobRow.id > cursor.id))
-                    )
+                    raise NotFoundError(f"No video found with id '{after[:200]}'.", param="after")
+                # A row value, not an OR: both SQLite and Postgres seek the index to it.
+                key = tuple_(JobRow.created_at, JobRow.id)
+                mark = tuple_(cursor.created_at, cursor.id)
+                query = query.where(key < mark if descending else key > mark)
             if descending:
                 query = query.order_by(JobRow.created_at.desc(), JobRow.id.desc())
             else:

@@ -64,6 +64,8 @@ class JobRow(Base):
     lease_until: Mapped[float | None] = mapped_column(Float, nullable=True)
     credential_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     """The upstream credential that created the job; every follow-up call uses it."""
+    scope_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    """The budget scope (a project: `BudgetScopeRow`) the job was made under, if any (m009)."""
 
 
 class PipelineRow(Base):
@@ -224,3 +226,26 @@ class AssetRow(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     media_type: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[float] = mapped_column(Float)
+
+
+class BudgetScopeRow(Base):
+    """A project's budget: the jobs made under it and, when set, the most they may cost.
+
+    Its name, owner and cap never change. "Start anew" closes it and opens a new scope with the
+    same name (`replaced_by` points at it), so old spend stays in the ledger as history.
+    """
+
+    __tablename__ = "budget_scopes"
+    # m009 also makes (coalesce(owner, ''), name) unique among open scopes: one open project
+    # per name and owner (an expression index, so it is kept in the migration alone).
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    """The API key whose project it is (None: the keyless ledger's)."""
+    name: Mapped[str] = mapped_column(String(128))
+    cap_usd: Mapped[float | None] = mapped_column(Float, nullable=True)
+    """The most its jobs may cost together; None only tracks the spend."""
+    created_at: Mapped[float] = mapped_column(Float)
+    closed_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    replaced_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """The scope "start anew" opened in its place."""

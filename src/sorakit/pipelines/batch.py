@@ -3,7 +3,8 @@
 Each row (and each of its `n` takes) is a named step (`row-17`, `row-17-v2`) of one `batch`
 pipeline whose id comes from the file's sha256, so running the same file again (or
 `sorakit jobs resume`) finds the same batch: finished rows are reused, rows in flight are
-tracked, and only what is missing is paid for. Every row is checked before the pipeline exists;
+tracked, and only what is missing is paid for. A batch made for an API key (`owner`) is that
+key's: its id comes from the key and the file, and its rows are the key's jobs. Every row is checked before the pipeline exists;
 one bad row refuses the file, with its line number, and nothing is sent.
 
 Money and rate are kept where they hold across processes and retries:
@@ -13,17 +14,19 @@ Money and rate are kept where they hold across processes and retries:
   is `skipped` with the ledger's sentence;
 - every create, retries included, passes `RateLimiter.slot` through the runner's submit gate: a
   token bucket per provider credential with continuous refill, which a 429 slows down (AIMD)
-  instead of failing the row.
+  instead of failing the row. Each batch has its own limiter, registered by its pipeline id, so
+  batches running at once in one engine never pace (or stop pacing) each other.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,10 +34,10 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from sorakit.catalog.capabilities import request_mode
-from sorakit.engine import Engine, Step
+from sorakit.engine import Engine, Owner, Step
 from sorakit.engine.planning import planned_size
 from sorakit.engine.routes import ROUTES
-from sorakit.engine.runner import ProgressCallback
+from sorakit.engine.runner import ProgressCallback, SubmitGate
 from sorakit.errors import (
     BudgetExceededError,
     NotFoundError,
@@ -53,7 +56,7 @@ from sorakit.pipelines.batch_files import (
     write_reports,
 )
 from sorakit.pipelines.ratelimit import RateLimiter, credential_key
-from sorakit.pipelines.steps import record_pipeline
+from sorakit.pipelines.steps import check_owner_budget, owner_of, record_pipeline
 
 if TYPE_CHECKING:
     from sorakit.pipelines.resume import Resumed
@@ -89,6 +92,16 @@ class BatchRequest:
     """An extra report (`.csv` or `.json`) besides the two written in the batch's folder."""
     new: bool = False
     """Start a new batch even if this file ran before."""
+    owner: str | None = None
+    """The gateway API key the steps are made for (they are its videos, on its budget)."""
+    owner_budget_usd: float | None = None
+    """That key's budget when the pipeline was asked for; the whole estimate must fit in it."""
+    owner_sees_all: bool = False
+    """That key is the admin key (`Owner.sees_all`), kept so a resume keeps its rights."""
+    owner_scope_id: str | None = None
+    """The project (budget scope) the steps count against; None: no project."""
+    owner_scope_budget_usd: float | None = None
+    """That project's cap; the whole estimate must fit in it too."""
 
 
 @dataclass
@@ -133,7 +146,11 @@ class Batches:
         pooled = await self.engine.upstream.pooled_providers()
         rows = await anyio.to_thread.run_sync(read_rows, path, self.engine, pooled)
         digest = await anyio.to_thread.run_sync(file_digest, path)
-        pipeline_id = f"batch_{uuid.uuid4().hex[:24] if request.new else digest[:24]}"
+        owner = owner_of(request)
+        if request.new:
+            pipeline_id = f"batch_{uuid.uuid4().hex[:24]}"
+        else:
+            pipeline_id = f"batch_{_scoped(digest, owner)[:24]}"
         spec = {
             "request": {**asdict(request), "file": str(path)},
             "sha256": digest,
@@ -141,6 +158,13 @@ class Batches:
             "folder": str(self._folder(request, pipeline_id)),
         }
         existing = await self._find(pipeline_id)
+        await check_owner_budget(
+            self.engine,
+            owner,
+            estimate_rows(self.engine, rows),
+            f"the batch of {sum(row.n for row in rows)} videos",
+            pipeline_id=pipeline_id if existing else None,  # its spend so far is in the estimate
+        )
         if existing is None:
             return await record_pipeline(
                 self.engine,
@@ -193,7 +217,7 @@ class Batches:
             else RateLimiter.from_settings(self.engine.settings)
         )
         run = _Run(self.engine, pipeline, rows, on_progress)
-        with _SubmitGate(self.engine, limiter, pipeline_id):
+        with _BatchGates.pacing(self.engine, pipeline_id, limiter):
             results = await run.all(request.concurrency)
         folder = Path(pipeline.spec["folder"])
         penalties = sum(limiter.bucket(key).penalties for key in run.keys)
@@ -230,32 +254,51 @@ class Batches:
         return Resumed(result.pipeline, str(result.report), None if result.ok else result.summary())
 
 
-class _SubmitGate:
-    """Installs the batch's limiter as the runner's submit gate for the batch's jobs."""
+class _BatchGates:
+    """The runner's submit gate while batches run: a registry of each running batch's limiter.
 
-    def __init__(self, engine: Engine, limiter: RateLimiter, pipeline_id: str) -> None:
-        self.runner = engine.runner
-        self.limiter = limiter
-        self.pipeline_id = pipeline_id
-        self.settings = engine.settings
-        self.previous = engine.runner.submit_gate
+    A create is paced by the limiter of its own batch (found by the job's pipeline id) and by
+    no other, however the batches' runs overlap; any other job passes to the gate the runner
+    had before. The first batch installs the registry, the last one to finish puts that gate
+    back.
+    """
 
-    def __enter__(self) -> None:
-        self.runner.submit_gate = self.gate
+    def __init__(self, settings: Settings, outer: SubmitGate | None) -> None:
+        self.settings = settings
+        self.outer = outer
+        self.limiters: dict[str, list[RateLimiter]] = {}
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.runner.submit_gate = self.previous
+    @classmethod
+    @contextmanager
+    def pacing(cls, engine: Engine, pipeline_id: str, limiter: RateLimiter) -> Iterator[None]:
+        """Pace the batch's creates by `limiter` while inside."""
+        runner = engine.runner
+        gates = runner.submit_gate
+        if not isinstance(gates, cls):
+            gates = cls(engine.settings, gates)
+            runner.submit_gate = gates
+        gates.limiters.setdefault(pipeline_id, []).append(limiter)
+        try:
+            yield
+        finally:
+            mine = gates.limiters[pipeline_id]
+            mine.remove(limiter)
+            if not mine:
+                del gates.limiters[pipeline_id]
+            if not gates.limiters and runner.submit_gate is gates:
+                runner.submit_gate = gates.outer
 
     @asynccontextmanager
-    async def gate(self, job: JobRecord) -> AsyncIterator[object]:
-        if job.pipeline_id != self.pipeline_id:  # another pipeline's job on the same engine
-            if self.previous is None:
+    async def __call__(self, job: JobRecord) -> AsyncIterator[object]:
+        limiters = self.limiters.get(job.pipeline_id or "")
+        if limiters:  # the same batch run twice at once: its latest run's options
+            key = limit_key(self.settings, job.provider, job.credential_id)
+            async with limiters[-1].slot(key):
                 yield None
-            else:
-                async with self.previous(job) as value:
-                    yield value
-            return
-        async with self.limiter.slot(limit_key(self.settings, job.provider, job.credential_id)):
+        elif self.outer is not None:
+            async with self.outer(job) as value:
+                yield value
+        else:
             yield None
 
 
@@ -288,6 +331,7 @@ class _Run:
         self.attempts: dict[str, int] = dict(pipeline.state.get("attempts", {}))
         self.started_at = time.time()
         self.keys: set[str] = set()
+        self.owner = owner_of(pipeline.spec)
 
     def steps(self) -> list[tuple[BatchRow, str]]:
         return [
@@ -333,6 +377,7 @@ class _Run:
                 reference=Path(row.reference) if row.reference else None,
                 submit=False,
                 step=step,
+                owner=self.owner,
             )
         except BudgetExceededError as exc:
             return self._result(row, name, None, "skipped: budget", str(exc))
@@ -379,7 +424,7 @@ class _Run:
         error: str | None,
         file: Path | None = None,
     ) -> RowResult:
-        estimate = job.estimated_cost if job else self._estimate(row)
+        estimate = job.estimated_cost if job else row_estimate(self.engine, row)
         return RowResult(
             row=row.row,
             line=row.line,
@@ -395,11 +440,29 @@ class _Run:
             error=error,
         )
 
-    def _estimate(self, row: BatchRow) -> float | None:
-        entry, _ = self.engine.catalog.route(row.model)
-        caps = entry.capabilities
-        mode = request_mode(first_frame=row.reference is not None)
-        return caps.price(planned_size(row.size, entry, mode), row.seconds or caps.default_seconds)
+
+def _scoped(digest: str, owner: Owner | None) -> str:
+    """A file's digest as one key's: the same file from another key is another key's batch
+    (a project is no part of it: the same file under another project is the same batch)."""
+    if owner is None or owner.key_id is None:
+        return digest
+    return hashlib.sha256(f"{owner.key_id}:{digest}".encode()).hexdigest()
+
+
+def row_estimate(engine: Engine, row: BatchRow) -> float | None:
+    """The list price of one take of a row, or None where it is unknown."""
+    entry, _ = engine.catalog.route(row.model)
+    caps = entry.capabilities
+    mode = request_mode(first_frame=row.reference is not None)
+    return caps.price(planned_size(row.size, entry, mode), row.seconds or caps.default_seconds)
+
+
+def estimate_rows(engine: Engine, rows: list[BatchRow]) -> float | None:
+    """The list price of every take of every row, or None where a price is unknown."""
+    prices = [row_estimate(engine, row) for row in rows]
+    if any(price is None for price in prices):
+        return None
+    return round(sum((price or 0.0) * row.n for price, row in zip(prices, rows, strict=True)), 6)
 
 
 def _copy(source: Path, target: Path) -> None:

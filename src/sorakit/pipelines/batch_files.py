@@ -94,45 +94,90 @@ def read_rows(path: Path, engine: Engine, pooled: Collection[str] = ()) -> list[
     return rows
 
 
+@dataclass(frozen=True)
+class BadRow:
+    """A line of the file that cannot run, and the parser's reason."""
+
+    line: int
+    message: str
+
+
+def check_rows(
+    path: Path, engine: Engine, pooled: Collection[str] = (), *, references: bool = True
+) -> tuple[list[BatchRow], list[BadRow]]:
+    """Every good row, and every bad one by its line with the reason `read_rows` gives, so a
+    page can show them all before anything is sent.
+
+    `references=False` refuses a row that names a reference file (a path on this machine),
+    for files from callers who may not read this machine's files.
+    """
+    try:
+        text = path.read_text("utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidRequestError(f"cannot read {path.name}: {exc}", param="file") from exc
+    bad: list[BadRow] = []
+    raw = _csv(text, bad) if _is_csv(path, text) else _jsonl(text, bad)
+    rows: list[BatchRow] = []
+    for index, (line, values) in enumerate(raw, start=1):
+        if not references and "reference" in {_ALIASES.get(k, k) for k in values}:
+            bad.append(BadRow(line, "a row may not name a reference file here"))
+            continue
+        try:
+            rows.append(_row(index, line, values, path.parent, engine, pooled))
+        except SorakitError as exc:
+            bad.append(BadRow(line, str(exc)))
+    return rows, sorted(bad, key=lambda row: row.line)
+
+
 def _is_csv(path: Path, text: str) -> bool:
     if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
         return False
     return path.suffix.lower() == ".csv" or not text.lstrip().startswith("{")
 
 
-def _jsonl(text: str) -> list[tuple[int, dict[str, Any]]]:
+def _jsonl(text: str, bad: list[BadRow] | None = None) -> list[tuple[int, dict[str, Any]]]:
+    """The requests of a JSONL text; a line that is none refuses the text, or joins `bad`."""
     rows = []
     for line, content in enumerate(text.splitlines(), start=1):
         if not content.strip() or content.lstrip().startswith("#"):
             continue
         try:
-            value = json.loads(content)
-        except json.JSONDecodeError as exc:
-            raise InvalidRequestError(
-                f"line {line} is not JSON ({exc.msg}); nothing was sent", param="file"
-            ) from None
-        except RecursionError:
-            raise InvalidRequestError(
-                f"line {line} nests too deeply to be a request; nothing was sent", param="file"
-            ) from None
-        if not isinstance(value, dict):
-            raise InvalidRequestError(
-                f"line {line} is not a JSON object; nothing was sent", param="file"
-            )
-        rows.append((line, value))
+            rows.append((line, _json_object(content)))
+        except InvalidRequestError as exc:
+            if bad is None:
+                raise InvalidRequestError(
+                    f"line {line} {exc.message}; nothing was sent", param="file"
+                ) from None
+            bad.append(BadRow(line, exc.message))
     return rows
 
 
-def _csv(text: str) -> list[tuple[int, dict[str, Any]]]:
+def _json_object(content: str) -> dict[str, Any]:
+    try:
+        value = json.loads(content)
+    except json.JSONDecodeError as exc:
+        raise InvalidRequestError(f"is not JSON ({exc.msg})") from None
+    except RecursionError:
+        raise InvalidRequestError("nests too deeply to be a request") from None
+    if not isinstance(value, dict):
+        raise InvalidRequestError("is not a JSON object")
+    return value
+
+
+def _csv(text: str, bad: list[BadRow] | None = None) -> list[tuple[int, dict[str, Any]]]:
+    """The requests of a CSV text; a line that is none refuses the text, or joins `bad`."""
     reader = csv.DictReader(io.StringIO(text))
     rows = []
     for values in reader:
         cells = {k.strip().lower(): (v or "").strip() for k, v in values.items() if k}
         if None in values:
-            raise InvalidRequestError(
-                f"line {reader.line_num} has more cells than the header; nothing was sent",
-                param="file",
-            )
+            if bad is None:
+                raise InvalidRequestError(
+                    f"line {reader.line_num} has more cells than the header; nothing was sent",
+                    param="file",
+                )
+            bad.append(BadRow(reader.line_num, "has more cells than the header"))
+            continue
         if any(cells.values()):
             rows.append((reader.line_num, {k: v for k, v in cells.items() if v}))
     return rows

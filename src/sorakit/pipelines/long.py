@@ -41,7 +41,9 @@ from sorakit.pipelines.segment_run import SegmentRun, draws_offline
 from sorakit.pipelines.segments import split_seconds
 from sorakit.pipelines.steps import (
     check_budget,
+    check_owner_budget,
     new_pipeline_id,
+    owner_of,
     pipeline_folder,
     record_pipeline,
 )
@@ -78,6 +80,19 @@ class LongRequest:
     """The folder to write into (a folder per pipeline is made inside it)."""
     enhance: str | None = None
     """Rewrite the prompt in this style (`director`, `pixar`, `clean`) before planning."""
+    owner: str | None = None
+    """The gateway API key the steps are made for (they are its videos, on its budget)."""
+    owner_budget_usd: float | None = None
+    """That key's budget when the pipeline was asked for; the whole estimate must fit in it."""
+    owner_sees_all: bool = False
+    """That key is the admin key (`Owner.sees_all`), kept so a resume keeps its rights."""
+    owner_scope_id: str | None = None
+    """The project (budget scope) the steps count against; None: no project."""
+    owner_scope_budget_usd: float | None = None
+    """That project's cap; the whole estimate must fit in it too."""
+    parallel: int | None = None
+    """Segments rendering at once in keyframes mode (None: every one), e.g. the concurrency an
+    API key has left."""
 
 
 @dataclass
@@ -188,12 +203,9 @@ class LongVideos:
 
     async def check_budget(self, request: LongRequest) -> None:
         """Refuse a long video whose segments together would pass a budget, before planning."""
-        await check_budget(
-            self.engine,
-            self.estimate(request),
-            request.budget_usd,
-            f"the {request.seconds} s video",
-        )
+        estimate, what = self.estimate(request), f"the {request.seconds} s video"
+        await check_budget(self.engine, estimate, request.budget_usd, what)
+        await check_owner_budget(self.engine, owner_of(request), estimate, what)
 
     async def start(self, request: LongRequest) -> PipelineRecord:
         """Check, plan, save the plan, and record the pipeline; nothing is paid for yet."""

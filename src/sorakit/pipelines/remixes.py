@@ -16,18 +16,21 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from sorakit.catalog import ModelEntry
 from sorakit.engine import Engine, Step
 from sorakit.engine.planning import planned_size
 from sorakit.engine.runner import ProgressCallback
-from sorakit.errors import InvalidRequestError, SorakitError
+from sorakit.errors import InvalidRequestError, NotFoundError, SorakitError
 from sorakit.ledger import JobRecord, JobStatus, PipelineRecord
 from sorakit.pipelines.steps import (
     Seam,
     StepRunner,
     check_budget,
+    check_owner_budget,
     copy_file,
     join,
     new_pipeline_id,
+    owner_of,
     pipeline_folder,
     record_pipeline,
     write_json,
@@ -61,6 +64,16 @@ class RemixChainRequest:
     """Rewrite the base prompt in this style (`director`, `pixar`, `clean`) first."""
     budget_usd: float | None = None
     out: str | None = None
+    owner: str | None = None
+    """The gateway API key the steps are made for (they are its videos, on its budget)."""
+    owner_budget_usd: float | None = None
+    """That key's budget when the pipeline was asked for; the whole estimate must fit in it."""
+    owner_sees_all: bool = False
+    """That key is the admin key (`Owner.sees_all`), kept so a resume keeps its rights."""
+    owner_scope_id: str | None = None
+    """The project (budget scope) the steps count against; None: no project."""
+    owner_scope_budget_usd: float | None = None
+    """That project's cap; the whole estimate must fit in it too."""
 
     @property
     def base_is_video(self) -> bool:
@@ -86,6 +99,19 @@ class RemixChain:
         return self.video or self.clips[-1]
 
 
+@dataclass(frozen=True)
+class _Clips:
+    """The clips a chain makes: on which model, how many, and the price of each."""
+
+    entry: ModelEntry
+    count: int
+    price: float | None
+
+    @property
+    def estimate(self) -> float | None:
+        return None if self.price is None else round(self.price * self.count, 6)
+
+
 class RemixChains:
     """Starts, runs and resumes remix chains on an engine."""
 
@@ -100,25 +126,18 @@ class RemixChains:
             if not text.strip():
                 raise InvalidRequestError("a remix step's prompt is empty", param="steps")
         spec: dict[str, Any] = {"request": asdict(request), "notes": []}
-        if request.base_is_video:
-            source = await self.engine.ledger.get(request.base.strip())
-            if source.status is not JobStatus.COMPLETED:
-                raise InvalidRequestError(
-                    f"video {source.id} is {source.status.value}; a chain starts from a "
-                    "completed video",
-                    param="base",
-                )
-            entry = self.engine.catalog.serving(
-                source.provider, source.provider_model, source.model
+        source = await self._source(request)
+        clips = self._clips(request, source)
+        if not clips.entry.capabilities.remix:
+            raise InvalidRequestError(
+                f"{clips.entry.name} does not support remixes.", param="model"
             )
-            size, seconds = source.size, int(float(source.total_seconds))
-            count = len(request.steps)
+        estimate, what = clips.estimate, f"the chain of {clips.count} videos"
+        await check_budget(self.engine, estimate, request.budget_usd, what)
+        await check_owner_budget(self.engine, owner_of(request), estimate, what)
+        if source is not None:
             title = f"remixes of {source.id}"
         else:
-            entry, _ = self.engine.catalog.route(request.model)
-            size = planned_size(request.size, entry)
-            seconds = request.seconds or entry.capabilities.default_seconds
-            count = len(request.steps) + 1
             prompt, _styles = apply_styles(request.base)
             if request.enhance:
                 from sorakit.pipelines.enhance import enhance_prompt
@@ -132,15 +151,6 @@ class RemixChains:
                     spec["notes"].append(result.note)
             spec["prompt"] = prompt
             title = prompt[:80]
-        if not entry.capabilities.remix:
-            raise InvalidRequestError(f"{entry.name} does not support remixes.", param="model")
-        price = entry.capabilities.price(size, seconds)
-        await check_budget(
-            self.engine,
-            None if price is None else price * count,
-            request.budget_usd,
-            f"the chain of {count} videos",
-        )
         pipeline_id = new_pipeline_id(KIND)
         spec["folder"] = str(pipeline_folder(self.engine, request.out, pipeline_id))
         return await record_pipeline(
@@ -152,6 +162,44 @@ class RemixChains:
             spec=spec,
             budget_usd=request.budget_usd,
         )
+
+    async def estimate(self, request: RemixChainRequest) -> float | None:
+        """The list price of every clip the chain makes (the base, when it is made, and each
+        remix), or None where a price is unknown; what `start` checks against the budgets."""
+        return self._clips(request, await self._source(request)).estimate
+
+    async def _source(self, request: RemixChainRequest) -> JobRecord | None:
+        """The completed video the chain starts from (None: a base made from a prompt)."""
+        if not request.base_is_video:
+            return None
+        source = await self.engine.ledger.get(request.base.strip())
+        owner = owner_of(request)
+        if owner is not None and not owner.sees_all and source.owner != owner.key_id:
+            # Another key's video is not found, as in the Videos API.
+            raise NotFoundError(f"No video found with id '{source.id}'.", param="base")
+        if source.status is not JobStatus.COMPLETED:
+            raise InvalidRequestError(
+                f"video {source.id} is {source.status.value}; a chain starts from a "
+                "completed video",
+                param="base",
+            )
+        return source
+
+    def _clips(self, request: RemixChainRequest, source: JobRecord | None) -> _Clips:
+        """The model the chain's clips are made on, and what they cost: every remix at the
+        source's size and length, or the base and each remix at the planned ones."""
+        if source is not None:
+            entry = self.engine.catalog.serving(
+                source.provider, source.provider_model, source.model
+            )
+            size, seconds = source.size, int(float(source.total_seconds))
+            count = len(request.steps)
+        else:
+            entry, _ = self.engine.catalog.route(request.model)
+            size = planned_size(request.size, entry)
+            seconds = request.seconds or entry.capabilities.default_seconds
+            count = len(request.steps) + 1
+        return _Clips(entry, count, entry.capabilities.price(size, seconds))
 
     async def generate(
         self, request: RemixChainRequest, on_progress: ProgressCallback | None = None
@@ -168,7 +216,7 @@ class RemixChains:
         folder = Path(pipeline.spec["folder"])
         runner = StepRunner(self.engine, pipeline, on_progress)
         await runner.begin()
-        engine = self.engine
+        engine, owner = self.engine, owner_of(pipeline.spec)
         try:
             if request.base_is_video:
                 base = await engine.ledger.get(request.base.strip())
@@ -182,6 +230,7 @@ class RemixChains:
                         size=request.size,
                         snap=True,
                         step=step,
+                        owner=owner,
                     )
 
                 base = await runner.step("base", make_base)
@@ -192,7 +241,7 @@ class RemixChains:
                 async def make(
                     step: Step, source: str = previous.id, prompt: str = text
                 ) -> JobRecord:
-                    return await engine.remix(source, prompt, step=step)
+                    return await engine.remix(source, prompt, step=step, owner=owner)
 
                 remixes.append(await runner.step(f"remix-{number}", make))
             clips, video = await self._finish(request, folder, [base, *remixes])

@@ -20,7 +20,7 @@ from sorakit.engine.runner import ProgressCallback
 from sorakit.errors import JobFailedError, ProviderBadRequestError, ReferenceImageError
 from sorakit.ledger import JobRecord, PipelineRecord
 from sorakit.pipelines.planner import Plan
-from sorakit.pipelines.steps import StepMaker, StepRunner, copy_file
+from sorakit.pipelines.steps import StepMaker, StepRunner, copy_file, owner_of
 
 if TYPE_CHECKING:
     from sorakit.pipelines.long import LongRequest
@@ -54,6 +54,7 @@ class SegmentRun(StepRunner):
         self.plan = plan
         self.folder = folder
         self.size = request.size
+        self.owner = owner_of(pipeline.spec)
 
     async def step(self, name: str, make: StepMaker) -> JobRecord:
         job = await super().step(name, make)
@@ -79,6 +80,7 @@ class SegmentRun(StepRunner):
                     last_frame=last_frame,
                     snap=True,
                     step=step,
+                    owner=self.owner,
                     extra_options=SEGMENT_OPTIONS,
                 )
 
@@ -122,7 +124,9 @@ class SegmentRun(StepRunner):
             previous = jobs[-1]
 
             async def make(step: Step, source: str = previous.id, seg: Any = segment) -> JobRecord:
-                return await self.engine.extend(source, seg.prompt, seg.seconds, step=step)
+                return await self.engine.extend(
+                    source, seg.prompt, seg.seconds, step=step, owner=self.owner
+                )
 
             jobs.append(await self.step(f"segment-{index}", make))
         return jobs
@@ -155,10 +159,12 @@ class SegmentRun(StepRunner):
         if not ends:
             self.note(f"{entry.name} takes no last frame: segments meet at a cut between keyframes")
         results: dict[int, JobRecord] = {}
+        slots = anyio.CapacityLimiter(max(1, self.request.parallel or count))  # a key's limit
 
         async def one(index: int) -> None:
             last = frames[index] if ends and index < count else None
-            results[index] = await self._segment(index, frames[index - 1], last)
+            async with slots:
+                results[index] = await self._segment(index, frames[index - 1], last)
 
         async with anyio.create_task_group() as group:
             for index in range(1, count + 1):

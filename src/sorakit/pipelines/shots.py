@@ -11,8 +11,8 @@ the intended lengths, less the crossfades. A start frame the provider refuses (t
 refuse faces) is dropped, the frame described in the prompt instead, and that seam is a cut.
 
 The pipeline row holds the request and the planned shots (after any prompt enhancement), so a
-resume neither plans nor enhances again. `StepRunner`, `check_budget` and `copy_file` are shared
-with the remix-chain and variations pipelines.
+resume neither plans nor enhances again. A storyboard made for an API key (`owner`) makes every
+shot that key's job, and is refused up front when the key's budget cannot pay for every shot.
 """
 
 from __future__ import annotations
@@ -26,11 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from sorakit.catalog.capabilities import HOW_TO_PRICE
 from sorakit.engine import Engine, Owner, Step
 from sorakit.engine.runner import ProgressCallback
 from sorakit.errors import (
-    BudgetExceededError,
     JobFailedError,
     ProviderBadRequestError,
     ReferenceImageError,
@@ -43,9 +41,11 @@ from sorakit.pipelines.steps import (
     StepMaker,
     StepRunner,
     check_budget,
+    check_owner_budget,
     copy_file,
     join,
     new_pipeline_id,
+    owner_of,
     pipeline_folder,
     record_pipeline,
     write_json,
@@ -90,6 +90,10 @@ class StoryboardRequest:
     """That key's budget when the storyboard was asked for; every shot must fit in it."""
     owner_sees_all: bool = False
     """That key is the admin key (`Owner.sees_all`), kept so a resume keeps its rights."""
+    owner_scope_id: str | None = None
+    """The project (budget scope) the steps count against; None: no project."""
+    owner_scope_budget_usd: float | None = None
+    """That project's cap; the whole estimate must fit in it too."""
     parallel: int | None = None
     """The most shots in flight at once (a key's concurrency limit); None: every chain at once."""
     text_only: bool = False
@@ -176,7 +180,12 @@ class Storyboards:
             request.budget_usd,
             f"the {len(shots)}-shot storyboard",
         )
-        await self._check_owner(request, shots)
+        await check_owner_budget(
+            self.engine,
+            owner_of(request),
+            self.estimate(shots),
+            f"the {len(shots)}-shot storyboard",
+        )
         notes = [f"shot {i}: {change}" for i, s in enumerate(shots, 1) for change in s.changes]
         enhanced: list[dict[str, Any]] = []
         if request.enhance:
@@ -202,26 +211,6 @@ class Storyboards:
             spec={"request": asdict(request), **plan, "folder": str(folder), "notes": notes},
             budget_usd=request.budget_usd,
         )
-
-    async def _check_owner(self, request: StoryboardRequest, shots: Sequence[Shot]) -> None:
-        """Refuse a storyboard its key's budget cannot pay for whole, before any shot is sent."""
-        cap = request.owner_budget_usd
-        if request.owner is None or cap is None:
-            return
-        estimate = self.estimate(shots)
-        what = f"the {len(shots)}-shot storyboard"
-        if estimate is None:
-            raise BudgetExceededError(
-                f"a price in {what} is unknown, so this API key's budget of ${cap:.2f} cannot "
-                f"be kept; nothing was sent ({HOW_TO_PRICE.format(model='MODEL')})",
-                param="model",
-            )
-        spent = (await self.engine.ledger.spend(owner=request.owner)).total
-        if spent + estimate > cap + 1e-9:
-            raise BudgetExceededError(
-                f"{what} is estimated at ${estimate:.2f}; with ${spent:.2f} already spent or "
-                f"reserved that passes this API key's budget of ${cap:.2f}, so nothing was sent"
-            )
 
     async def _enhance(
         self, shots: list[Shot], style: str
@@ -257,15 +246,10 @@ class Storyboards:
         shots = [shot_from_dict(s) for s in pipeline.spec["shots"]]
         folder = Path(pipeline.spec["folder"])
         runner = StepRunner(self.engine, pipeline, on_progress)
-        asked = pipeline.spec.get("request", {})
-        owner = None
-        if asked.get("owner"):
-            owner = Owner(
-                asked["owner"], asked.get("owner_budget_usd"), bool(asked.get("owner_sees_all"))
-            )
+        parallel = pipeline.spec.get("request", {}).get("parallel")
         await runner.begin()
         try:
-            jobs = await self._render(runner, shots, folder, owner, asked.get("parallel"))
+            jobs = await self._render(runner, shots, folder, owner_of(pipeline.spec), parallel)
             video = await self._finish(runner, shots, jobs, folder)
         except SorakitError as exc:
             await runner.finish(None, str(exc))

@@ -1,5 +1,11 @@
 """What every pipeline shares: steps created once and retried under a new name, budgets checked
-before anything is sent, the output folder, and joining clips with a seam of its own at each cut.
+before anything is sent, the API key a pipeline is made for, the output folder, and joining clips
+with a seam of its own at each cut.
+
+A pipeline made for a gateway API key (a tenant), or under a project (a budget scope), stores
+both in its request (`owner`, `owner_budget_usd`, `owner_sees_all`, `owner_scope_id`,
+`owner_scope_budget_usd`); `owner_of` turns them back into the engine's `Owner` on every run, so
+each step is that key's job on that key's and that project's budgets, after a restart too.
 """
 
 from __future__ import annotations
@@ -10,16 +16,16 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sorakit.catalog.capabilities import HOW_TO_PRICE
-from sorakit.engine import Engine, Step
+from sorakit.engine import Engine, Owner, Step
 from sorakit.engine.runner import ProgressCallback
-from sorakit.errors import BudgetExceededError, JobFailedError
-from sorakit.ledger import JobRecord, JobStatus, PipelineRecord, PipelineStatus
+from sorakit.errors import BudgetExceededError, JobFailedError, NotFoundError
+from sorakit.ledger import Budget, JobRecord, JobStatus, PipelineRecord, PipelineStatus
 
 logger = logging.getLogger(__name__)
 
@@ -115,9 +121,116 @@ async def record_pipeline(
     engine: Engine, *, models: Iterable[str], spec: dict[str, Any], **fields: Any
 ) -> PipelineRecord:
     """Record a new pipeline with the route of each model its steps make videos of, so every
-    later run makes its missing steps on the same provider and server (`engine.routes`)."""
+    later run makes its missing steps on the same provider and server (`engine.routes`), and
+    with the API key its request names as the row's owner."""
     routes = await engine.routes.record(models)
+    owner = owner_of(spec)
+    fields.setdefault("owner", owner.key_id if owner else None)
     return await engine.ledger.create_pipeline(spec={**spec, **routes}, **fields)
+
+
+# the API key and project a pipeline is made for
+
+
+_OWNER_FIELDS = (
+    "owner",
+    "owner_budget_usd",
+    "owner_sees_all",
+    "owner_scope_id",
+    "owner_scope_budget_usd",
+)
+"""A request's owner fields, in `Owner`'s order."""
+
+
+class OwnedRequest(Protocol):
+    """A pipeline request that may be made for a gateway API key and a project (every kind's
+    request is)."""
+
+    owner: str | None
+    owner_budget_usd: float | None
+    owner_sees_all: bool
+    owner_scope_id: str | None
+    owner_scope_budget_usd: float | None
+
+
+def owner_fields(owner: Owner | None) -> dict[str, Any]:
+    """A request's owner fields for `owner` (a caller's `Principal.owner`, or the studio's
+    `owner_for`), e.g. `LongRequest(prompt, 20, **owner_fields(principal.owner))`."""
+    if owner is None:
+        owner = Owner(None)
+    return {
+        "owner": owner.key_id,
+        "owner_budget_usd": owner.budget_usd,
+        "owner_sees_all": owner.sees_all,
+        "owner_scope_id": owner.scope_id,
+        "owner_scope_budget_usd": owner.scope_budget_usd,
+    }
+
+
+def owner_of(source: Mapping[str, Any] | OwnedRequest) -> Owner | None:
+    """The `Owner` of a pipeline's spec (its stored `request`) or of a request; None: neither
+    a key nor a project (a keyless pipeline under a project has an Owner without a key)."""
+    if isinstance(source, Mapping):
+        asked: Mapping[str, Any] = source.get("request") or {}
+        fields = [asked.get(name) for name in _OWNER_FIELDS]
+    else:
+        fields = [getattr(source, name, None) for name in _OWNER_FIELDS]
+    key, budget, sees_all, scope, scope_budget = fields
+    if not key and not scope:
+        return None
+    return Owner(key or None, budget, bool(sees_all), scope or None, scope_budget)
+
+
+async def check_owner_budget(
+    engine: Engine,
+    owner: Owner | None,
+    estimate: float | None,
+    what: str,
+    *,
+    pipeline_id: str | None = None,
+) -> None:
+    """Refuse work its API key's budget or its project's cap cannot pay for whole, before
+    anything is sent.
+
+    `pipeline_id` names this very work when it runs again (a batch's file again): what it
+    already spent or reserved under each cap is in the estimate too, so it is not counted twice.
+    """
+    if owner is None:
+        return
+    budgets = []
+    if owner.key_id is not None and owner.budget_usd is not None:
+        budgets.append(Budget(owner.budget_usd, owner=owner.key_id))
+    if owner.scope_id is not None and owner.scope_budget_usd is not None:
+        budgets.append(Budget(owner.scope_budget_usd, scope_id=owner.scope_id))
+    for budget in budgets:
+        if estimate is None:
+            raise BudgetExceededError(
+                f"a price in {what} is unknown, so {await _budget_label(engine, budget, owner)} "
+                f"of ${budget.cap:.2f} cannot be kept; nothing was sent "
+                f"({HOW_TO_PRICE.format(model='MODEL')})",
+                param="model",
+            )
+        spent = (await engine.ledger.spend(owner=budget.owner, scope_id=budget.scope_id)).total
+        if pipeline_id is not None:
+            spent -= (await engine.ledger.spend(pipeline_id, budget.owner, budget.scope_id)).total
+        if spent + estimate > budget.cap + 1e-9:
+            raise BudgetExceededError(
+                f"{what} is estimated at ${estimate:.2f}; with ${spent:.2f} already spent or "
+                f"reserved that passes {await _budget_label(engine, budget, owner)} of "
+                f"${budget.cap:.2f}, so nothing was sent"
+            )
+
+
+async def _budget_label(engine: Engine, budget: Budget, owner: Owner) -> str:
+    """The cap's name in a refusal: the key's, or the project's by its name (as the engine's
+    refusal names it)."""
+    if budget.scope_id is None:
+        return budget.label
+    try:
+        scope = await engine.ledger.get_scope(budget.scope_id, owner=owner.key_id)
+    except NotFoundError:
+        return budget.label
+    return f'project "{scope.name}"\'s budget'
 
 
 def pipeline_folder(engine: Engine, out: str | None, pipeline_id: str) -> Path:

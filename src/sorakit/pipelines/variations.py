@@ -24,8 +24,10 @@ from sorakit.ledger import JobRecord, PipelineRecord
 from sorakit.pipelines.steps import (
     StepRunner,
     check_budget,
+    check_owner_budget,
     copy_file,
     new_pipeline_id,
+    owner_of,
     pipeline_folder,
     record_pipeline,
 )
@@ -55,6 +57,18 @@ class VariationsRequest:
     """Rewrite the prompt in this style (`director`, `pixar`, `clean`) once, for every take."""
     budget_usd: float | None = None
     out: str | None = None
+    parallel: int | None = None
+    """Takes rendering at once (None: every take), e.g. the concurrency an API key has left."""
+    owner: str | None = None
+    """The gateway API key the steps are made for (they are its videos, on its budget)."""
+    owner_budget_usd: float | None = None
+    """That key's budget when the pipeline was asked for; the whole estimate must fit in it."""
+    owner_sees_all: bool = False
+    """That key is the admin key (`Owner.sees_all`), kept so a resume keeps its rights."""
+    owner_scope_id: str | None = None
+    """The project (budget scope) the steps count against; None: no project."""
+    owner_scope_budget_usd: float | None = None
+    """That project's cap; the whole estimate must fit in it too."""
 
 
 @dataclass
@@ -89,12 +103,9 @@ class Variations:
             planned_size(request.size, entry, request_mode(first_frame=bool(request.reference))),
             request.seconds or entry.capabilities.default_seconds,
         )
-        await check_budget(
-            self.engine,
-            None if price is None else price * request.count,
-            request.budget_usd,
-            f"{request.count} takes",
-        )
+        estimate, what = None if price is None else price * request.count, f"{request.count} takes"
+        await check_budget(self.engine, estimate, request.budget_usd, what)
+        await check_owner_budget(self.engine, owner_of(request), estimate, what)
         prompt, _styles = apply_styles(request.prompt)
         spec: dict[str, Any] = {"request": asdict(request), "notes": []}
         if request.enhance:
@@ -132,7 +143,7 @@ class Variations:
         runner = StepRunner(self.engine, pipeline, on_progress)
         await runner.begin()
         reference = await anyio.Path(request.reference).read_bytes() if request.reference else None
-        engine, prompt = self.engine, pipeline.spec["prompt"]
+        engine, prompt, owner = self.engine, pipeline.spec["prompt"], owner_of(pipeline.spec)
         takes: dict[int, JobRecord] = {}
         failed: dict[int, SorakitError] = {}
 
@@ -145,11 +156,15 @@ class Variations:
                 reference=reference,
                 snap=True,
                 step=step,
+                owner=owner,
             )
+
+        slots = anyio.CapacityLimiter(max(1, request.parallel or request.count))
 
         async def take(number: int) -> None:
             try:
-                takes[number] = await runner.step(f"take-{number}", make)
+                async with slots:
+                    takes[number] = await runner.step(f"take-{number}", make)
             except SorakitError as exc:  # one take's failure is its own
                 failed[number] = exc
 

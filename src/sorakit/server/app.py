@@ -20,7 +20,7 @@ from sorakit.catalog.sync import OverrideSync
 from sorakit.engine import Engine
 from sorakit.engine.runner import FinishedListener
 from sorakit.gateway.auth import Gatekeeper
-from sorakit.gateway.chat_storyboards import StoryboardRenders
+from sorakit.gateway.pipeline_renders import PipelineRenders
 from sorakit.providers.base import Provider
 from sorakit.providers.registry import check_proxy_settings
 from sorakit.server.errors import (
@@ -75,7 +75,7 @@ def create_app(
         app.state.supervisor = supervisor
         app.state.gatekeeper = gatekeeper
         app.state.views = RenderedViews()
-        app.state.storyboards = storyboards = StoryboardRenders(engine)
+        app.state.pipelines = pipelines = PipelineRenders(engine)  # studio runs, chat storyboards
         request_log = RequestLog(engine.ledger)
         request_log.start()
         catalog_sync = OverrideSync(engine.catalog, engine.ledger)
@@ -99,7 +99,7 @@ def create_app(
         try:
             yield
         finally:
-            await storyboards.stop()  # before the engine closes under their renders
+            await pipelines.stop()  # before the engine closes under their runs
             await catalog_sync.aclose()
             await request_log.aclose()
             await supervisor.stop()

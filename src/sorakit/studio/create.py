@@ -1,118 +1,70 @@
-"""The Create page: prompt, model, seconds and size the model allows, a reference, the cost."""
+"""The Create page: prompt, model, the seconds and sizes the model allows (strict or snapped),
+first-frame images (several make a montage, previewed as the engine will fit it), a last frame
+and subject images for models that take them, prompt enhancement, and the cost before the button.
+
+The page's parts live beside it: `create_choices` (what a model offers), `create_form` (what the
+form sends), `create_images` (montage and preview), `create_enhance`, `create_follow` (remix and
+extend a finished video) and `create_refusals` (what a moderation block says).
+"""
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
-from fastapi.responses import RedirectResponse, Response
+import anyio
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
 
-from sorakit.catalog.capabilities import ModelCapabilities, ModelEntry, request_mode
-from sorakit.engine.planning import resolve_size
-from sorakit.errors import InvalidRequestError, SorakitError, TransientProviderError
-from sorakit.providers.registry import is_configured
-from sorakit.studio.jobs import job_panel
+from sorakit.errors import SorakitError
+from sorakit.media.montage import LAYOUTS
+from sorakit.studio import create_enhance, create_follow, create_images
+from sorakit.studio.budget import owner_for
+from sorakit.studio.create_choices import Asked, choices_for, entry_for, model_choices
+from sorakit.studio.create_enhance import style_choices
+from sorakit.studio.create_form import posted_form
+from sorakit.studio.create_images import frame_images, load_upload, reference_for
+from sorakit.studio.jobs import completed_video, launch
 from sorakit.studio.render import Studio, StudioDep
-from sorakit.studio.session import CSRF_FIELD, cookies_of
+from sorakit.studio.session import cookies_of
 
 router = APIRouter()
-
-SIZE_WORDS = ("landscape", "portrait", "square", "16:9", "9:16")
-"""Shapes offered beside a model's sizes; the engine resolves them to the model's nearest size."""
-
-
-@dataclass(frozen=True)
-class ModelChoice:
-    """A model as the picker shows it."""
-
-    name: str
-    provider: str
-    price: str
-    credential_set: bool
+for _part in (create_images, create_enhance, create_follow):
+    router.include_router(_part.router)
 
 
-@dataclass(frozen=True)
-class Choices:
-    """The seconds and sizes a model allows for a request, what is chosen, and its cost."""
-
-    model: str
-    seconds: tuple[int, ...]
-    sizes: tuple[str, ...]
-    shapes: tuple[tuple[str, str], ...]
-    """Size words the model can honour, each with the size it means."""
-    chosen_seconds: int
-    chosen_size: str
-    estimate: str
-
-
-def _price(caps: ModelCapabilities) -> str:
-    rates = sorted(set(caps.price_per_second.values()))
-    clips = sorted(set(caps.price_per_clip.values()))
-    if rates:
-        low, high = rates[0], rates[-1]
-        return f"${low:.2f}/s" if low == high else f"${low:.2f}–{high:.2f}/s"
-    if clips:
-        return f"${clips[0]:.2f}/clip" if len(clips) == 1 else f"${clips[0]:.2f}+/clip"
-    return "price unknown"
-
-
-def _models(studio: Studio) -> list[ModelChoice]:
-    return [
-        ModelChoice(
-            entry.name,
-            entry.provider,
-            _price(entry.capabilities),
-            is_configured(entry.provider, studio.settings),
-        )
-        for entry in studio.engine.catalog
-    ]
-
-
-def _strict_size(entry: ModelEntry, caps: ModelCapabilities, size: str) -> str:
-    """The `WxH` the engine plans for `size` in the server's strict mode, or its refusal."""
-    return resolve_size(size, caps, entry.name, snap=False, changes=[], whole=entry.capabilities)
-
-
-def _choices(
-    entry: ModelEntry, *, with_reference: bool, seconds: str | None, size: str | None
-) -> Choices:
-    """What the model allows in this request's mode, and the estimate the engine would record."""
-    caps = entry.capabilities.for_mode(request_mode(first_frame=with_reference))
-    words = []
-    for word in SIZE_WORDS:  # only the shapes this model has a size for
-        with contextlib.suppress(InvalidRequestError):
-            words.append((word, _strict_size(entry, caps, word)))
-    chosen_seconds = int(seconds) if seconds and seconds.isdigit() else caps.default_seconds
-    if chosen_seconds not in caps.seconds:
-        chosen_seconds = caps.default_seconds
-    chosen_size = (size or "").strip()
-    if chosen_size not in caps.sizes and chosen_size not in dict(words):
-        chosen_size = caps.default_size  # the last model's size, which this one lacks
-    # The engine's own pricing: a job's estimate is `price` of its planned size and seconds.
-    price = caps.price(_strict_size(entry, caps, chosen_size), chosen_seconds)
-    estimate = "price unknown" if price is None else f"${price:.2f}"
-    return Choices(
-        entry.name, caps.seconds, caps.sizes, tuple(words), chosen_seconds, chosen_size, estimate
-    )
-
-
-def _entry(studio: Studio, model: str | None) -> ModelEntry:
-    names = [entry.name for entry in studio.engine.catalog]
-    return studio.engine.catalog.resolve(model or ("sora-2" if "sora-2" in names else names[0]))
+async def _from_last_frame(studio: Studio, video_id: str | None) -> dict[str, Any]:
+    """The job whose last frame opens the new video, if the caller may use it."""
+    if not video_id:
+        return {"from_job": None, "from_error": None}
+    try:
+        job, _ = await completed_video(studio, video_id)
+    except SorakitError as exc:
+        return {"from_job": None, "from_error": exc.message}
+    return {"from_job": job, "from_error": None}
 
 
 @router.get("/")
-async def create_page(studio: StudioDep) -> Response:
-    """The Create page."""
+async def create_page(studio: StudioDep, from_last_frame: str | None = None) -> Response:
+    """The Create page (`?from_last_frame=<video id>`: opening on that video's last frame, with
+    its model, length and size picked, so the frame goes on as it was)."""
     if not studio.signed_in:
         return studio.to_sign_in()
-    entry = _entry(studio, None)
+    source = await _from_last_frame(studio, from_last_frame)
+    job = source["from_job"]
+    entry = entry_for(studio, None)
+    asked = Asked(strict=True)
+    if job is not None:
+        with contextlib.suppress(SorakitError):  # a model this server no longer serves
+            entry = entry_for(studio, job.model)
+        asked = Asked(seconds=str(job.seconds), size=job.size, strict=True, first_frames=1)
     return studio.render(
         "create.html",
-        models=_models(studio),
-        choices=_choices(entry, with_reference=False, seconds=None, size=None),
+        models=model_choices(studio),
+        choices=choices_for(entry, asked),
+        from_job=job.id if job is not None else None,
+        from_error=source["from_error"],
+        **style_choices(),
     )
 
 
@@ -122,59 +74,80 @@ async def create_choices(
     model: str | None = None,
     seconds: str | None = None,
     size: str | None = None,
-    reference: Annotated[str | None, Query()] = None,
+    other_seconds: str = "",
+    other_size: str = "",
+    strict: str = "",
+    layout: str = "auto",
+    reference: Annotated[list[str], Query()] = [],  # noqa: B006 (FastAPI copies defaults)
+    reference_images: Annotated[list[str], Query()] = [],  # noqa: B006
+    from_last_frame: str = "",
 ) -> Response:
-    """The seconds and size fields and the estimate, for the model and mode picked."""
+    """The seconds and size fields, the inputs the model takes, and the estimate, for the model
+    and the mode the chosen images make (the browser names each chosen file, not its bytes)."""
     if not studio.signed_in:
         return studio.to_sign_in()
+    asked = Asked(
+        seconds=seconds,
+        size=size,
+        other_seconds=other_seconds,
+        other_size=other_size,
+        strict=bool(strict),
+        first_frames=len([r for r in reference if r]) + int(bool(from_last_frame)),
+        subjects=len([r for r in reference_images if r]),
+        layout=layout if layout in LAYOUTS else "auto",
+    )
     try:
-        entry = _entry(studio, model)
+        choices = choices_for(entry_for(studio, model), asked)
     except SorakitError as exc:
         return studio.error(exc)
-    choices = _choices(entry, with_reference=bool(reference), seconds=seconds, size=size)
-    return studio.render("_choices.html", choices=choices)
+    response = studio.render("_choices.html", choices=choices)
+    response.headers["hx-trigger-after-settle"] = "choices-changed"  # the preview follows
+    return response
 
 
 @router.post("/create")
-async def create_video(
-    studio: StudioDep,
-    prompt: Annotated[str, Form()] = "",
-    model: Annotated[str, Form()] = "",
-    seconds: Annotated[str, Form()] = "",
-    size: Annotated[str, Form()] = "",
-    reference: Annotated[UploadFile | None, File()] = None,
-    csrf_token: Annotated[str, Form(alias=CSRF_FIELD)] = "",
-) -> Response:
-    """Create a video as `POST /v1/videos` does, then show its job panel."""
+async def create_video(request: Request, studio: StudioDep) -> Response:
+    """Create a video as `POST /v1/videos` does, then show its live panel."""
     if not studio.signed_in:
         return studio.to_sign_in()
     principal = studio.principal
     assert principal is not None
     engine, gatekeeper = studio.engine, studio.gatekeeper
     try:
-        cookies_of(studio.request).check_csrf(studio.session, csrf_token)
-        image = await reference.read() if reference is not None else b""
-        model = model or _entry(studio, None).name
-        engine.catalog.resolve(model)  # an unknown model is refused before any limit is spent
+        form = await posted_form(request)
+        cookies_of(studio.request).check_csrf(studio.session, form.csrf_token)
+        model = form.model or entry_for(studio, None).name
+        entry, aliased = engine.catalog.route(model)  # an unknown model: refused before limits
+        snap = form.asked.strict
+        frames = await frame_images(studio, form)
+        reference = await anyio.to_thread.run_sync(  # an alias's request is snapped (the engine)
+            lambda: reference_for(entry, form.asked, frames, snap=snap or aliased)
+        )
+        last_frame = subjects = None
+        if form.last_frame is not None:
+            last_frame = await anyio.to_thread.run_sync(load_upload, form.last_frame, "last_frame")
+        if form.subjects:
+            subjects = [
+                await anyio.to_thread.run_sync(load_upload, upload, "reference_images")
+                for upload in form.subjects
+            ]
+        enhanced = form.enhanced()
         async with gatekeeper.lock(principal):
             await gatekeeper.admit(principal, model)
             job = await engine.create(
-                prompt,
+                form.prompt,
                 model=model,
-                seconds=seconds or None,
-                size=size.strip() or None,
-                reference=image or None,
-                snap=False,
+                seconds=form.asked.seconds_value(),
+                size=form.asked.size_value(),
+                reference=reference,
+                last_frame=last_frame,
+                reference_images=subjects or (),
+                snap=snap,  # strict: snapped to what the model allows; else refused
                 fit="crop",  # a person's photo is fitted to the size, never refused for its shape
                 submit=False,
-                owner=principal.owner,
+                owner=await owner_for(studio),  # with the active project (budget page)
+                extra_options={"enhanced": enhanced} if enhanced else None,
             )
-        with contextlib.suppress(TransientProviderError):  # left queued for the supervisor
-            job = await engine.runner.submit(job)
     except SorakitError as exc:
         return studio.error(exc)
-    studio.watcher.watch(job.id)
-    if not studio.is_htmx:
-        return RedirectResponse(f"/jobs/{job.id}", status_code=303)
-    template, context = job_panel(job)
-    return studio.render(template, **context)
+    return await launch(studio, job)

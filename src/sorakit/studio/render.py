@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Annotated, Any, Protocol
 
@@ -80,10 +81,16 @@ class Studio:
         return response
 
     def error(self, exc: SorakitError) -> HTMLResponse:
-        """A refusal as a person reads it, in the page: never a traceback, never a 5xx."""
+        """A refusal as a person reads it, in the page: never a traceback, never a 5xx; a limit
+        says when to try again."""
         allowed = getattr(exc, "allowed", None)
         status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 400)
-        return self.render("_error.html", status, message=exc.message, allowed=allowed)
+        # A limit says when to try again; the page counts down to it (static/studio.js).
+        retry = getattr(exc, "retry_after", None) if isinstance(exc, LimitExceededError) else None
+        wait = math.ceil(retry) if retry else None
+        return self.render(
+            "_error.html", status, message=exc.message, allowed=allowed, retry_after=wait
+        )
 
     def to_sign_in(self) -> Response:
         """Send a caller who is not signed in to the sign-in page (htmx follows `HX-Redirect`)."""

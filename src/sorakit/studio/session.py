@@ -41,6 +41,8 @@ class Session:
 
     nonce: str
     api_key: str | None = None
+    project: str | None = None
+    """The active project's name (the budget page picks it); new jobs count against it."""
 
     @classmethod
     def new(cls, api_key: str | None = None) -> Session:
@@ -60,6 +62,8 @@ class SessionCookies:
 
     def encode(self, session: Session) -> str:
         fields = {"n": session.nonce, "k": session.api_key}
+        if session.project is not None:  # absent from older cookies, which stay valid
+            fields["p"] = session.project
         payload = self._box.seal(json.dumps(fields)).rstrip("=")  # `=` would need quoting
         expires = int(time.time() + self._signer.ttl)
         return f"{payload}.{expires}.{self._signer.signature(payload, expires)}"
@@ -78,8 +82,12 @@ class SessionCookies:
             return None
         if not isinstance(fields, dict) or not isinstance(fields.get("n"), str):
             return None
-        key = fields.get("k")
-        return Session(fields["n"], key if isinstance(key, str) else None)
+        key, project = fields.get("k"), fields.get("p")
+        return Session(
+            fields["n"],
+            key if isinstance(key, str) else None,
+            project if isinstance(project, str) else None,
+        )
 
     def csrf_token(self, session: Session) -> str:
         return self._signer.signature(f"csrf:{session.nonce}", 0)

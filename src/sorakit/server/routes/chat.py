@@ -1,25 +1,27 @@
 """The chat-completions facade: sora2api's way of asking for a video, on our engine.
 
-`POST /v1/chat/completions` reads the job from the model name and the last user message
-(`sorakit.gateway.chat_models`), creates it as the Videos API would for the same caller (same
-ownership, models, budget and limits), and answers with a signed download link and an embed;
-streamed, it sends progress chunks while the job runs. A `[5s] … [8s] …` message is a storyboard
-(`sorakit.gateway.chat_storyboards`): every shot is the caller's job, and the link serves the
-stitched video. Every refusal happens before the first byte, in the OpenAI error envelope; once
-streaming, a failure is an error event and `[DONE]`. The supervisor (or, for a storyboard, its
-render task) tracks the work, not the request: a client that goes away leaves it running.
+`POST /v1/chat/completions` reads the job from the model name (`sorakit.gateway.chat_models`) and
+the conversation (`sorakit.gateway.turns.understand`: the words win over the name's length and
+shape, and "it" is sorakit's latest video of the conversation), creates it as the Videos API would
+for the same caller (same ownership, models, budget and limits), and answers with every choice
+that was not literally asked for, then a signed download link and an embed; streamed, it sends
+progress chunks while the work runs. A remix or an extension is of the caller's own video; a
+storyboard (`sorakit.gateway.chat_storyboards`), variations and a long video
+(`sorakit.gateway.chat_turns`) are pipelines of the caller's jobs. Every refusal happens before
+the first byte, in the OpenAI error envelope; once streaming, a failure is an error event and
+`[DONE]`. The supervisor (or a pipeline's render task) tracks the work, not the request: a client
+that goes away leaves it running.
 """
 
 from __future__ import annotations
 
 import contextlib
-import html
 import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -36,25 +38,39 @@ from sorakit.errors import (
     SorakitError,
     TransientProviderError,
 )
-from sorakit.gateway.auth import Gatekeeper, Principal
+from sorakit.gateway.auth import Principal
 from sorakit.gateway.chat_models import (
-    ChatModel,
     ChatRequest,
     chat_model_names,
     parse_messages,
     parse_model,
 )
 from sorakit.gateway.chat_storyboards import (
-    StoryboardRenders,
     StoryboardWatch,
     pipeline_video,
     start_storyboard,
     storyboard_intro,
 )
+from sorakit.gateway.chat_turns import (
+    IMAGES_NOT_YET,
+    LinkFor,
+    PipelineWatch,
+    enhancement_text,
+    job_intro,
+    pipeline_intro,
+    read_turn,
+    ready_text,
+    start_job,
+    start_long,
+    start_takes,
+    takes_asked,
+    with_notes,
+)
 from sorakit.gateway.links import LinkKind, LinkSigner
-from sorakit.gateway.references import image_bytes
+from sorakit.gateway.pipeline_renders import PipelineRenders
 from sorakit.ledger import JobRecord, JobStatus
 from sorakit.pipelines.enhance import enhance_prompt
+from sorakit.pipelines.styles import apply_styles
 from sorakit.server.bodies import described_body, parse_json
 from sorakit.server.deps import (
     EngineDep,
@@ -170,9 +186,9 @@ def _links(request: Request, settings: Settings) -> LinkSigner:
     return signer
 
 
-def _renders(request: Request) -> StoryboardRenders:
-    """The app's storyboard renders (made by its lifespan, which stops them at shutdown)."""
-    renders: StoryboardRenders = request.app.state.storyboards
+def _renders(request: Request) -> PipelineRenders:
+    """The app's pipeline runs (made by its lifespan, which stops them at shutdown)."""
+    renders: PipelineRenders = request.app.state.pipelines
     return renders
 
 
@@ -240,28 +256,46 @@ async def chat_completions(
     options = body.get("stream_options")
     usage = stream and isinstance(options, dict) and options.get("include_usage") is True
     chosen = parse_model(name, engine.catalog)
-    asked = parse_messages(body.get("messages"))
     completion = Completion.new(name, usage=usage)
     if chosen.enhance is not None:
+        asked = parse_messages(body.get("messages"))
         return await _enhance(completion, asked, chosen.enhance, settings, stream=stream)
+    base, signer = _base_url(request, settings), _links(request, settings)
+    n = takes_asked(body)
+    turn = await read_turn(body.get("messages"), chosen, engine.catalog, settings, signer, n)
+    if turn.intent == "image":
+        return _say(completion, with_notes(IMAGES_NOT_YET, turn.notes), stream=stream)
     work: Work
-    if asked.storyboard:
+    if turn.intent == "storyboard":
         renders = _renders(request)
-        pipeline = await start_storyboard(engine, renders, principal, gatekeeper, chosen, asked)
-        intro = storyboard_intro(pipeline, chosen, asked)
+        asked = ChatRequest(
+            prompt=turn.storyboard,
+            styles=apply_styles(turn.storyboard)[1],
+            storyboard=True,
+            text=turn.storyboard,
+        )
+        shaped = replace(chosen, model=turn.model, size=turn.size)
+        pipeline = await start_storyboard(engine, renders, principal, gatekeeper, shaped, asked)
+        intro = with_notes(storyboard_intro(pipeline, chosen, asked), turn.notes)
         work = StoryboardWatch(engine, renders, pipeline.id, len(pipeline.spec["shots"]))
+    elif turn.intent in ("variations", "long"):
+        renders = _renders(request)
+        prompt, styles = apply_styles(turn.prompt)
+        start = start_takes if turn.intent == "variations" else start_long
+        pipeline = await start(engine, renders, principal, gatekeeper, turn, prompt)
+        intro = pipeline_intro(pipeline, turn, styles)
+        work = PipelineWatch(engine, renders, pipeline.id)
     else:
-        job = await _start(
-            engine, principal, gatekeeper, chosen, asked, principal.scoped(idempotency_key)
+        job, styles = await start_job(
+            engine, principal, gatekeeper, turn, principal.scoped(idempotency_key)
         )
         with contextlib.suppress(TransientProviderError):  # left queued for the supervisor
             job = await engine.runner.submit(job)
         supervisor.watch(job.id)
-        intro, work = _intro(job, asked), JobWatch(engine, job.id)
-    base, signer = _base_url(request, settings), _links(request, settings)
+        intro, work = job_intro(job, styles, turn.notes), JobWatch(engine, job.id)
 
-    def link() -> str:  # signed when the video is ready, so it lasts its whole TTL from then
-        return f"{base}{signer.path(work.id, kind=work.kind)}"
+    def link(work_id: str, kind: LinkKind) -> str:  # signed when ready: its whole TTL from then
+        return f"{base}{signer.path(work_id, kind=kind)}"
 
     if stream:
         return StreamingResponse(
@@ -270,95 +304,43 @@ async def chat_completions(
             headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
         )
     await _finished(work)
-    return JSONResponse(completion.message(f"{intro}\n\n{_ready(work, link())}"))
+    return JSONResponse(completion.message(f"{intro}\n\n{await _ready(work, link)}"))
+
+
+def _say(completion: Completion, text: str, *, stream: bool) -> Response:
+    """An answer that starts no work: the whole text, streamed or not."""
+    if not stream:
+        return JSONResponse(completion.message(text))
+
+    async def events() -> AsyncIterator[str]:
+        yield completion.chunk({"role": "assistant", "content": ""})
+        yield completion.chunk({"content": text})
+        yield completion.end()
+
+    return StreamingResponse(events(), media_type="text/event-stream")
 
 
 async def _enhance(
     completion: Completion, asked: ChatRequest, style: str, settings: Settings, *, stream: bool
 ) -> Response:
-    """The enhanced prompt as the answer; on a chat failure the original, and a header says why."""
+    """The enhanced prompt as the answer; on a chat failure the original, and the text (and a
+    header, for scripts) says why nothing was rewritten."""
     result = await enhance_prompt(asked.prompt, style, settings=settings)
     headers = {"x-sorakit-enhancement": result.note} if result.note else {}
+    text = enhancement_text(result)
     if not stream:
-        return JSONResponse(completion.message(result.enhanced), headers=headers)
-
-    async def events() -> AsyncIterator[str]:
-        yield completion.chunk({"role": "assistant", "content": ""})
-        yield completion.chunk({"content": result.enhanced})
-        yield completion.end()
-
-    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+        return JSONResponse(completion.message(text), headers=headers)
+    answer = _say(completion, text, stream=True)
+    answer.headers.update(headers)
+    return answer
 
 
-async def _start(
-    engine: Engine,
-    principal: Principal,
-    gatekeeper: Gatekeeper,
-    chosen: ChatModel,
-    asked: ChatRequest,
-    client_key: str | None,
-) -> JobRecord:
-    """Record the job for the caller (not yet submitted), as the Videos API routes do."""
-    if asked.remix_of is not None:
-        if asked.images:
-            raise InvalidRequestError(
-                "A remix keeps its video's frames: send either a video id or images, not both.",
-                param="messages",
-            )
-        source = await _own(engine, asked.remix_of, principal)
-        async with gatekeeper.lock(principal):
-            await gatekeeper.admit(principal, source.model)
-            return await engine.remix(
-                source.id, asked.prompt, client_key=client_key, submit=False, owner=principal.owner
-            )
-    assert chosen.model is not None
-    images = [await image_bytes(url, "messages") for url in asked.images]
-    async with gatekeeper.lock(principal):
-        await gatekeeper.admit(principal, chosen.model)
-        return await engine.create(
-            asked.prompt,
-            model=chosen.model,
-            seconds=chosen.seconds,
-            size=chosen.size,
-            reference=images[0] if images else None,
-            reference_images=images[1:],
-            snap=True,  # sora2api's names carry lengths and shapes our models may not have
-            fit="crop",
-            client_key=client_key,
-            submit=False,
-            owner=principal.owner,
-        )
-
-
-async def _own(engine: Engine, video_id: str, principal: Principal) -> JobRecord:
-    """A video the caller may see; another key's video is not found, as in the Videos API."""
-    try:
-        job = await engine.get(video_id)
-    except NotFoundError:
-        job = None
-    if job is None or job.id != video_id or not principal.may_see(job.owner):
-        raise NotFoundError(f"No video found with id '{video_id}'.", param="messages")
-    return job
-
-
-def _intro(job: JobRecord, asked: ChatRequest) -> str:
-    """The first words of the answer: what was made, and what routing and snapping changed."""
-    what = f"remix of {job.source_id}" if job.source_id and job.kind == "remix" else "video"
-    text = f"Creating {what} {job.id} with {job.model}: {job.seconds} s, {job.size}."
-    if asked.styles:
-        text += f" Styles: {', '.join(asked.styles)}."
-    if changes := job.options.get("changes"):
-        text += f" Adjusted: {'; '.join(changes)}."
-    return text
-
-
-def _ready(work: Work, link: str) -> str:
-    """The final message: a Markdown link and an HTML embed of the signed URL."""
+async def _ready(work: Work, link: LinkFor) -> str:
+    """The final message: a Markdown link and an HTML embed of each signed URL."""
+    if isinstance(work, PipelineWatch):
+        return await work.ready(link)
     what = "storyboard" if work.kind == "pipeline" else "video"
-    return (
-        f"Your {what} is ready: [{work.id}.mp4]({link}) (the link works for 24 hours).\n\n"
-        f'<video src="{html.escape(link)}" controls></video>'
-    )
+    return ready_text(what, work.id, link(work.id, work.kind))
 
 
 def _progress(job: JobRecord) -> str:
@@ -390,7 +372,7 @@ async def _finished(work: Work) -> None:
 
 
 async def _stream(
-    work: Work, completion: Completion, intro: str, link: Callable[[], str]
+    work: Work, completion: Completion, intro: str, link: LinkFor
 ) -> AsyncIterator[str]:
     """Role, intro, a chunk per changed progress line, the final message, `stop`, `[DONE]`."""
     yield completion.chunk({"role": "assistant", "content": ""})
@@ -422,7 +404,13 @@ async def _stream(
         yield _event_error(SorakitError("The server lost track of this answer; the video goes on."))
         yield DONE
         return
-    yield completion.chunk({"content": "\n" + _ready(work, link())})
+    try:
+        ready = await _ready(work, link)
+    except SorakitError as exc:
+        yield _event_error(exc)
+        yield DONE
+        return
+    yield completion.chunk({"content": "\n" + ready})
     yield completion.end()
 
 
