@@ -16,6 +16,7 @@ from sorakit.cli import (
     catalog_admin,
     jobs,
     keys,
+    mcp,
     media,
     models,
     pipelines,
@@ -50,6 +51,7 @@ app.add_typer(catalog_admin.prices_app)
 models.register(app)
 serve.register(app)
 studio.register(app)
+mcp.register(app)
 app.add_typer(media.app)
 
 

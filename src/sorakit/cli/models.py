@@ -10,10 +10,10 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from sorakit.catalog import ModelCapabilities, ModelEntry, build_catalog
+from sorakit.catalog import Catalog, ModelCapabilities, ModelEntry, build_catalog
 from sorakit.cli.output import plain_table
 from sorakit.providers.registry import is_configured
-from sorakit.settings import get_settings
+from sorakit.settings import Settings, get_settings
 
 
 def models(
@@ -24,8 +24,7 @@ def models(
     catalog = build_catalog(settings)
     entries: list[ModelEntry] = list(catalog)
     if as_json:
-        rows = [_row(e, is_configured(e.provider, settings)) for e in entries]
-        typer.echo(json.dumps({"models": rows, "aliases": catalog.aliases}, indent=2))
+        typer.echo(json.dumps(listing(catalog, settings), indent=2))
         return
     table = plain_table("model", "provider", "key", "sizes", "seconds", "$/s", "features")
     for entry in entries:
@@ -54,6 +53,12 @@ def models(
     console.print(table)
     for alias, target in catalog.aliases.items():
         console.print(f"alias: {alias} -> {target}", markup=False)
+
+
+def listing(catalog: Catalog, settings: Settings) -> dict[str, Any]:
+    """`sorakit models --json`: every model as JSON (the MCP `list_models` tool says the same)."""
+    rows = [_row(e, is_configured(e.provider, settings)) for e in catalog]
+    return {"models": rows, "aliases": catalog.aliases}
 
 
 def _sizes_text(sizes: tuple[str, ...]) -> str:

@@ -19,6 +19,7 @@ from sorakit import __version__
 from sorakit.catalog.sync import OverrideSync
 from sorakit.engine import Engine
 from sorakit.engine.runner import FinishedListener
+from sorakit.engine.supervisor import JobSupervisor
 from sorakit.gateway.auth import Gatekeeper
 from sorakit.gateway.pipeline_renders import PipelineRenders
 from sorakit.providers.base import Provider
@@ -31,7 +32,6 @@ from sorakit.server.errors import (
 from sorakit.server.limits import BodyLimitMiddleware, UrlCheckMiddleware
 from sorakit.server.requestlog import RequestLog, RequestLogMiddleware
 from sorakit.server.routes import admin, admin_catalog, callbacks, chat, health, pools, videos
-from sorakit.server.supervisor import JobSupervisor
 from sorakit.server.views import RenderedViews
 from sorakit.server.webhooks import TenantWebhooks, WebhookSender, check_operator_webhook
 from sorakit.settings import Settings, get_settings

@@ -11,8 +11,8 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from sorakit.engine import Engine
+from sorakit.engine.supervisor import JobSupervisor
 from sorakit.gateway.auth import Gatekeeper, Principal
-from sorakit.server.supervisor import JobSupervisor
 from sorakit.server.views import RenderedViews
 from sorakit.settings import Settings
 

@@ -1,4 +1,10 @@
-"""Background tracking of the server's jobs: one task per unfinished job, restarted at start-up."""
+"""Background tracking of jobs: one task per unfinished job (`sorakit serve` restarts them at
+start-up; an MCP session tracks the jobs it creates).
+
+Plain asyncio tasks: a cancelled one still releases its job's lease on the way out (an anyio
+cancel scope would cancel that too, and the next process would wait for the lease to run out).
+Its job stays in the ledger, where `sorakit jobs resume` or `sorakit serve` finishes it.
+"""
 
 from __future__ import annotations
 
