@@ -1,10 +1,12 @@
-"""What the Admin page's tests share: an admin and a tenant key, and forms posted as a page does."""
+"""What the Admin page's tests share: an admin and a tenant key (fixtures `keys`, `admin`), and
+forms posted as a page does."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 
+import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 
@@ -19,6 +21,18 @@ SECTIONS = ("/manage/keys", "/manage/usage", "/manage/log", "/manage/pools", "/m
 def admin_and_tenant(settings: Settings) -> dict[str, str]:
     """An admin key (`root`) and a tenant key (`alice`): name -> token."""
     return make_keys(settings, "root", admin=True) | make_keys(settings, "alice")
+
+
+@pytest.fixture
+def keys(settings: Settings) -> dict[str, str]:
+    """The admin and tenant keys, for a test module that imports this fixture."""
+    return admin_and_tenant(settings)
+
+
+@pytest.fixture
+def admin(studio: Studio, keys: dict[str, str]) -> Studio:
+    """`with admin(**settings_changes) as client:` the app, signed in with the admin key."""
+    return signed_in_as(studio, keys["root"])
 
 
 def signed_in_as(studio: Studio, token: str) -> Studio:

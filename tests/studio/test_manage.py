@@ -11,27 +11,19 @@ from pydantic import SecretStr
 from sorakit.security.secretbox import generate_key
 from sorakit.settings import Settings
 from sorakit.studio.manage_common import NOT_ADMIN
+from tests.studio import manage_helpers
 from tests.studio.conftest import sign_in
 from tests.studio.manage_helpers import (
     HTMX,
     SECTIONS,
     Studio,
-    admin_and_tenant,
     bearer,
     post_form,
-    signed_in_as,
 )
 
-
-@pytest.fixture
-def keys(settings: Settings) -> dict[str, str]:
-    return admin_and_tenant(settings)
-
-
-@pytest.fixture
-def admin(studio: Studio, keys: dict[str, str]) -> Studio:
-    """`with admin(**settings_changes) as client:` the app, signed in with the admin key."""
-    return signed_in_as(studio, keys["root"])
+# The Admin page's fixtures: `keys` (an admin and a tenant key) and `admin` (signed in with it).
+keys = manage_helpers.keys
+admin = manage_helpers.admin
 
 
 # Who may see the page.

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from sorakit.engine import Engine
-from sorakit.errors import JobFailedError, JobTimeoutError, NotFoundError, SorakitError
+from sorakit.errors import JobTimeoutError, NotFoundError, SorakitError
 from sorakit.gateway.auth import Gatekeeper, Principal
 from sorakit.gateway.chat_models import ChatModel, ChatRequest
+from sorakit.gateway.chat_turns import pipeline_failure
 from sorakit.gateway.links import LinkKind
 from sorakit.gateway.pipeline_renders import PipelineRenders
 from sorakit.ledger import JobRecord, JobStatus, PipelineRecord, PipelineStatus
@@ -137,16 +138,7 @@ class StoryboardWatch:
         pipeline = await self.engine.ledger.get_pipeline(self.id)
         if pipeline.status is PipelineStatus.COMPLETED and pipeline.output:
             return
-        if (kept := self.renders.error(self.id)) is not None:
-            raise kept
-        failed = [
-            job
-            for job in await self.engine.ledger.pipeline_jobs(self.id)
-            if job.status in (JobStatus.FAILED, JobStatus.CANCELLED)
-        ]
-        if failed:
-            raise JobFailedError(failed[-1].id, failed[-1].error_code, failed[-1].error_message)
-        raise JobFailedError(self.id, "failed", pipeline.error_message)
+        raise await pipeline_failure(self.engine, self.renders, pipeline)
 
     def too_long(self, waited: float) -> SorakitError:
         exc = JobTimeoutError(self.id, waited)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import html
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 
 import anyio
@@ -152,6 +152,25 @@ async def _admitted(
     return max(1, key.concurrency - await engine.ledger.running_jobs(key.id))
 
 
+async def _started(
+    engine: Engine,
+    renders: PipelineRenders,
+    principal: Principal,
+    gatekeeper: Gatekeeper,
+    turn: Turn,
+    record: Callable[[str | None, int | None], Awaitable[PipelineRecord]],
+) -> PipelineRecord:
+    """Admit the caller once, have `record` record the pipeline with the turn's first image and
+    the parallelism the key allows, then start it."""
+    reference = await _reference(engine.settings, turn.images)
+    async with gatekeeper.lock(principal):
+        pipeline = await record(
+            reference, await _admitted(engine, gatekeeper, principal, turn.model)
+        )
+    renders.start(pipeline.id)
+    return pipeline
+
+
 async def start_takes(
     engine: Engine,
     renders: PipelineRenders,
@@ -161,9 +180,8 @@ async def start_takes(
     prompt: str,
 ) -> PipelineRecord:
     """Record the variations for the caller's key and start them."""
-    reference = await _reference(engine.settings, turn.images)
-    async with gatekeeper.lock(principal):
-        parallel = await _admitted(engine, gatekeeper, principal, turn.model)
+
+    async def record(reference: str | None, parallel: int | None) -> PipelineRecord:
         request = VariationsRequest(
             prompt,
             count=turn.takes,
@@ -174,9 +192,9 @@ async def start_takes(
             parallel=parallel,
             **owner_fields(principal.owner),
         )
-        pipeline = await Variations(engine).start(request)
-    renders.start(pipeline.id)
-    return pipeline
+        return await Variations(engine).start(request)
+
+    return await _started(engine, renders, principal, gatekeeper, turn, record)
 
 
 async def start_long(
@@ -189,12 +207,12 @@ async def start_long(
 ) -> PipelineRecord:
     """Record the long video for the caller's key and start it."""
     assert turn.seconds is not None
-    reference = await _reference(engine.settings, turn.images)
-    async with gatekeeper.lock(principal):
-        parallel = await _admitted(engine, gatekeeper, principal, turn.model)
+    seconds = turn.seconds
+
+    async def record(reference: str | None, parallel: int | None) -> PipelineRecord:
         request = LongRequest(
             prompt,
-            turn.seconds,
+            seconds,
             model=turn.model,
             size=turn.size,
             segments=len(turn.segments) or None,
@@ -202,9 +220,9 @@ async def start_long(
             parallel=parallel,
             **owner_fields(principal.owner),
         )
-        pipeline = await LongVideos(engine).start(request)
-    renders.start(pipeline.id)
-    return pipeline
+        return await LongVideos(engine).start(request)
+
+    return await _started(engine, renders, principal, gatekeeper, turn, record)
 
 
 async def start_job(
@@ -303,6 +321,23 @@ def pipeline_intro(pipeline: PipelineRecord, turn: Turn, styles: list[str]) -> s
     return with_notes(text, [*turn.notes, *pipeline.spec.get("notes", [])])
 
 
+async def pipeline_failure(
+    engine: Engine, renders: PipelineRenders, pipeline: PipelineRecord
+) -> SorakitError:
+    """Why a pipeline has nothing to show: what its run here failed with, else its last failed
+    job's error, else its own."""
+    if (kept := renders.error(pipeline.id)) is not None:
+        return kept
+    failed = [
+        job
+        for job in await engine.ledger.pipeline_jobs(pipeline.id)
+        if job.status in (JobStatus.FAILED, JobStatus.CANCELLED)
+    ]
+    if failed:
+        return JobFailedError(failed[-1].id, failed[-1].error_code, failed[-1].error_message)
+    return JobFailedError(pipeline.id, "failed", pipeline.error_message)
+
+
 @dataclass
 class PipelineWatch:
     """Variations or a long video as a chat answer waits on it, read from the ledger."""
@@ -347,16 +382,7 @@ class PipelineWatch:
             return  # the failed takes are named in the answer, the finished ones linked
         if pipeline.status is PipelineStatus.COMPLETED and pipeline.output:
             return
-        if (kept := self.renders.error(self.id)) is not None:
-            raise kept
-        failed = [
-            job
-            for job in await self.engine.ledger.pipeline_jobs(self.id)
-            if job.status in (JobStatus.FAILED, JobStatus.CANCELLED)
-        ]
-        if failed:
-            raise JobFailedError(failed[-1].id, failed[-1].error_code, failed[-1].error_message)
-        raise JobFailedError(self.id, "failed", pipeline.error_message)
+        raise await pipeline_failure(self.engine, self.renders, pipeline)
 
     async def ready(self, link: LinkFor) -> str:
         """The final message: the long video, or each take, as a link and a player."""

@@ -33,7 +33,7 @@ from sorakit.studio.batch_start import (
     start_batch,
 )
 from sorakit.studio.render import Studio, StudioDep
-from sorakit.studio.session import CSRF_FIELD, cookies_of
+from sorakit.studio.session import CSRF_FIELD
 
 router = APIRouter()
 
@@ -94,10 +94,9 @@ async def batch_check(
     csrf_token: Annotated[str, Form(alias=CSRF_FIELD)] = "",
 ) -> Response:
     """Every row of the file as it will be planned, and every bad row by line; nothing is sent."""
-    if not studio.signed_in:
-        return studio.to_sign_in()
+    if (refusal := studio.form_refusal(csrf_token)) is not None:
+        return refusal
     try:
-        cookies_of(studio.request).check_csrf(studio.session, csrf_token)
         checked, _ = await _checked(studio, file, reference)
     except SorakitError as exc:
         return studio.error(exc)
@@ -119,10 +118,9 @@ async def batch_start(
     csrf_token: Annotated[str, Form(alias=CSRF_FIELD)] = "",
 ) -> Response:
     """Check the file again and start it as the caller's batch; then its run page."""
-    if not studio.signed_in:
-        return studio.to_sign_in()
+    if (refusal := studio.form_refusal(csrf_token)) is not None:
+        return refusal
     try:
-        cookies_of(studio.request).check_csrf(studio.session, csrf_token)
         options = run_options(concurrency, rpm, budget, enhance, new)
         checked, image = await _checked(studio, file, reference)
         pipeline = await start_batch(studio, checked, image, options)

@@ -10,7 +10,9 @@ every studio page that makes jobs passes `await owner_for(studio)` to the engine
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form
@@ -211,6 +213,21 @@ def _refused(studio: Studio, exc: SorakitError) -> HTMLResponse:
     return response
 
 
+async def _project_form(
+    studio: Studio, csrf_token: str, change: Callable[[], Awaitable[Session | None]]
+) -> Response:
+    """Run a projects form's change for a signed-in caller whose form carries its token; answer
+    with the projects again (and the session `change` returns, None: as it was), or the refusal
+    above them."""
+    if (refusal := studio.form_refusal(csrf_token, partial(_refused, studio))) is not None:
+        return refusal
+    try:
+        session = await change()
+    except SorakitError as exc:
+        return _refused(studio, exc)
+    return await _changed(studio, session)
+
+
 @router.post("/budget/projects")
 async def create_project(
     studio: StudioDep,
@@ -219,16 +236,14 @@ async def create_project(
     csrf_token: Annotated[str, Form(alias=CSRF_FIELD)] = "",
 ) -> Response:
     """Open a project (with a cap, if given) and make it the active one."""
-    if not studio.signed_in:
-        return studio.to_sign_in()
-    try:
-        cookies_of(studio.request).check_csrf(studio.session, csrf_token)
+
+    async def create() -> Session:
         scope = await studio.engine.ledger.create_scope(
             name, owner=_key_id(studio), cap_usd=cap_from_text(cap)
         )
-    except SorakitError as exc:
-        return _refused(studio, exc)
-    return await _changed(studio, _picking(studio, scope.name))
+        return _picking(studio, scope.name)
+
+    return await _project_form(studio, csrf_token, create)
 
 
 @router.post("/budget/active")
@@ -238,19 +253,17 @@ async def pick_project(
     csrf_token: Annotated[str, Form(alias=CSRF_FIELD)] = "",
 ) -> Response:
     """Make one of the caller's open projects the active one (empty: no project)."""
-    if not studio.signed_in:
-        return studio.to_sign_in()
-    try:
-        cookies_of(studio.request).check_csrf(studio.session, csrf_token)
-        if project.strip():
-            scope = await studio.engine.ledger.open_scope(project, owner=_key_id(studio))
-            if scope is None:
-                shown = "".join(c for c in project[:128] if c.isprintable())
-                raise NotFoundError(f'No open project named "{shown}".', param="project")
-            project = scope.name
-    except SorakitError as exc:
-        return _refused(studio, exc)
-    return await _changed(studio, _picking(studio, project.strip() or None))
+
+    async def pick() -> Session:
+        if not project.strip():
+            return _picking(studio, None)
+        scope = await studio.engine.ledger.open_scope(project, owner=_key_id(studio))
+        if scope is None:
+            shown = "".join(c for c in project[:128] if c.isprintable())
+            raise NotFoundError(f'No open project named "{shown}".', param="project")
+        return _picking(studio, scope.name)
+
+    return await _project_form(studio, csrf_token, pick)
 
 
 @router.post("/budget/projects/{scope_id}/reset")
@@ -260,14 +273,11 @@ async def reset_project(
     csrf_token: Annotated[str, Form(alias=CSRF_FIELD)] = "",
 ) -> Response:
     """Start a project anew at $0 (same name and cap); its spend so far stays in the ledger."""
-    if not studio.signed_in:
-        return studio.to_sign_in()
-    try:
-        cookies_of(studio.request).check_csrf(studio.session, csrf_token)
+
+    async def reset() -> None:
         await studio.engine.ledger.restart_scope(scope_id, owner=_key_id(studio))
-    except SorakitError as exc:
-        return _refused(studio, exc)
-    return await _changed(studio)
+
+    return await _project_form(studio, csrf_token, reset)
 
 
 @router.post("/budget/projects/{scope_id}/close")
@@ -277,12 +287,10 @@ async def close_project(
     csrf_token: Annotated[str, Form(alias=CSRF_FIELD)] = "",
 ) -> Response:
     """Close a project; when it was the active one, no project is active any more."""
-    if not studio.signed_in:
-        return studio.to_sign_in()
-    try:
-        cookies_of(studio.request).check_csrf(studio.session, csrf_token)
+
+    async def close() -> Session | None:
         scope = await studio.engine.ledger.close_scope(scope_id, owner=_key_id(studio))
-    except SorakitError as exc:
-        return _refused(studio, exc)
-    was_active = scope.name == _project_name(studio)
-    return await _changed(studio, _picking(studio, None) if was_active else None)
+        was_active = scope.name == _project_name(studio)
+        return _picking(studio, None) if was_active else None
+
+    return await _project_form(studio, csrf_token, close)

@@ -26,7 +26,6 @@ from sorakit.studio.create_form import posted_form
 from sorakit.studio.create_images import frame_images, load_upload, reference_for
 from sorakit.studio.jobs import completed_video, launch
 from sorakit.studio.render import Studio, StudioDep
-from sorakit.studio.session import cookies_of
 
 router = APIRouter()
 for _part in (create_images, create_enhance, create_follow):
@@ -115,7 +114,7 @@ async def create_video(request: Request, studio: StudioDep) -> Response:
     engine, gatekeeper = studio.engine, studio.gatekeeper
     try:
         form = await posted_form(request)
-        cookies_of(studio.request).check_csrf(studio.session, form.csrf_token)
+        studio.check_form(form.csrf_token)
         model = form.model or entry_for(studio, None).name
         entry, aliased = engine.catalog.route(model)  # an unknown model: refused before limits
         snap = form.asked.strict

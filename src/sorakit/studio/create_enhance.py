@@ -16,7 +16,7 @@ from sorakit.errors import InvalidRequestError, SorakitError
 from sorakit.pipelines.enhance import STYLES as CHAT_STYLES, enhance_prompt
 from sorakit.pipelines.styles import STYLES as LOOKS, apply_styles
 from sorakit.studio.render import StudioDep
-from sorakit.studio.session import CSRF_FIELD, cookies_of
+from sorakit.studio.session import CSRF_FIELD
 
 router = APIRouter()
 
@@ -54,10 +54,9 @@ async def enhance(
     csrf_token: Annotated[str, Form(alias=CSRF_FIELD)] = "",
 ) -> Response:
     """The prompt rewritten in a style, beside the original."""
-    if not studio.signed_in:
-        return studio.to_sign_in()
+    if (refusal := studio.form_refusal(csrf_token)) is not None:
+        return refusal
     try:
-        cookies_of(studio.request).check_csrf(studio.session, csrf_token)
         if enhance_style not in CHAT_STYLES and enhance_style not in LOOKS:
             raise InvalidRequestError(
                 f"Unknown style {enhance_style!r}; choose one of "

@@ -27,7 +27,6 @@ from sorakit.studio.create_choices import Asked, entry_for
 from sorakit.studio.create_form import CreateForm, Upload, posted_form
 from sorakit.studio.jobs import last_frame_image
 from sorakit.studio.render import Studio, StudioDep
-from sorakit.studio.session import cookies_of
 
 router = APIRouter()
 
@@ -140,7 +139,7 @@ async def create_preview(request: Request, studio: StudioDep) -> Response:
         return studio.to_sign_in()
     try:
         form = await posted_form(request)
-        cookies_of(request).check_csrf(studio.session, form.csrf_token)
+        studio.check_form(form.csrf_token)
         entry = entry_for(studio, form.model or None)
         _, aliased = studio.engine.catalog.route(form.model or entry.name)
         snap = form.asked.strict or aliased  # an alias's request is always snapped, as in create

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
 from fastapi import APIRouter
-from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, RedirectResponse, Response
 from PIL import Image
 
 from sorakit import media
@@ -20,17 +19,11 @@ from sorakit.engine.polling import PollSchedule
 from sorakit.errors import NotFoundError, ProviderError, SorakitError, TransientProviderError
 from sorakit.ledger import JobRecord, JobStatus
 from sorakit.studio.create_refusals import moderation_of
-from sorakit.studio.render import Studio, StudioDep, templates
+from sorakit.studio.events import DONE, event_stream, fragment
+from sorakit.studio.render import Studio, StudioDep
 from sorakit.studio.session import CSRF_FIELD
 
 router = APIRouter()
-
-POLL_SECONDS = 0.25
-"""How often a progress stream reads its job from the ledger (the supervisor drives the job)."""
-KEEPALIVE_SECONDS = 15.0
-"""A comment after this long without an event, so proxies keep the stream open."""
-STREAM_SECONDS = 3 * 3600.0
-"""A stream ends after this long; the browser reconnects if the job still runs."""
 
 _STATUS_WORDS = {
     JobStatus.PENDING: "Submitting",
@@ -159,51 +152,23 @@ async def job_page(video_id: str, studio: StudioDep) -> Response:
     return studio.render("job.html", panel=template, **context)
 
 
-def _event(name: str, html: str) -> str:
-    """One server-sent event; each line of the fragment is a `data:` line."""
-    lines = "".join(f"data: {line}\n" for line in html.splitlines() or [""])
-    return f"event: {name}\n{lines}\n"
-
-
 @router.get("/jobs/{video_id}/events")
 async def job_events(video_id: str, studio: StudioDep) -> Response:
     """`progress` events while the job runs, then one `done` event with the finished panel."""
     job = await _signed_in_own(studio, video_id)
     if isinstance(job, Response):
         return job
-    return StreamingResponse(
-        _events(studio, job.id),
-        media_type="text/event-stream",
-        headers={"cache-control": "no-store", "x-accel-buffering": "no"},
-    )
+    catalog, csrf_token = studio.engine.catalog, studio.csrf_token()
 
+    async def panel() -> tuple[str, str]:
+        job_now = await studio.engine.ledger.get(job.id)
+        if job_now.status.finished:
+            return DONE, fragment(
+                "_finished.html", **finished_context(job_now, catalog, csrf_token)
+            )
+        return "progress", fragment("_progress.html", job=job_now, progress=progress_of(job_now))
 
-async def _events(studio: Studio, video_id: str) -> AsyncIterator[str]:
-    said = ""
-    quiet_since = started = time.monotonic()
-    while time.monotonic() - started < STREAM_SECONDS:
-        try:
-            job = await studio.engine.ledger.get(video_id)
-        except SorakitError as exc:  # deleted meanwhile: the status is sent, so say it here
-            yield _event("done", fragment("_error.html", message=exc.message, allowed=None))
-            return
-        if job.status.finished:
-            context = finished_context(job, studio.engine.catalog, studio.csrf_token())
-            yield _event("done", fragment("_finished.html", **context))
-            return
-        html = fragment("_progress.html", job=job, progress=progress_of(job))
-        if html != said:
-            yield _event("progress", html)
-            said, quiet_since = html, time.monotonic()
-        elif time.monotonic() - quiet_since > KEEPALIVE_SECONDS:
-            yield ": keep-alive\n\n"
-            quiet_since = time.monotonic()
-        await anyio.sleep(POLL_SECONDS)
-
-
-def fragment(template: str, **context: object) -> str:
-    """A fragment rendered outside a response (for events)."""
-    return templates.get_template(template).render(context)
+    return event_stream(panel)
 
 
 @router.get("/jobs/{video_id}/content")

@@ -22,7 +22,7 @@ from sorakit.studio.library_details import details_of
 from sorakit.studio.library_export import MAX_SELECTION, zip_response
 from sorakit.studio.library_query import SPRITE_GRID, STATUSES, Filters, fetch_page
 from sorakit.studio.render import Studio, StudioDep
-from sorakit.studio.session import CSRF_FIELD, cookies_of
+from sorakit.studio.session import CSRF_FIELD
 
 router = APIRouter()
 
@@ -164,7 +164,7 @@ async def library_delete(
         return studio.to_sign_in()
     remote_too = bool(remote)
     try:
-        cookies_of(studio.request).check_csrf(studio.session, csrf_token)
+        studio.check_form(csrf_token)
         job = await own_job(studio, video_id)
         # As `sorakit jobs delete`: asked to delete the provider's copy, a failure there
         # keeps both copies, so the person can try again.
@@ -195,7 +195,7 @@ async def library_export(
         return studio.to_sign_in()
     chosen = list(dict.fromkeys(ids or []))
     try:
-        cookies_of(studio.request).check_csrf(studio.session, csrf_token)
+        studio.check_form(csrf_token)
         if not chosen:
             raise InvalidRequestError("Select at least one video to export.", param="ids")
         if len(chosen) > MAX_SELECTION:

@@ -9,6 +9,7 @@ signed-in key, whose run page follows it. The storyboard tab lives in `long_vide
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 from typing import Annotated, Any
 
 import anyio
@@ -39,7 +40,7 @@ from sorakit.studio.long_video_start import (
     write_upload,
 )
 from sorakit.studio.render import Studio, StudioDep
-from sorakit.studio.session import CSRF_FIELD, cookies_of
+from sorakit.studio.session import CSRF_FIELD
 
 router = APIRouter()
 router.include_router(long_video_storyboard.router)
@@ -86,29 +87,6 @@ def _page(studio: Studio, form: LongForm, status: int = 200, **extra: Any) -> Re
     )
 
 
-def _answer(
-    studio: Studio, form: LongForm, template: str, status: int = 200, **context: Any
-) -> Response:
-    """A fragment for htmx; the whole page around it for a browser without scripts."""
-    if studio.is_htmx:
-        return studio.render(template, status, **context)
-    return _page(studio, form, status, inner=template, **context)
-
-
-def _refusal(studio: Studio, form: LongForm, exc: SorakitError) -> Response:
-    if studio.is_htmx:
-        return studio.error(exc)
-    allowed = getattr(exc, "allowed", None)
-    return _answer(
-        studio,
-        form,
-        "_error.html",
-        studio.error(exc).status_code,
-        message=exc.message,
-        allowed=allowed,
-    )
-
-
 @router.get("/long")
 async def long_page(studio: StudioDep) -> Response:
     """The Long video page, on its prompt-and-length tab."""
@@ -150,18 +128,17 @@ async def long_plan(
     form = replace(form, model=form.model or entry_for(studio, None).name)
     longs = LongVideos(studio.engine)
     try:
-        cookies_of(studio.request).check_csrf(studio.session, csrf_token)
+        studio.check_form(csrf_token)
         request = long_request(form, form.model)
         estimate = longs.estimate(request)  # refuses an impossible total before planning
         request, enhancement_note = await enhanced_for_planning(request, studio.settings)
         plan = await longs.plan(request)
     except SorakitError as exc:
-        return _refusal(studio, form, exc)
+        return studio.error_in_page(partial(_page, studio, form), exc)
     if enhancement_note:
         plan.notes.append(enhancement_note)
-    return _answer(
-        studio,
-        form,
+    return studio.in_page(
+        partial(_page, studio, form),
         "_long_plan.html",
         plan=plan,
         plan_estimate=_price(estimate),
@@ -192,7 +169,7 @@ async def long_render(
     longs = LongVideos(studio.engine)
     folder = upload_folder(studio, "long")  # this request's plan and first frame
     try:
-        cookies_of(studio.request).check_csrf(studio.session, csrf_token)
+        studio.check_form(csrf_token)
         request = long_request(form, form.model)
         _, lengths = longs.lengths(request)
         edited = edited_plan(plan, lengths) if plan.given else None
@@ -208,5 +185,5 @@ async def long_render(
             pipeline = await longs.start(replace(request, parallel=parallel))
     except SorakitError as exc:
         await discard(folder)
-        return _refusal(studio, form, exc)
+        return studio.error_in_page(partial(_page, studio, form), exc)
     return runs.started(studio, pipeline)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -35,7 +36,7 @@ from sorakit.studio.long_video_start import (
     write_upload,
 )
 from sorakit.studio.render import Studio, StudioDep
-from sorakit.studio.session import CSRF_FIELD, cookies_of
+from sorakit.studio.session import CSRF_FIELD
 
 router = APIRouter()
 
@@ -76,25 +77,6 @@ def _page(studio: Studio, form: StoryboardForm, status: int = 200, **extra: Any)
         board_form=form,
         example=_EXAMPLE,
         **extra,
-    )
-
-
-def _answer(
-    studio: Studio, form: StoryboardForm, template: str, status: int = 200, **context: Any
-) -> Response:
-    """A fragment for htmx; the whole page around it for a browser without scripts."""
-    if studio.is_htmx:
-        return studio.render(template, status, **context)
-    return _page(studio, form, status, inner=template, **context)
-
-
-def _refusal(studio: Studio, form: StoryboardForm, exc: SorakitError) -> Response:
-    answer = studio.error(exc)
-    if studio.is_htmx:
-        return answer
-    allowed = getattr(exc, "allowed", None)
-    return _page(
-        studio, form, answer.status_code, inner="_error.html", message=exc.message, allowed=allowed
     )
 
 
@@ -217,20 +199,19 @@ async def storyboard_preview(
     boards = Storyboards(studio.engine)
     folder = None
     try:
-        cookies_of(studio.request).check_csrf(studio.session, csrf_token)
+        studio.check_form(csrf_token)
         request, folder = await _request(studio, form, storyboard_file)
         board, shots = await boards.plan(request)
     except SorakitError as exc:
-        return _refusal(studio, form, exc)
+        return studio.error_in_page(partial(_page, studio, form), exc)
     finally:
         await discard(folder)  # a preview keeps nothing
     rows = [
         ShotRow(number, shot, _price(studio, shot)) for number, shot in enumerate(shots, start=1)
     ]
     total = boards.estimate(shots)
-    return _answer(
-        studio,
-        form,
+    return studio.in_page(
+        partial(_page, studio, form),
         "_long_storyboard.html",
         title=board.title,
         rows=rows,
@@ -258,7 +239,7 @@ async def storyboard_render(
     boards = Storyboards(studio.engine)
     folder = None
     try:
-        cookies_of(studio.request).check_csrf(studio.session, csrf_token)
+        studio.check_form(csrf_token)
         request, folder = await _request(studio, form, storyboard_file)
         _, shots = await boards.plan(request)  # the models its shots use, each admitted
         async with admitted(studio, *(shot.model for shot in shots)) as parallel:
@@ -266,5 +247,5 @@ async def storyboard_render(
             pipeline = await boards.start(request)
     except SorakitError as exc:
         await discard(folder)
-        return _refusal(studio, form, exc)
+        return studio.error_in_page(partial(_page, studio, form), exc)
     return runs.started(studio, pipeline)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi.responses import Response
@@ -17,7 +18,6 @@ from markupsafe import Markup
 
 from sorakit.errors import InvalidRequestError, PermissionDeniedError, SorakitError
 from sorakit.studio.render import Studio, templates
-from sorakit.studio.session import cookies_of
 
 SECTIONS = (
     ("/manage/keys", "Keys"),
@@ -52,11 +52,6 @@ def refusal(studio: Studio) -> Response | None:
 def when(timestamp: float) -> str:
     """A time as the admin pages show it (UTC, to the minute)."""
     return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M")
-
-
-def check_form(studio: Studio, token: str) -> None:
-    """Refuse a form without this session's CSRF token."""
-    cookies_of(studio.request).check_csrf(studio.session, token)
 
 
 def fragment_html(studio: Studio, template: str, **context: Any) -> Markup:
@@ -119,6 +114,53 @@ async def refused(
         return fragment
     html = Markup(bytes(fragment.body).decode())
     return await page(studio, template, section_context, status=fragment.status_code, result=html)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a form's action answers with: a fragment and what it shows (a plain notice is a str)."""
+
+    fragment: str
+    context: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Action = Callable[[], Awaitable[str | Reply]]
+"""A form's admin action, run once the caller is an admin and the form carries its token."""
+
+
+@dataclass(frozen=True)
+class Section:
+    """One tab of the Admin page: its page template and what the page shows."""
+
+    template: str
+    context: PageContext
+
+    async def show(self, studio: Studio) -> Response:
+        """The section's page, for an admin; else sign-in or the refusal."""
+        if (refused_now := refusal(studio)) is not None:
+            return refused_now
+        return await page(studio, self.template, self.context)
+
+    async def act(self, studio: Studio, csrf_token: str, action: Action) -> Response:
+        """Run a form's action for an admin whose form carries its token, and answer its
+        result with the refreshed list (or the refusal in the page)."""
+        if (refused_now := refusal(studio)) is not None:
+            return refused_now
+        try:
+            studio.check_form(csrf_token)
+            result = await action()
+        except SorakitError as exc:
+            return await refused(studio, self.template, self.context, exc)
+        reply = (
+            Reply("_manage_notice.html", {"notice": result}) if isinstance(result, str) else result
+        )
+        fresh = await self.context(studio)
+        response = await answer(
+            studio, self.template, self.context, reply.fragment, **reply.context, **fresh
+        )
+        response.headers.update(reply.headers)
+        return response
 
 
 def number_field(value: str, name: str) -> float | None:

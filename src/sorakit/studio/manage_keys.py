@@ -14,20 +14,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form
 from fastapi.responses import Response
 
-from sorakit.errors import ConfigurationError, InvalidRequestError, NotFoundError, SorakitError
+from sorakit.errors import ConfigurationError, InvalidRequestError, NotFoundError
 from sorakit.ledger import ApiKeyRecord
 from sorakit.ledger.keys import MAX_LIMIT
 from sorakit.ledger.records import amount_text
 from sorakit.settings import Settings
-from sorakit.studio.manage_common import (
-    answer,
-    check_form,
-    number_field,
-    page,
-    refusal,
-    refused,
-    when,
-)
+from sorakit.studio.manage_common import Reply, Section, number_field, when
 from sorakit.studio.render import Studio, StudioDep
 from sorakit.studio.session import CSRF_FIELD
 
@@ -83,12 +75,13 @@ async def _context(studio: Studio) -> dict[str, Any]:
     }
 
 
+SECTION = Section(PAGE, _context)
+
+
 @router.get("/manage/keys")
 async def keys_page(studio: StudioDep) -> Response:
     """The keys, and the form that makes one."""
-    if (refused_now := refusal(studio)) is not None:
-        return refused_now
-    return await page(studio, PAGE, _context)
+    return await SECTION.show(studio)
 
 
 def _whole(value: str, name: str) -> int | None:
@@ -147,10 +140,8 @@ async def create_key(
     csrf_token: Annotated[str, Form(alias=CSRF_FIELD)] = "",
 ) -> Response:
     """Create a key as `POST /admin/keys` does, and show its token this once."""
-    if (refused_now := refusal(studio)) is not None:
-        return refused_now
-    try:
-        check_form(studio, csrf_token)
+
+    async def create() -> Reply:
         budget, rate = number_field(budget_usd, "budget_usd"), number_field(rpm, "rpm")
         running = _whole(concurrency, "concurrency")
         allowed = _allow_list(studio, models)
@@ -166,21 +157,11 @@ async def create_key(
             webhook_url=url or None,
             webhook_secret=sealed,
         )
-    except SorakitError as exc:
-        return await refused(studio, PAGE, _context, exc)
-    studio.gatekeeper.forget()  # the first tenant key closes the gateway: apply it at once
-    response = await answer(
-        studio,
-        PAGE,
-        _context,
-        "_manage_key_created.html",
-        key=key,
-        token=token,
-        webhook_secret=secret,
-        **await _context(studio),
-    )
-    response.headers.update(NO_STORE)
-    return response
+        studio.gatekeeper.forget()  # the first tenant key closes the gateway: apply it at once
+        shown = {"key": key, "token": token, "webhook_secret": secret}
+        return Reply("_manage_key_created.html", shown, headers=NO_STORE)
+
+    return await SECTION.act(studio, csrf_token, create)
 
 
 @router.post("/manage/keys/{key_id}/revoke")
@@ -194,11 +175,9 @@ async def revoke_key(
     The key this session signed in with is refused: revoking it would shut the page on the
     person using it, so it takes another admin key to do.
     """
-    if (refused_now := refusal(studio)) is not None:
-        return refused_now
     principal = studio.principal
-    try:
-        check_form(studio, csrf_token)
+
+    async def revoke() -> str:
         if principal is not None and principal.key is not None and principal.key.id == key_id:
             raise InvalidRequestError(
                 "This is the key you are signed in with; to revoke it, sign in with another "
@@ -206,12 +185,10 @@ async def revoke_key(
                 param="key_id",
             )
         key = await studio.engine.ledger.revoke_key(key_id)
-    except SorakitError as exc:
-        return await refused(studio, PAGE, _context, exc)
-    studio.gatekeeper.forget()  # refused from the next request on, not after the cache lapses
-    notice = (
-        f"Revoked {key.name} ({key.id}): requests with it are refused from now on. Its videos stay."
-    )
-    return await answer(
-        studio, PAGE, _context, "_manage_notice.html", notice=notice, **await _context(studio)
-    )
+        studio.gatekeeper.forget()  # refused from the next request on, not after the cache lapses
+        return (
+            f"Revoked {key.name} ({key.id}): requests with it are refused from now on. "
+            "Its videos stay."
+        )
+
+    return await SECTION.act(studio, csrf_token, revoke)

@@ -23,15 +23,7 @@ from sorakit.catalog.sync import (
     set_alias,
     set_price,
 )
-from sorakit.errors import SorakitError
-from sorakit.studio.manage_common import (
-    answer,
-    check_form,
-    lenient_number,
-    page,
-    refusal,
-    refused,
-)
+from sorakit.studio.manage_common import Section, lenient_number
 from sorakit.studio.render import Studio, StudioDep
 from sorakit.studio.session import CSRF_FIELD
 
@@ -79,18 +71,13 @@ async def _context(studio: Studio) -> dict[str, Any]:
     }
 
 
+SECTION = Section(PAGE, _context)
+
+
 @router.get("/manage/models")
 async def models_page(studio: StudioDep) -> Response:
     """The aliases in force and every model's prices, with the forms that change them."""
-    if (refused_now := refusal(studio)) is not None:
-        return refused_now
-    return await page(studio, PAGE, _context)
-
-
-async def _done(studio: Studio, notice: str) -> Response:
-    return await answer(
-        studio, PAGE, _context, "_manage_notice.html", notice=notice, **await _context(studio)
-    )
+    return await SECTION.show(studio)
 
 
 @router.post("/manage/models/aliases")
@@ -101,14 +88,12 @@ async def put_alias(
     csrf_token: Annotated[str, Form(alias=CSRF_FIELD)] = "",
 ) -> Response:
     """Route a model name to another model (it wins over a settings alias of the same name)."""
-    if (refused_now := refusal(studio)) is not None:
-        return refused_now
-    try:
-        check_form(studio, csrf_token)
+
+    async def route() -> str:
         await set_alias(studio.engine.catalog, studio.engine.ledger, name, target.strip())
-    except SorakitError as exc:
-        return await refused(studio, PAGE, _context, exc)
-    return await _done(studio, f"{name} now routes to {target.strip()}.")
+        return f"{name} now routes to {target.strip()}."
+
+    return await SECTION.act(studio, csrf_token, route)
 
 
 @router.post("/manage/models/aliases/remove")
@@ -118,19 +103,16 @@ async def delete_alias(
     csrf_token: Annotated[str, Form(alias=CSRF_FIELD)] = "",
 ) -> Response:
     """Drop an alias set here; a settings alias of the same name routes the name again."""
-    if (refused_now := refusal(studio)) is not None:
-        return refused_now
     catalog = studio.engine.catalog
-    try:
-        check_form(studio, csrf_token)
+
+    async def remove() -> str:
         await remove_alias(catalog, studio.engine.ledger, name)
-    except SorakitError as exc:
-        return await refused(studio, PAGE, _context, exc)
-    after = catalog.aliases.get(name)
-    notice = f"Removed the alias {name}" + (
-        f"; the settings route it to {after}." if after else "."
-    )
-    return await _done(studio, notice)
+        after = catalog.aliases.get(name)
+        return f"Removed the alias {name}" + (
+            f"; the settings route it to {after}." if after else "."
+        )
+
+    return await SECTION.act(studio, csrf_token, remove)
 
 
 def _price_body(
@@ -160,18 +142,16 @@ async def put_price(
     csrf_token: Annotated[str, Form(alias=CSRF_FIELD)] = "",
 ) -> Response:
     """Override a model's prices (replacing an earlier override); new jobs are estimated at it."""
-    if (refused_now := refusal(studio)) is not None:
-        return refused_now
     catalog = studio.engine.catalog
-    try:
-        check_form(studio, csrf_token)
+
+    async def override() -> str:
         body = _price_body(usd_per_second, size, clip_size, clip_seconds, clip_usd)
         await set_price(catalog, studio.engine.ledger, model, body)
         line = _price_line(price_view(catalog, model))
-    except SorakitError as exc:
-        return await refused(studio, PAGE, _context, exc)
-    prices = "; ".join(part for part in (line["per_second"], line["per_clip"]) if part)
-    return await _done(studio, f"{line['model']} now costs {prices}.")
+        prices = "; ".join(part for part in (line["per_second"], line["per_clip"]) if part)
+        return f"{line['model']} now costs {prices}."
+
+    return await SECTION.act(studio, csrf_token, override)
 
 
 @router.post("/manage/models/prices/restore")
@@ -181,11 +161,9 @@ async def restore_price(
     csrf_token: Annotated[str, Form(alias=CSRF_FIELD)] = "",
 ) -> Response:
     """Back to the model's list price."""
-    if (refused_now := refusal(studio)) is not None:
-        return refused_now
-    try:
-        check_form(studio, csrf_token)
+
+    async def restore() -> str:
         await remove_price(studio.engine.catalog, studio.engine.ledger, model)
-    except SorakitError as exc:
-        return await refused(studio, PAGE, _context, exc)
-    return await _done(studio, f"{model} is back at its list price.")
+        return f"{model} is back at its list price."
+
+    return await SECTION.act(studio, csrf_token, restore)

@@ -13,8 +13,8 @@ from fastapi import APIRouter, Form
 from fastapi.responses import Response
 
 from sorakit.engine.upstream import STRATEGIES, PoolAdmin
-from sorakit.errors import InvalidRequestError, NotFoundError, SorakitError
-from sorakit.studio.manage_common import answer, check_form, page, refusal, refused, when
+from sorakit.errors import InvalidRequestError, NotFoundError
+from sorakit.studio.manage_common import Section, when
 from sorakit.studio.render import Studio, StudioDep
 from sorakit.studio.session import CSRF_FIELD
 
@@ -39,12 +39,13 @@ async def _context(studio: Studio) -> dict[str, Any]:
     return {"section": "Pools", "pools": pools, "strategies": STRATEGIES, "list_template": LIST}
 
 
+SECTION = Section(PAGE, _context)
+
+
 @router.get("/manage/pools")
 async def pools_page(studio: StudioDep) -> Response:
     """Every provider that takes credentials, its strategy and its credentials' state."""
-    if (refused_now := refusal(studio)) is not None:
-        return refused_now
-    return await page(studio, PAGE, _context)
+    return await SECTION.show(studio)
 
 
 def _limit(value: str) -> int | None:
@@ -71,12 +72,6 @@ async def _member(studio: Studio, provider: str, credential_id: str) -> None:
         )
 
 
-async def _done(studio: Studio, notice: str) -> Response:
-    return await answer(
-        studio, PAGE, _context, "_manage_notice.html", notice=notice, **await _context(studio)
-    )
-
-
 @router.post("/manage/pools/{provider}/credentials")
 async def add_credential(
     studio: StudioDep,
@@ -89,10 +84,8 @@ async def add_credential(
     csrf_token: Annotated[str, Form(alias=CSRF_FIELD)] = "",
 ) -> Response:
     """Add a credential to a provider's pool (sealed with `SORAKIT_SECRET_KEY`)."""
-    if (refused_now := refusal(studio)) is not None:
-        return refused_now
-    try:
-        check_form(studio, csrf_token)
+
+    async def add() -> str:
         record = await _admin(studio).add(
             provider,
             secret=secret,
@@ -101,9 +94,9 @@ async def add_credential(
             proxy=proxy.strip() or None,
             base_url=base_url.strip() or None,
         )
-    except SorakitError as exc:
-        return await refused(studio, PAGE, _context, exc)
-    return await _done(studio, f"Added {record.label} ({record.id}) to the {provider} pool.")
+        return f"Added {record.label} ({record.id}) to the {provider} pool."
+
+    return await SECTION.act(studio, csrf_token, add)
 
 
 @router.post("/manage/pools/{provider}/credentials/{credential_id}/remove")
@@ -114,15 +107,13 @@ async def remove_credential(
     csrf_token: Annotated[str, Form(alias=CSRF_FIELD)] = "",
 ) -> Response:
     """Forget a stored credential; refused while jobs it created are unfinished."""
-    if (refused_now := refusal(studio)) is not None:
-        return refused_now
-    try:
-        check_form(studio, csrf_token)
+
+    async def remove() -> str:
         await _member(studio, provider, credential_id)
         await _admin(studio).remove(credential_id)
-    except SorakitError as exc:
-        return await refused(studio, PAGE, _context, exc)
-    return await _done(studio, f"Removed {credential_id} from the {provider} pool.")
+        return f"Removed {credential_id} from the {provider} pool."
+
+    return await SECTION.act(studio, csrf_token, remove)
 
 
 @router.post("/manage/pools/{provider}/credentials/{credential_id}/enabled")
@@ -134,18 +125,16 @@ async def set_enabled(
     csrf_token: Annotated[str, Form(alias=CSRF_FIELD)] = "",
 ) -> Response:
     """Put a credential back in rotation (clearing its failures), or take it out."""
-    if (refused_now := refusal(studio)) is not None:
-        return refused_now
-    try:
-        check_form(studio, csrf_token)
+
+    async def change() -> str:
         if enabled not in ("true", "false"):
             raise InvalidRequestError("'enabled' must be true or false", param="enabled")
         await _member(studio, provider, credential_id)
         record = await _admin(studio).change(credential_id, enabled=enabled == "true")
-    except SorakitError as exc:
-        return await refused(studio, PAGE, _context, exc)
-    state = "enabled" if record.enabled else "disabled"
-    return await _done(studio, f"{record.label} ({record.id}) {state}.")
+        state = "enabled" if record.enabled else "disabled"
+        return f"{record.label} ({record.id}) {state}."
+
+    return await SECTION.act(studio, csrf_token, change)
 
 
 @router.post("/manage/pools/{provider}/strategy")
@@ -156,11 +145,9 @@ async def set_strategy(
     csrf_token: Annotated[str, Form(alias=CSRF_FIELD)] = "",
 ) -> Response:
     """How the pool picks a credential for each job (its proxy is kept)."""
-    if (refused_now := refusal(studio)) is not None:
-        return refused_now
-    try:
-        check_form(studio, csrf_token)
+
+    async def configure() -> str:
         pool = await _admin(studio).configure(provider, strategy=strategy.strip() or None)
-    except SorakitError as exc:
-        return await refused(studio, PAGE, _context, exc)
-    return await _done(studio, f"The {provider} pool now picks {pool['strategy']}.")
+        return f"The {provider} pool now picks {pool['strategy']}."
+
+    return await SECTION.act(studio, csrf_token, configure)

@@ -41,7 +41,7 @@ from sorakit.studio.batch_start import (
 )
 from sorakit.studio.create_choices import Asked, Choices, choices_for, entry_for, model_choices
 from sorakit.studio.render import Studio, StudioDep
-from sorakit.studio.session import CSRF_FIELD, cookies_of
+from sorakit.studio.session import CSRF_FIELD
 
 router = APIRouter()
 
@@ -126,7 +126,7 @@ async def multiple_choices(studio: StudioDep) -> Response:
     reference = form.get("reference")  # its name only, or the file where the form sends it
     chosen = reference.filename if isinstance(reference, StarletteUpload) else reference
     try:
-        cookies_of(studio.request).check_csrf(studio.session, text(CSRF_FIELD))
+        studio.check_form(text(CSRF_FIELD))
         context = _choices_context(
             studio,
             text("model") or None,
@@ -159,10 +159,9 @@ async def multiple_start(
     csrf_token: Annotated[str, Form(alias=CSRF_FIELD)] = "",
 ) -> Response:
     """Start the prompts as a batch, or the takes as variations; then the run's page."""
-    if not studio.signed_in:
-        return studio.to_sign_in()
+    if (refusal := studio.form_refusal(csrf_token)) is not None:
+        return refusal
     try:
-        cookies_of(studio.request).check_csrf(studio.session, csrf_token)
         options = run_options(concurrency, rpm, budget, enhance)
         data, _ = await read_upload(reference, MAX_IMAGE_BYTES)
         model = model.strip() or entry_for(studio, None).name

@@ -22,7 +22,7 @@ from sorakit.studio.create_choices import Asked, choices_for, entry_for, model_c
 from sorakit.studio.long_video_plan import ENHANCEMENTS, budget_usd
 from sorakit.studio.long_video_start import admitted, owner_fields
 from sorakit.studio.render import Studio, StudioDep
-from sorakit.studio.session import CSRF_FIELD, cookies_of
+from sorakit.studio.session import CSRF_FIELD
 
 router = APIRouter()
 
@@ -250,7 +250,7 @@ async def remix_chain_start(
         return studio.to_sign_in()
     chains = RemixChains(studio.engine)
     try:
-        cookies_of(studio.request).check_csrf(studio.session, csrf_token)
+        studio.check_form(csrf_token)
         request = await _request(studio, form)
         model = request.model
         if request.base_is_video:  # its remixes are made where it was made

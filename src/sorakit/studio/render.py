@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Protocol
 
@@ -37,6 +38,11 @@ _STATUS: tuple[tuple[type[SorakitError], int], ...] = (
 """A refusal's status; anything else is the caller's to change (400), as the page says."""
 
 
+PageAround = Callable[..., Response]
+"""A page with a fragment in it, for a browser without scripts: `page(status, inner=template,
+**context)`."""
+
+
 class Watcher(Protocol):
     """What tracks a submitted job in the background (the server's supervisor)."""
 
@@ -66,6 +72,23 @@ class Studio:
     def csrf_token(self) -> str:
         return cookies_of(self.request).csrf_token(self.session) if self.session else ""
 
+    def check_form(self, csrf_token: str) -> None:
+        """Refuse a form without this session's CSRF token."""
+        cookies_of(self.request).check_csrf(self.session, csrf_token)
+
+    def form_refusal(
+        self, csrf_token: str, refuse: Callable[[SorakitError], Response] | None = None
+    ) -> Response | None:
+        """None when a signed-in caller's form carries its token; else the sign-in page, or the
+        refusal as `refuse` answers it (`error` unless the page shows refusals elsewhere)."""
+        if not self.signed_in:
+            return self.to_sign_in()
+        try:
+            self.check_form(csrf_token)
+        except SorakitError as exc:
+            return (refuse or self.error)(exc)
+        return None
+
     def render(self, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
         """A page or fragment; a page also makes sure the browser holds a session cookie."""
         session = self.session or Session.new()
@@ -91,6 +114,22 @@ class Studio:
         return self.render(
             "_error.html", status, message=exc.message, allowed=allowed, retry_after=wait
         )
+
+    def in_page(
+        self, page: PageAround, template: str, status: int = 200, **context: Any
+    ) -> Response:
+        """A fragment for htmx; the whole page around it for a browser without scripts."""
+        if self.is_htmx:
+            return self.render(template, status, **context)
+        return page(status, inner=template, **context)
+
+    def error_in_page(self, page: PageAround, exc: SorakitError) -> Response:
+        """A refusal as `error` gives it to htmx; else the whole page with it in place."""
+        answer = self.error(exc)
+        if self.is_htmx:
+            return answer
+        allowed = getattr(exc, "allowed", None)
+        return page(answer.status_code, inner="_error.html", message=exc.message, allowed=allowed)
 
     def to_sign_in(self) -> Response:
         """Send a caller who is not signed in to the sign-in page (htmx follows `HX-Redirect`)."""

@@ -12,23 +12,21 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
-import anyio
 from fastapi import APIRouter, Form
-from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from sorakit.errors import InvalidRequestError, NotFoundError, SorakitError
 from sorakit.gateway.pipeline_renders import PipelineRenders
 from sorakit.ledger import JobRecord, JobStatus, PipelineRecord, PipelineStatus
 from sorakit.pipelines.steps import owner_fields
 from sorakit.studio.budget import owner_for
-from sorakit.studio.jobs import KEEPALIVE_SECONDS, POLL_SECONDS, STREAM_SECONDS, fragment
+from sorakit.studio.events import DONE, event_stream, fragment
 from sorakit.studio.render import Studio, StudioDep
-from sorakit.studio.session import CSRF_FIELD, cookies_of
+from sorakit.studio.session import CSRF_FIELD
 
 router = APIRouter()
 
@@ -303,46 +301,19 @@ async def run_page(pipeline_id: str, studio: StudioDep) -> Response:
     return studio.render("run.html", view=await view_of(studio, pipeline))
 
 
-def _event(name: str, html: str) -> str:
-    """One server-sent event; each line of the fragment is a `data:` line."""
-    lines = "".join(f"data: {line}\n" for line in html.splitlines() or [""])
-    return f"event: {name}\n{lines}\n"
-
-
 @router.get("/runs/{pipeline_id}/events")
 async def run_events(pipeline_id: str, studio: StudioDep) -> Response:
     """`steps` events while the pipeline runs (only when something changed), then `done`."""
     pipeline = await _signed_in_own(studio, pipeline_id)
     if isinstance(pipeline, Response):
         return pipeline
-    return StreamingResponse(
-        _events(studio, pipeline.id),
-        media_type="text/event-stream",
-        headers={"cache-control": "no-store", "x-accel-buffering": "no"},
-    )
-
-
-async def _events(studio: Studio, pipeline_id: str) -> AsyncIterator[str]:
-    said = ""
     form = {"csrf_field": CSRF_FIELD, "csrf_token": studio.csrf_token()}
-    quiet_since = started_at = time.monotonic()
-    while time.monotonic() - started_at < STREAM_SECONDS:
-        try:
-            view = await view_of(studio, await studio.engine.ledger.get_pipeline(pipeline_id))
-        except SorakitError as exc:  # deleted meanwhile
-            yield _event("done", fragment("_error.html", message=exc.message, allowed=None))
-            return
-        html = fragment("_run_live.html", view=view, **form)
-        if not view.running:
-            yield _event("done", html)
-            return
-        if html != said:
-            yield _event("steps", html)
-            said, quiet_since = html, time.monotonic()
-        elif time.monotonic() - quiet_since > KEEPALIVE_SECONDS:
-            yield ": keep-alive\n\n"
-            quiet_since = time.monotonic()
-        await anyio.sleep(POLL_SECONDS)
+
+    async def panel() -> tuple[str, str]:
+        view = await view_of(studio, await studio.engine.ledger.get_pipeline(pipeline.id))
+        return "steps" if view.running else DONE, fragment("_run_live.html", view=view, **form)
+
+    return event_stream(panel)
 
 
 @router.get("/runs/{pipeline_id}/content")
@@ -395,7 +366,7 @@ async def run_resume(
     principal = studio.principal
     assert principal is not None
     try:
-        cookies_of(studio.request).check_csrf(studio.session, csrf_token)
+        studio.check_form(csrf_token)
         view = await view_of(studio, pipeline)
         if not view.resumable:
             raise InvalidRequestError(

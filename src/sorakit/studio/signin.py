@@ -49,7 +49,7 @@ async def sign_out(
 ) -> Response:
     """Forget the key: the cookie is all there is to forget."""
     try:
-        cookies_of(studio.request).check_csrf(studio.session, csrf_token)
+        studio.check_form(csrf_token)
     except SorakitError as exc:
         return studio.error(exc)
     response = RedirectResponse("/sign-in", status_code=303)
