@@ -107,7 +107,8 @@ def test_an_enhanced_prompt_is_taken_and_a_limit_holds_the_button(
         page.click("#create button[type=submit]")  # renders for 30 s: the one it may run
         page.wait_for_selector("#job [data-video-id]")
         page.click("#create button[type=submit]")
-        page.wait_for_selector("#job [data-retry-after]")
+        # The countdown starts once htmx has settled the refusal (static/studio.js).
+        page.wait_for_selector("#job [data-retry-after][data-counting]")
         assert page.is_disabled("#create button[type=submit]")
         page.wait_for_function(
             "!document.querySelector('#create button[type=submit]').disabled", timeout=10_000
