@@ -67,16 +67,6 @@ async def own_job(studio: Studio, video_id: str) -> JobRecord:
     return job
 
 
-async def _signed_in_own(studio: Studio, video_id: str) -> JobRecord | Response:
-    """The caller's job, or the page to answer with instead (sign in, or not found)."""
-    if not studio.signed_in:
-        return studio.to_sign_in()
-    try:
-        return await own_job(studio, video_id)
-    except SorakitError as exc:
-        return studio.error(exc)
-
-
 @dataclass(frozen=True)
 class Actions:
     """What a finished video offers beside its download."""
@@ -145,7 +135,7 @@ async def launch(studio: Studio, job: JobRecord) -> Response:
 @router.get("/jobs/{video_id}")
 async def job_page(video_id: str, studio: StudioDep) -> Response:
     """A job's page: its panel, live while it renders."""
-    job = await _signed_in_own(studio, video_id)
+    job = await studio.owned(own_job, video_id)
     if isinstance(job, Response):
         return job
     template, context = job_panel(job, studio.engine.catalog)
@@ -155,7 +145,7 @@ async def job_page(video_id: str, studio: StudioDep) -> Response:
 @router.get("/jobs/{video_id}/events")
 async def job_events(video_id: str, studio: StudioDep) -> Response:
     """`progress` events while the job runs, then one `done` event with the finished panel."""
-    job = await _signed_in_own(studio, video_id)
+    job = await studio.owned(own_job, video_id)
     if isinstance(job, Response):
         return job
     catalog, csrf_token = studio.engine.catalog, studio.csrf_token()

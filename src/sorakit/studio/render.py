@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, Protocol, TypeVar
 
 import jinja2
 from fastapi import Depends, Request, Response
@@ -41,6 +41,9 @@ _STATUS: tuple[tuple[type[SorakitError], int], ...] = (
 PageAround = Callable[..., Response]
 """A page with a fragment in it, for a browser without scripts: `page(status, inner=template,
 **context)`."""
+
+
+Found = TypeVar("Found")
 
 
 class Watcher(Protocol):
@@ -130,6 +133,18 @@ class Studio:
             return answer
         allowed = getattr(exc, "allowed", None)
         return page(answer.status_code, inner="_error.html", message=exc.message, allowed=allowed)
+
+    async def owned(
+        self, find: Callable[[Studio, str], Awaitable[Found]], item_id: str
+    ) -> Found | Response:
+        """The caller's own thing (`find` raises not-found for anyone else's), or the page to
+        answer with instead: sign-in, or the refusal."""
+        if not self.signed_in:
+            return self.to_sign_in()
+        try:
+            return await find(self, item_id)
+        except SorakitError as exc:
+            return self.error(exc)
 
     def to_sign_in(self) -> Response:
         """Send a caller who is not signed in to the sign-in page (htmx follows `HX-Redirect`)."""

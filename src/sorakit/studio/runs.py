@@ -279,23 +279,13 @@ async def own_pipeline(studio: Studio, pipeline_id: str) -> PipelineRecord:
     return pipeline
 
 
-async def _signed_in_own(studio: Studio, pipeline_id: str) -> PipelineRecord | Response:
-    """The caller's pipeline, or the page to answer with instead (sign in, or not found)."""
-    if not studio.signed_in:
-        return studio.to_sign_in()
-    try:
-        return await own_pipeline(studio, pipeline_id)
-    except SorakitError as exc:
-        return studio.error(exc)
-
-
 # routes
 
 
 @router.get("/runs/{pipeline_id}")
 async def run_page(pipeline_id: str, studio: StudioDep) -> Response:
     """A pipeline's page: its plan and steps, live while it runs, then its result."""
-    pipeline = await _signed_in_own(studio, pipeline_id)
+    pipeline = await studio.owned(own_pipeline, pipeline_id)
     if isinstance(pipeline, Response):
         return pipeline
     return studio.render("run.html", view=await view_of(studio, pipeline))
@@ -304,7 +294,7 @@ async def run_page(pipeline_id: str, studio: StudioDep) -> Response:
 @router.get("/runs/{pipeline_id}/events")
 async def run_events(pipeline_id: str, studio: StudioDep) -> Response:
     """`steps` events while the pipeline runs (only when something changed), then `done`."""
-    pipeline = await _signed_in_own(studio, pipeline_id)
+    pipeline = await studio.owned(own_pipeline, pipeline_id)
     if isinstance(pipeline, Response):
         return pipeline
     form = {"csrf_field": CSRF_FIELD, "csrf_token": studio.csrf_token()}
@@ -320,7 +310,7 @@ async def run_events(pipeline_id: str, studio: StudioDep) -> Response:
 async def run_content(pipeline_id: str, studio: StudioDep, download: bool = False) -> Response:
     """The pipeline's output (its video, contact sheet or report), for its owner; byte ranges
     work, for seeking."""
-    pipeline = await _signed_in_own(studio, pipeline_id)
+    pipeline = await studio.owned(own_pipeline, pipeline_id)
     if isinstance(pipeline, Response):
         return pipeline
     return _file(studio, pipeline, pipeline.output, download)
@@ -329,7 +319,7 @@ async def run_content(pipeline_id: str, studio: StudioDep, download: bool = Fals
 @router.get("/runs/{pipeline_id}/files/{name}")
 async def run_file(pipeline_id: str, name: str, studio: StudioDep) -> Response:
     """A batch's report (`report.csv`, `report.json`), as a download, for its owner."""
-    pipeline = await _signed_in_own(studio, pipeline_id)
+    pipeline = await studio.owned(own_pipeline, pipeline_id)
     if isinstance(pipeline, Response):
         return pipeline
     folder = pipeline.spec.get("folder")
@@ -360,7 +350,7 @@ async def run_resume(
     csrf_token: Annotated[str, Form(alias=CSRF_FIELD)] = "",
 ) -> Response:
     """Run a stopped pipeline again: finished steps are reused, only the missing ones paid."""
-    pipeline = await _signed_in_own(studio, pipeline_id)
+    pipeline = await studio.owned(own_pipeline, pipeline_id)
     if isinstance(pipeline, Response):
         return pipeline
     principal = studio.principal
