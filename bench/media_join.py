@@ -1,6 +1,8 @@
 """Joining 5 x 8 s 720p clips: sorakit stream copy vs `cat` of the same bytes (the I/O limit), vs a
 bare PyAV remux loop with no checks (the floor for any Python + PyAV copy), vs the ffmpeg CLI, vs a
-full re-encode (MoviePy's way in sora-extend: decode everything, encode again).
+full re-encode (MoviePy's way in sora-extend: decode everything, encode again). `stitch` joins at
+the box level (`boxjoin`); the packet remux it falls back to is timed beside it, and so is the box
+join alone (no probe, no verification).
 
 Run: .venv/bin/python bench/media_join.py [--no-reencode]
 "In-process" rows time the call alone (the interpreter and `import sorakit.media` excluded); the
@@ -24,6 +26,8 @@ import av
 from _clips import RESULTS, clip, timed
 from sorakit.media import probe, stitch
 from sorakit.media._av import NO_DECODE
+from sorakit.media.boxjoin import join_boxes
+from sorakit.media.splice import Piece, splice
 from sorakit.media.stitch import copy_compatible, probe_all
 from sorakit.media.verify import verify_join
 
@@ -61,6 +65,20 @@ def bare_remux(clips: list[Path], dest: Path, *, lean_open: bool = False) -> Non
     out.close()
 
 
+def stitch_by_remux(clips: list[Path], dest: Path) -> None:
+    """`stitch`'s copy join before the box join (its fall-back): probe, check, remux, verify."""
+    infos = probe_all(clips)
+    assert copy_compatible(infos)[0]
+    fps = infos[0].video.frame_rate if infos[0].video else Fraction(24)
+    pieces, start = [], 0
+    for info in infos:
+        frames = info.video.frames if info.video else 0
+        pieces.append(Piece(info.path, 0, frames, start, start / fps))
+        start += frames
+    splice(dest, pieces, fps)
+    verify_join(dest, start, fps, [p.out_start for p in pieces], audio=True)
+
+
 def process_s(cmd: list[str], runs: int = 3) -> float:
     return timed(lambda: subprocess.run(cmd, check=True, capture_output=True), runs=runs)
 
@@ -82,8 +100,16 @@ def main() -> None:
     clips = [clip(f"j{i}.mp4", seconds=8.0, seed=i, tone=200 + 100 * i) for i in range(5)]
     out = RESULTS / "joined.mp4"
     cat = f"cat {' '.join(map(str, clips))} > {RESULTS / 'cat.bin'}"
+    infos = probe_all(clips)
+    fps = infos[0].video.frame_rate if infos[0].video else Fraction(24)
     fns: dict[str, Callable[[], object]] = {
         "sorakit `stitch` in-process (checked, verified)": lambda: stitch(clips, out),
+        "its box join alone (moov read, tables merged, data copied; no probe, no verify)": (
+            lambda: join_boxes(RESULTS / "box.mp4", infos, fps, audio=True)
+        ),
+        "`stitch` by packet remux, as before (checked, verified)": lambda: stitch_by_remux(
+            clips, RESULTS / "remux.mp4"
+        ),
         "bare PyAV remux loop, lean open (the floor; no checks)": lambda: bare_remux(
             clips, RESULTS / "bare.mp4", lean_open=True
         ),
@@ -128,11 +154,14 @@ def main() -> None:
 def phases(clips: list[Path], out: Path, frames: int, fps: Fraction) -> None:
     """Median seconds of each phase of the copy join, measured separately."""
     infos = [probe(c) for c in clips]
-    steps = {
+    steps: dict[str, Callable[[], object]] = {
         "probe 5 clips, 2 threads (open, 1 frame decoded, video packets demuxed)": lambda: (
             probe_all(clips)
         ),
         "compatibility check": lambda: copy_compatible(infos),
+        "box join (read 5 moovs, check, merge tables, write moov, copy media data)": lambda: (
+            join_boxes(RESULTS / "box.mp4", infos, fps, audio=True)
+        ),
         "verify output (demux + 6 lone keyframe decodes)": lambda: verify_join(
             out, frames, fps, [0, 192, 384, 576, 768], audio=True
         ),

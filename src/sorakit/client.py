@@ -44,7 +44,7 @@ def raise_for_failure(job: JobRecord) -> JobRecord:
 
 
 class AsyncClient:
-    """Generate, remix, extend and edit videos; track, resume and list jobs."""
+    """Generate, remix, extend and edit videos, make images; track, resume and list jobs."""
 
     def __init__(
         self,
@@ -374,6 +374,28 @@ class AsyncClient:
             video_id, remote=remote, remote_required=remote_required
         )
 
+    async def image(
+        self,
+        prompt: str,
+        *,
+        model: str = "gpt-image-1",
+        size: str | None = None,
+        n: int = 1,
+        output_format: str = "png",
+        edit: Sequence[ReferenceInput] = (),
+        mask: ReferenceInput | None = None,
+        wait: bool = True,
+    ) -> list[JobRecord]:
+        """Make `n` images (an edit of the `edit` images, repainting the `mask`'s transparent
+        area); with `wait`, return once they are archived (`job.assets["image"].path`)."""
+        engine = await self.engine()
+        jobs = await engine.create_image(
+            prompt, model=model, size=size, n=n, output_format=output_format, images=edit, mask=mask
+        )
+        if not wait:
+            return jobs
+        return [raise_for_failure(job) for job in await engine.wait_images(jobs)]
+
     async def models(self) -> list[ModelEntry]:
         """The models this client can use."""
         return list((await self.engine()).catalog)
@@ -421,6 +443,7 @@ class Client:
     cancel = _blocking(AsyncClient.cancel)
     delete = _blocking(AsyncClient.delete)
     models = _blocking(AsyncClient.models)
+    image = _blocking(AsyncClient.image)
     long = _blocking(AsyncClient.long)
     plan_long = _blocking(AsyncClient.plan_long)
     resume_pipelines = _blocking(AsyncClient.resume_pipelines)

@@ -203,11 +203,12 @@ class ModerationBlockedError(JobFailedError):
 class JobTimeoutError(SorakitError):
     """The tracking deadline passed; the job stays in the ledger and `sorakit jobs resume` goes on."""
 
-    def __init__(self, job_id: str, waited_seconds: float) -> None:
+    def __init__(self, job_id: str, waited_seconds: float, message: str | None = None) -> None:
         self.job_id = job_id
         self.waited_seconds = waited_seconds
         super().__init__(
-            f"job {job_id} did not finish within {waited_seconds:.0f} s; "
+            message
+            or f"job {job_id} did not finish within {waited_seconds:.0f} s; "
             "it is still in the ledger: run `sorakit jobs resume` to go on waiting"
         )
 

@@ -155,6 +155,24 @@ class Settings(BaseSettings):
     simulator_progress: Literal["linear", "ease", "stall"] = "linear"
     """The shape of the simulated progress curve."""
 
+    local_models: str = ""
+    """Folders of open-weight diffusers models (Wan, LTX-Video, CogVideoX) for the `local`
+    provider, separated by `:` (`;` on Windows) or commas; a folder of such folders works too.
+    Needs `pip install 'sorakit[local]'`; nothing is ever downloaded."""
+    local_device: str = "auto"
+    """The torch device local models render on (`cuda`, `cuda:1`, `cpu`); `auto` picks CUDA."""
+    local_dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
+    """The weights' dtype: `auto` is bfloat16 on CUDA and float32 on the CPU."""
+    local_offload: Literal["none", "model", "sequential"] = "none"
+    """CPU offload for GPUs with too little memory: whole models (`model`, a small slowdown) or
+    layer by layer (`sequential`, far slower, the least memory)."""
+    local_vae_tiling: bool = False
+    """Decode the video in tiles (less memory for large sizes)."""
+    local_vae_slicing: bool = False
+    """Decode the video a slice at a time (less memory)."""
+    local_steps: int | None = Field(default=None, ge=1)
+    """Denoising steps for every local model, instead of each model's own default."""
+
     webhook_url: str | None = None
     """Where `sorakit serve` POSTs signed `video.completed` / `video.failed` events."""
     webhook_secret: SecretStr | None = None
@@ -169,6 +187,9 @@ class Settings(BaseSettings):
 
     fit_references: bool = False
     """`sorakit serve`: fit a reference of the wrong size instead of answering 400, as Sora did."""
+    image_wait_seconds: float = Field(default=300.0, gt=0)
+    """`sorakit serve`: how long `/v1/images` waits for its images; past it the answer names
+    the jobs (they go on, nothing is lost) and `GET /v1/images/{id}` finds them."""
     max_body_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     """`sorakit serve` answers 413 to a request body larger than this."""
     cors_origins: list[str] = Field(default_factory=list)

@@ -42,6 +42,12 @@ TOOLS = {
     "extend_video",
     "review_video",
     "last_frame",
+    "edit_video",
+    "make_long_video",
+    "run_storyboard",
+    "make_variations",
+    "get_pipeline",
+    "wait_for_pipeline",
 }
 
 
@@ -108,11 +114,23 @@ async def test_every_tool_is_listed_with_its_arguments_documented(settings: Sett
         templates = (await client.list_resource_templates()).resource_templates
     assert set(tools) == TOOLS
     create = tools["create_video"]
-    assert set(create.input_schema["properties"]) == {"prompt", "model", "seconds", "size", "snap"}
+    assert set(create.input_schema["properties"]) == {
+        "prompt",
+        "model",
+        "seconds",
+        "size",
+        "snap",
+        "input_reference",
+        "reference_images",
+    }
     assert "seconds: Clip length" in (create.description or "")
     assert "timeout_seconds" in tools["wait_for_video"].input_schema["properties"]
     assert all(tool.description for tool in tools.values())
-    assert [t.uri_template for t in templates] == ["video://{video_id}"]
+    assert [t.uri_template for t in templates] == [
+        "video://{video_id}",
+        "video://{video_id}/{variant}",
+        "video://{video_id}/{variant}/bytes",
+    ]
 
 
 async def test_create_returns_at_once_then_wait_reports_progress_before_its_result(

@@ -27,6 +27,7 @@ import httpx
 from sorakit.providers.base import Provider, SubmitRequest
 from sorakit.providers.fal import FalProvider
 from sorakit.providers.simulator.render import Segment, render
+from tests.providers.fal_images_fake import IMAGE_SCHEMAS, image_result, image_size_errors
 from tests.providers.fal_platform_fake import PlatformApi, WebhookSender
 from tests.providers.fal_schemas_fake import SCHEMAS, check, validation_error
 
@@ -102,6 +103,8 @@ class FakeFalQueue(PlatformApi, WebhookSender):
         self.seen: list[httpx.Request] = []
         self.faults: dict[str, deque[Fault]] = {}
         self.logs = True
+        self.images: dict[str, tuple[bytes, str]] = {}
+        """The image each finished image request made, by request id (bytes, media type)."""
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)
@@ -156,7 +159,7 @@ class FakeFalQueue(PlatformApi, WebhookSender):
         return self._result(job)
 
     def _submit(self, endpoint: str, request: httpx.Request) -> httpx.Response:
-        schema = SCHEMAS.get(endpoint)
+        schema = SCHEMAS.get(endpoint) or IMAGE_SCHEMAS.get(endpoint)
         if schema is None:
             return _json(404, {"detail": f"Application '{endpoint}' not found"})
         try:
@@ -164,13 +167,16 @@ class FakeFalQueue(PlatformApi, WebhookSender):
         except ValueError:
             return _json(422, {"detail": [validation_error("", "invalid JSON", "json_invalid")]})
         errors = check(arguments, schema)
+        if endpoint in IMAGE_SCHEMAS and isinstance(arguments, dict):
+            errors += image_size_errors(arguments)
         if errors:
             return _json(422, {"detail": errors})
         rid = str(uuid.uuid4())
         job = FakeRequest(
             rid, endpoint, arguments, self.clock(), self.queue_seconds, self.render_seconds
         )
-        if MODERATION_WORD in arguments["prompt"]:
+        # FLUX's safety checker does not fail the request: it flags (and blacks out) the image.
+        if MODERATION_WORD in arguments["prompt"] and not endpoint.startswith("fal-ai/flux/"):
             job.moderation = self.moderation
         job.webhook = request.url.params.get("fal_webhook")
         self.jobs[rid] = job
@@ -230,6 +236,15 @@ class FakeFalQueue(PlatformApi, WebhookSender):
         if job.cancelled:
             return _json(400, {"detail": "Request was cancelled"})
         done = job.created_at + job.queue_seconds + job.render_seconds
+        if job.endpoint in IMAGE_SCHEMAS:
+            flagged = MODERATION_WORD in job.arguments["prompt"]
+            body, data, media_type = image_result(
+                job.endpoint, job.arguments, f"{MEDIA}{job.id}/output", flagged=flagged
+            )
+            self.images[job.id] = (data, media_type)
+            expiry = f"?expires={done + self.url_ttl:.0f}"
+            body["images"][0]["url"] += expiry
+            return _json(200, body)
         url = f"{MEDIA}{job.id}/output.mp4?expires={done + self.url_ttl:.0f}"
         video = {
             "url": url,
@@ -252,6 +267,10 @@ class FakeFalQueue(PlatformApi, WebhookSender):
         rid = request.url.path.split("/")[2]
         if rid not in self.jobs or self.clock() > expires:
             return httpx.Response(404, text="Not Found")
+        if rid in self.images and not request.url.path.endswith(".mp4"):
+            data, media_type = self.images[rid]
+            headers = {"content-type": media_type, "content-length": str(len(data))}
+            return httpx.Response(200, content=data, headers=headers)
         headers = {"content-type": "video/mp4", "content-length": str(len(self.video))}
         return httpx.Response(200, content=self.video, headers=headers)
 

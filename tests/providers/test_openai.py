@@ -756,7 +756,7 @@ def test_from_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> Non
     assert provider._client.headers["authorization"] == "Bearer sk-from-env"
     assert "sk-from-env" not in repr(provider)
     assert provider.name == "openai"
-    assert provider.variants == {"video", "thumbnail", "spritesheet"}
+    assert provider.variants == {"video", "thumbnail", "spritesheet", "image"}
     assert provider.expected_render_seconds(generate()) is None
 
 

@@ -86,6 +86,14 @@ class ModelCapabilities:
     render_seconds_base: float = 60.0
     render_seconds_per_second: float = 15.0
     """Expected wall time of a render: base + per_second * clip seconds (scaled by pixels)."""
+    output: Literal["video", "image"] = "video"
+    """What the model makes: videos (`/v1/videos`) or images (`/v1/images`)."""
+    price_per_image: dict[str, float] = field(default_factory=dict)
+    """USD per image by size (image models); a size missing here has no known price."""
+    image_edit: bool = False
+    """Takes input images (the Images API's edits); `reference_images` is how many at most."""
+    mask: bool = False
+    """An edit may carry a mask (a PNG whose transparent area is repainted)."""
 
     def modes(self) -> tuple[Mode, ...]:
         """The modes this model renders in."""
@@ -140,7 +148,9 @@ class ModelCapabilities:
         return f"{reason}; {HOW_TO_PRICE.format(model=model)}"
 
     def price(self, size: str, seconds: float) -> float | None:
-        """The list price of a clip, or None where the price is unknown."""
+        """The list price of a clip (of one image, for image models), or None where unknown."""
+        if self.output == "image":
+            return self.price_per_image.get(size)
         clip = self.price_per_clip.get((size, round(seconds)))
         if clip is not None and round(seconds) == seconds:
             return clip
@@ -152,6 +162,39 @@ class ModelCapabilities:
         w, h = parse_size(size)
         pixel_scale = max(1.0, (w * h) / (1280 * 720))
         return (self.render_seconds_base + self.render_seconds_per_second * seconds) * pixel_scale
+
+
+def image_capabilities(
+    *,
+    sizes: tuple[str, ...],
+    default_size: str,
+    price_per_image: dict[str, float],
+    edit: bool = False,
+    max_inputs: int = 0,
+    mask: bool = False,
+    unpriced: Mapping[str, str] | None = None,
+    render_seconds: float = 10.0,
+) -> ModelCapabilities:
+    """The record of an image model (the only way to build one): no seconds, no video features."""
+    if default_size not in sizes:
+        raise ValueError(f"the default size {default_size!r} is not among {sizes}")
+    return ModelCapabilities(
+        sizes=sizes,
+        seconds=(0,),
+        default_size=default_size,
+        default_seconds=0,
+        image_reference=False,
+        text_to_video=True,
+        reference_images=max_inputs if edit else 0,
+        audio=False,
+        price_per_image=dict(price_per_image),
+        unpriced=dict(unpriced or {}),
+        render_seconds_base=render_seconds,
+        render_seconds_per_second=0.0,
+        output="image",
+        image_edit=edit,
+        mask=mask and edit,
+    )
 
 
 def with_unpriced(caps: ModelCapabilities, reason: str) -> ModelCapabilities:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 
 from sorakit.catalog.capabilities import ModelEntry
+from sorakit.catalog.images import simulator_image_models
 from sorakit.catalog.overrides import Overrides
 from sorakit.catalog.sora import sora_models
 from sorakit.errors import ConfigurationError, NotFoundError
@@ -87,6 +88,14 @@ class Catalog:
             )
         return entry, target is not None
 
+    def videos(self) -> list[ModelEntry]:
+        """The entries that make videos (what every video surface offers)."""
+        return [entry for entry in self if entry.capabilities.output == "video"]
+
+    def images(self) -> list[ModelEntry]:
+        """The entries that make images (`/v1/images`, `sorakit image`)."""
+        return [entry for entry in self if entry.capabilities.output == "image"]
+
     def resolve(self, name: str) -> ModelEntry:
         """The entry for a model name or alias; NotFoundError names the known models."""
         return self.route(name)[0]
@@ -102,10 +111,16 @@ def sora_provider(settings: Settings) -> str:
 
 
 def build_catalog(settings: Settings) -> Catalog:
-    """The catalog for these settings: Sora's names, every live provider's models, the aliases."""
+    """The catalog for these settings: Sora's names, every live provider's models, the image
+    models, `sim-image` (with the OpenAI image names no other entry has), the aliases."""
     entries = sora_models(sora_provider(settings))
     for provider_models in live_model_lists():
         entries.extend(provider_models())
+    entries.extend(_local_models(settings))
+    for image_models in image_model_lists():
+        entries.extend(image_models(settings))
+    taken = {name for entry in entries for name in (entry.name, *entry.aliases)}
+    entries.extend(simulator_image_models(taken))
     return Catalog(entries, settings.aliases)
 
 
@@ -116,3 +131,20 @@ def live_model_lists() -> list[Callable[[], list[ModelEntry]]]:
     from sorakit.catalog.runway import runway_models
 
     return [fal_models, google_models, runway_models]
+
+
+def _local_models(settings: Settings) -> list[ModelEntry]:
+    """The open-weight models in `SORAKIT_LOCAL_MODELS` (none when it is unset)."""
+    if not settings.local_models:
+        return []
+    from sorakit.catalog.local import local_models
+
+    return local_models(settings)
+
+
+def image_model_lists() -> list[Callable[[Settings], list[ModelEntry]]]:
+    """The catalog functions of the image providers (one line per provider)."""
+    from sorakit.catalog.fal_images import fal_image_models
+    from sorakit.catalog.openai_images import openai_image_models
+
+    return [fal_image_models, openai_image_models]

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-PRICE_FIELDS = ("usd_per_second", "usd_per_clip")
+PRICE_FIELDS = ("usd_per_second", "usd_per_clip", "usd_per_image")
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,8 @@ class PriceOverride:
     """USD per output second by size."""
     per_clip: Mapping[tuple[str, int], float] = field(default_factory=dict)
     """USD per clip by (size, seconds)."""
+    per_image: Mapping[str, float] = field(default_factory=dict)
+    """USD per image by size (image models)."""
 
     def apply(self, caps: ModelCapabilities) -> ModelCapabilities:
         """The record with these prices in place.
@@ -52,11 +54,13 @@ class PriceOverride:
             caps,
             price_per_second={**caps.price_per_second, **self.per_second},
             price_per_clip=per_clip,
+            price_per_image={**caps.price_per_image, **self.per_image},
         )
 
     def to_json(self) -> dict[str, Any]:
-        """The stored (and answered) form."""
+        """The stored (and answered) form (`usd_per_image` only where there is one)."""
         return {
+            **({"usd_per_image": dict(self.per_image)} if self.per_image else {}),
             "usd_per_second": dict(self.per_second),
             "usd_per_clip": [
                 {"size": size, "seconds": seconds, "usd": usd}
@@ -67,7 +71,8 @@ class PriceOverride:
     @classmethod
     def parse(cls, value: Any, entry: ModelEntry) -> PriceOverride:
         """A price body for `entry`: `{"usd_per_second": 0.1 | {size: usd}, "usd_per_clip":
-        [{"size", "seconds", "usd"}]}`; InvalidRequestError says what is wrong."""
+        [{"size", "seconds", "usd"}]}`, for an image model `{"usd_per_image": 0.04 | {size:
+        usd}}`; InvalidRequestError says what is wrong."""
         if not isinstance(value, dict):
             raise InvalidRequestError("A price must be a JSON object.")
         for name in value:
@@ -77,11 +82,18 @@ class PriceOverride:
                     param=name,
                     allowed=PRICE_FIELDS,
                 )
+        caps = entry.capabilities
+        if caps.output == "image":
+            return cls(per_image=_per_image(value, caps, entry.name))
         if all(value.get(name) is None for name in PRICE_FIELDS):
             raise InvalidRequestError(
                 "Give 'usd_per_second' or 'usd_per_clip' (or both).", param="usd_per_second"
             )
-        caps = entry.capabilities
+        if value.get("usd_per_image") is not None:
+            raise InvalidRequestError(
+                f"{entry.name} makes videos: price it with 'usd_per_second' or 'usd_per_clip'.",
+                param="usd_per_image",
+            )
         return cls(
             _per_second(value.get("usd_per_second"), caps, entry.name),
             _per_clip(value.get("usd_per_clip"), caps, entry.name),
@@ -106,13 +118,26 @@ def _size(size: Any, caps: ModelCapabilities, model: str, param: str) -> str:
     return str(size)
 
 
-def _per_second(value: Any, caps: ModelCapabilities, model: str) -> dict[str, float]:
-    param = "usd_per_second"
+def _per_second(
+    value: Any, caps: ModelCapabilities, model: str, param: str = "usd_per_second"
+) -> dict[str, float]:
     if value is None:
         return {}
     if not isinstance(value, dict):
         return dict.fromkeys(caps.all_sizes, _usd(value, param))
     return {_size(s, caps, model, param): _usd(usd, param) for s, usd in value.items()}
+
+
+def _per_image(body: dict[str, Any], caps: ModelCapabilities, model: str) -> dict[str, float]:
+    """An image model's prices: `usd_per_image` (its list form may say per_second/per_clip as
+    empty, as `to_json` writes them)."""
+    if body.get("usd_per_second") or body.get("usd_per_clip"):
+        raise InvalidRequestError(
+            f"{model} makes images: price it with 'usd_per_image'.", param="usd_per_second"
+        )
+    if body.get("usd_per_image") is None:
+        raise InvalidRequestError("Give 'usd_per_image'.", param="usd_per_image")
+    return _per_second(body["usd_per_image"], caps, model, "usd_per_image")
 
 
 def _per_clip(value: Any, caps: ModelCapabilities, model: str) -> dict[tuple[str, int], float]:

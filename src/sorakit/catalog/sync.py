@@ -15,6 +15,7 @@ import logging
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from sorakit.catalog.capabilities import ModelCapabilities
 from sorakit.catalog.catalog import Catalog
 from sorakit.catalog.overrides import Overrides, PriceOverride, check_alias, price_entry
 from sorakit.errors import NotFoundError
@@ -126,15 +127,13 @@ def price_view(catalog: Catalog, model: str) -> dict[str, Any]:
         "model": entry.name,
         "provider": entry.provider,
         "overridden": entry.name in catalog.overrides.prices,
-        **_prices(now.capabilities.price_per_second, now.capabilities.price_per_clip),
-        "list_price": _prices(
-            entry.capabilities.price_per_second, entry.capabilities.price_per_clip
-        ),
+        **_prices(now.capabilities),
+        "list_price": _prices(entry.capabilities),
     }
 
 
-def _prices(per_second: Any, per_clip: Any) -> dict[str, Any]:
-    return PriceOverride(per_second, per_clip).to_json()
+def _prices(caps: ModelCapabilities) -> dict[str, Any]:
+    return PriceOverride(caps.price_per_second, caps.price_per_clip, caps.price_per_image).to_json()
 
 
 def alias_views(catalog: Catalog) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from sorakit.cli import (
     batch,
     budgets,
     catalog_admin,
+    images,
     jobs,
     keys,
     mcp,
@@ -38,6 +39,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 videos.register(app)
+images.register(app)
 pipelines.register(app)
 storyboard.register(app)
 batch.register(app)

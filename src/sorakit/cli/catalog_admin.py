@@ -142,6 +142,9 @@ def set_price(
         list[str] | None,
         typer.Option("--clip", help="A per-clip price, WxH:SECONDS=USD (repeat)."),
     ] = None,
+    per_image: Annotated[
+        float | None, typer.Option("--per-image", help="USD per image (image models).")
+    ] = None,
     home: Home = None,
     verbose: Verbose = 0,
 ) -> None:
@@ -153,6 +156,8 @@ def set_price(
         value["usd_per_second"] = dict.fromkeys(sizes, per_second) if sizes else per_second
     if clips:
         value["usd_per_clip"] = [_clip(c) for c in clips]
+    if per_image is not None:
+        value["usd_per_image"] = dict.fromkeys(sizes, per_image) if sizes else per_image
 
     async def go(client: AsyncClient) -> dict[str, Any]:
         engine = await client.engine()

@@ -12,6 +12,7 @@ from rich.console import Console
 
 from sorakit.catalog import Catalog, ModelCapabilities, ModelEntry, build_catalog
 from sorakit.cli.output import plain_table
+from sorakit.providers.local import local_hint
 from sorakit.providers.registry import is_configured
 from sorakit.settings import Settings, get_settings
 
@@ -22,7 +23,7 @@ def models(
     """List the models, their provider, sizes, seconds and price."""
     settings = get_settings()
     catalog = build_catalog(settings)
-    entries: list[ModelEntry] = list(catalog)
+    entries: list[ModelEntry] = catalog.videos()
     if as_json:
         typer.echo(json.dumps(listing(catalog, settings), indent=2))
         return
@@ -51,14 +52,41 @@ def models(
         )
     console = Console()
     console.print(table)
+    if images := catalog.images():
+        console.print(_image_table(images, settings))
     for alias, target in catalog.aliases.items():
         console.print(f"alias: {alias} -> {target}", markup=False)
+    hint = local_hint()
+    if hint:
+        console.print(hint, markup=False, soft_wrap=True)
 
 
 def listing(catalog: Catalog, settings: Settings) -> dict[str, Any]:
-    """`sorakit models --json`: every model as JSON (the MCP `list_models` tool says the same)."""
-    rows = [_row(e, is_configured(e.provider, settings)) for e in catalog]
-    return {"models": rows, "aliases": catalog.aliases}
+    """`sorakit models --json`: every model as JSON (the MCP `list_models` tool says the same);
+    the image models apart, under `image_models`."""
+    rows = [_row(e, is_configured(e.provider, settings)) for e in catalog.videos()]
+    images = [_row(e, is_configured(e.provider, settings)) for e in catalog.images()]
+    return {"models": rows, "image_models": images, "aliases": catalog.aliases}
+
+
+def _image_table(entries: list[ModelEntry], settings: Settings) -> Any:
+    """The image models (`sorakit image`, `/v1/images`): sizes, $/image, edits."""
+    table = plain_table("image model", "provider", "key", "sizes", "$/image", "features")
+    for entry in entries:
+        caps = entry.capabilities
+        prices = sorted(set(caps.price_per_image.values()))
+        features = [f"edit ({caps.reference_images} images)"] if caps.image_edit else []
+        features += ["mask"] if caps.mask else []
+        features += [f"aliases {', '.join(entry.aliases)}"] if entry.aliases else []
+        table.add_row(
+            entry.name,
+            entry.provider,
+            "yes" if is_configured(entry.provider, settings) else "no",
+            _sizes_text(caps.sizes),
+            " / ".join(f"{p:.3f}" for p in prices) or "?",
+            ", ".join(features),
+        )
+    return table
 
 
 def _sizes_text(sizes: tuple[str, ...]) -> str:

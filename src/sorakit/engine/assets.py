@@ -13,9 +13,10 @@ import io
 import logging
 import os
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import anyio
 import av
@@ -34,7 +35,10 @@ EXTENSIONS = {
     "reference": "png",
     "last_frame": "png",
     "source": "mp4",
+    "mask": "png",
 }
+IMAGE_EXTENSIONS = ("png", "jpg", "webp")
+"""The file extensions of an image job's image."""
 REFERENCE_IMAGE_PREFIX = "reference_image_"
 """Subject and style images are archived as `reference_image_1.png`, `_2`, ..."""
 
@@ -58,8 +62,15 @@ def png_size(data: bytes) -> tuple[int, int]:
         return image.size
 
 
-def asset_path(assets_dir: Path, job_id: str, variant: str) -> Path:
-    """Where a job's variant lives."""
+def asset_path(
+    assets_dir: Path, job_id: str, variant: str, options: Mapping[str, Any] | None = None
+) -> Path:
+    """Where a job's variant lives (an image job's `image` by its `output_format` option)."""
+    if variant == "image":
+        extension = {"jpeg": "jpg"}.get(fmt := str((options or {}).get("output_format")), fmt)
+        return (
+            assets_dir / job_id / f"image.{extension if extension in IMAGE_EXTENSIONS else 'png'}"
+        )
     extension = EXTENSIONS.get(variant) or (
         "png" if variant.startswith(REFERENCE_IMAGE_PREFIX) else "bin"
     )

@@ -23,6 +23,7 @@ from sorakit.engine.assets import REFERENCE_IMAGE_PREFIX, asset_path, store_byte
 from sorakit.engine.callbacks import CallbackSigner
 from sorakit.engine.characters import Characters
 from sorakit.engine.endpoints import ENDPOINT_OPTION
+from sorakit.engine.images import create_images, require_output, wait_images
 from sorakit.engine.planning import (
     FitMode,
     ReferenceInput,
@@ -39,6 +40,7 @@ from sorakit.errors import (
     ConfigurationError,
     InvalidRequestError,
     InvalidStateError,
+    NotFoundError,
     ProviderError,
     SorakitError,
 )
@@ -176,6 +178,7 @@ class Engine:
             return existing
         await self.characters.check_cast(characters, owner)  # another key's is not found
         entry, aliased, bound = await self.routes.route(model, step)  # a step: its pipeline's
+        require_output(entry, model, "video")
         if aliased:  # an old app's Sora values are fitted to the model it is routed to
             snap, fit = True, fit or "crop"
             if (own := self.catalog.unaliased(model)) is not None:  # the defaults it expects
@@ -223,6 +226,10 @@ class Engine:
             owner=owner,
         )
         return await self.runner.submit(job) if submit else job
+
+    # images: one job per image, planned and recorded in `sorakit.engine.images`
+    create_image = create_images
+    wait_images = wait_images
 
     async def remix(
         self,
@@ -380,6 +387,10 @@ class Engine:
 
     async def _completed_source(self, video_id: str, kind: str) -> JobRecord:
         source = await self.ledger.get(video_id)
+        if source.kind == "image":
+            raise NotFoundError(
+                f"No video found with id '{video_id}'; it is an image.", param="video_id"
+            )
         if source.status is not JobStatus.COMPLETED:
             raise InvalidRequestError(
                 f"Video {source.id} is {source.status.value}; only a completed video can be "

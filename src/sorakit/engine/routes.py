@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sorakit.catalog import Catalog, ModelEntry
 from sorakit.catalog.sora import sora_models
 from sorakit.engine.endpoints import ENDPOINT_OPTION, Endpoint, endpoint_key
+from sorakit.engine.images import require_output
 from sorakit.engine.upstream import UpstreamPools
 from sorakit.errors import ConfigurationError, NotFoundError
 from sorakit.ledger import Ledger, PipelineRecord
@@ -83,6 +84,7 @@ class PipelineRoutes:
         routes = {}
         for model in dict.fromkeys(models):
             entry, aliased = self.catalog.route(model)
+            require_output(entry, model, "video")  # refused before the pipeline is recorded
             binding = await self.upstream.bind(entry.provider)
             routes[model] = Route(entry.provider, entry.provider_model, aliased, binding).data()
         return {ROUTES: routes}

@@ -43,6 +43,7 @@ from sorakit.errors import (
 from sorakit.ledger import JobRecord, JobStatus, Ledger
 from sorakit.ledger.leases import LEASE_SECONDS, new_worker_id
 from sorakit.providers.base import (
+    ContentVariant,
     Provider,
     ReferenceImage,
     RemoteJob,
@@ -200,6 +201,10 @@ class JobRunner:
                     subjects.append(image)
                 else:
                     frames[variant] = image
+        mask = None
+        if "mask" in job.assets:  # an image edit's
+            raw = await anyio.Path(job.assets["mask"].path).read_bytes()
+            mask = ReferenceImage(raw, "image/png", *png_size(raw))
         source_video = None
         if "source" in job.assets:
             source_video = SourceVideo(await anyio.Path(job.assets["source"].path).read_bytes())
@@ -216,6 +221,8 @@ class JobRunner:
             source_id=source_remote_id,
             source_video=source_video,
             characters=tuple(job.options.get("characters", ())),
+            mask=mask,
+            output_format=str(job.options.get("output_format", "png")),
             callback_url=self.callback_url(job),
         )
 
@@ -345,12 +352,16 @@ class JobRunner:
         assert job.remote_id is not None
         remote_id = job.remote_id
         wanted = job.options.get("variants") or VARIANTS  # pipelines' segments need only the video
-        for variant in VARIANTS:
-            if variant in job.assets or variant not in provider.variants or variant not in wanted:
+        # An image job has one file, its image; a video job the variants its provider serves.
+        variants: tuple[ContentVariant, ...] = ("image",) if job.kind == "image" else VARIANTS
+        for variant in variants:
+            if variant in job.assets:
                 continue
-            destination = asset_path(self.assets_dir, job.id, variant)
+            if variant != "image" and (variant not in provider.variants or variant not in wanted):
+                continue
+            destination = asset_path(self.assets_dir, job.id, variant, job.options)
 
-            async def download(v: VideoContentVariant = variant, d: Any = destination) -> Any:
+            async def download(v: ContentVariant = variant, d: Any = destination) -> Any:
                 async with provider.download(remote_id, v) as stream:
                     return await store_download(stream, d)
 
@@ -361,7 +372,7 @@ class JobRunner:
                 str(stored.path),
                 stored.size,
                 stored.sha256,
-                CONTENT_TYPES[variant],
+                CONTENT_TYPES.get(variant, stored.media_type),
             )
         job = await self.ledger.update(
             job.id,

@@ -1,9 +1,9 @@
 """What a sora2api-style chat request asks for: its model name and its last user message.
 
 sora2api's users pick the job with the model name (`sora2-landscape-10s`, `sora2pro-hd-portrait-15s`,
-`prompt-enhance-director`) and put everything else in the message: the prompt, `image_url` parts
-for the first frame, a video id to remix, `{style}` tags and the `[5s] … [8s] …` storyboard
-syntax. This module turns both into a `ChatRequest`; it fetches nothing and creates nothing.
+`prompt-enhance-director`, `prompt-enhance-long-15s`) and put everything else in the message: the
+prompt, `image_url` parts for the first frame, a video id to remix, `{style}` tags and the
+`[5s] … [8s] …` storyboard syntax. This module turns both into a `ChatRequest`; it fetches nothing and creates nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +16,10 @@ from typing import Any, Literal
 from sorakit.catalog import Catalog
 from sorakit.errors import InvalidRequestError, NotFoundError
 from sorakit.gateway.references import is_image_url, refusal
+from sorakit.pipelines.cinematic import (
+    DURATIONS as CINEMATIC_DURATIONS,
+    LENGTHS as CINEMATIC_LENGTHS,
+)
 from sorakit.pipelines.enhance import STYLES as ENHANCE_STYLES
 from sorakit.pipelines.styles import apply_styles
 
@@ -35,6 +39,12 @@ SIZES = {
 }
 """The size each orientation asks for, before snapping into the target model's sizes."""
 ENHANCE_PREFIX = "prompt-enhance-"
+CINEMATIC = "cinematic"
+"""The `enhance` of a `prompt-enhance-{short,medium,long}-{seconds}s` model: the structured
+cinematic rewrite (`sorakit.pipelines.cinematic`)."""
+MAX_CINEMATIC_SECONDS = 60
+
+_CINEMATIC_NAME = re.compile(r"^(?P<length>short|medium|long)-(?P<seconds>\d{1,3})s$")
 
 _NAME = re.compile(
     r"^(?P<family>sora2pro-hd|sora2pro|sora2)(?:-(?P<orientation>landscape|portrait))?"
@@ -57,20 +67,31 @@ class ChatModel:
     seconds: int | None = None
     size: str | None = None
     enhance: str | None = None
-    """The enhancement style of a `prompt-enhance-*` model."""
+    """The enhancement style of a `prompt-enhance-*` model (`cinematic`: the structured
+    rewrite, whose `seconds` is the duration it is written for)."""
+    length: str | None = None
+    """How long a cinematic rewrite is: `short`, `medium` or `long`."""
 
 
 def parse_model(name: str, catalog: Catalog) -> ChatModel:
     """`name` as a sora2api-style name, an enhancer, or any catalog model; NotFoundError else."""
     if name.startswith(ENHANCE_PREFIX):
         style = name.removeprefix(ENHANCE_PREFIX)
-        if style not in ENHANCE_STYLES:
+        if style in ENHANCE_STYLES:
+            return ChatModel(name, enhance=style)
+        cinematic = _CINEMATIC_NAME.match(style)
+        duration = int(cinematic.group("seconds")) if cinematic else 0
+        if cinematic is None or not 1 <= duration <= MAX_CINEMATIC_SECONDS:
             raise NotFoundError(
                 f"The model {name!r} does not exist; the prompt enhancers are "
-                f"{', '.join(ENHANCE_PREFIX + s for s in ENHANCE_STYLES)}.",
+                f"{', '.join(ENHANCE_PREFIX + s for s in ENHANCE_STYLES)} and "
+                f"{ENHANCE_PREFIX}{{short,medium,long}}-{{seconds}}s (1 to "
+                f"{MAX_CINEMATIC_SECONDS} s, e.g. {ENHANCE_PREFIX}medium-10s).",
                 param="model",
             )
-        return ChatModel(name, enhance=style)
+        return ChatModel(
+            name, seconds=duration, enhance=CINEMATIC, length=cinematic.group("length")
+        )
     if name in catalog:
         return ChatModel(name, model=name)
     match = _NAME.match(name)
@@ -91,10 +112,11 @@ def parse_model(name: str, catalog: Catalog) -> ChatModel:
 
 def chat_model_names(catalog: Catalog) -> Iterator[tuple[str, str | None]]:
     """Every model name the facade offers and the catalog name it creates with (None: no video)."""
-    for entry in catalog:
+    for entry in catalog.videos():  # image models are not video models
         yield entry.name, entry.name
-    for alias in catalog.aliases:  # a key's allowlist names the alias it sends
-        yield alias, alias
+    for alias, target in catalog.aliases.items():  # a key's allowlist names the alias it sends
+        if catalog.resolve(target).capabilities.output == "video":
+            yield alias, alias
     for family, target in FAMILIES.items():
         if target not in catalog:
             continue
@@ -103,6 +125,9 @@ def chat_model_names(catalog: Catalog) -> Iterator[tuple[str, str | None]]:
                 yield f"{family}-{orientation}-{seconds}s", target
     for style in ENHANCE_STYLES:
         yield f"{ENHANCE_PREFIX}{style}", None
+    for length in CINEMATIC_LENGTHS:
+        for duration in CINEMATIC_DURATIONS:
+            yield f"{ENHANCE_PREFIX}{length}-{duration}s", None
 
 
 @dataclass(frozen=True)

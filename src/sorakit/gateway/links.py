@@ -18,7 +18,7 @@ from sorakit.engine.callbacks import load_key
 from sorakit.errors import PermissionDeniedError
 from sorakit.settings import Settings
 
-LinkKind = Literal["video", "pipeline"]
+LinkKind = Literal["video", "pipeline", "image"]
 LINK_PATH = "/v1/links/{video_id}/content"
 """Where the gateway serves a video for a valid signature."""
 PIPELINE_LINK_PATH = "/v1/links/pipelines/{pipeline_id}/content"

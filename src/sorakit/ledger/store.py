@@ -261,6 +261,7 @@ class Ledger(
         created_from: float | None = None,
         created_before: float | None = None,
         text: str | None = None,
+        exclude_kinds: Iterable[str] = (),
     ) -> tuple[list[JobRecord], bool]:
         """A page of jobs by creation time, with whether more follow (cursor: a job id).
 
@@ -285,6 +286,8 @@ class Ledger(
             query = query.where(JobRow.created_at < created_before)
         if text:
             query = query.where(JobRow.prompt.icontains(text, autoescape=True))
+        if exclude_kinds := list(exclude_kinds):  # /v1/videos lists no image jobs
+            query = query.where(JobRow.kind.not_in(exclude_kinds))
         descending = order == "desc"
         async with self._session() as session:
             if after is not None:

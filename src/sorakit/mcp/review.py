@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import CallToolResult, ImageContent
 from PIL import Image, ImageOps
 
@@ -71,7 +71,11 @@ def register(server: MCPServer[None], session: Session) -> None:
     @server.tool()
     @refusing
     async def review_video(
-        video_id: str, frames: int = 4, contact_sheet: bool = False, width: int = 384
+        video_id: str,
+        ctx: Context,
+        frames: int = 4,
+        contact_sheet: bool = False,
+        width: int = 384,
     ) -> CallToolResult:
         """Look at a completed video: `frames` evenly spaced frames from first to last as JPEG
         images, or (contact_sheet) one image with them tiled in a grid. Judge the result, then
@@ -83,7 +87,7 @@ def register(server: MCPServer[None], session: Session) -> None:
             contact_sheet: One grid image instead of one image per frame.
             width: Width in pixels of each frame, 64 to 1024.
         """
-        job = await session.job(video_id)
+        job = await session.job(session.caller(ctx), video_id)
         video = _video_of(job)
         if not 1 <= frames <= MAX_FRAMES:
             raise InvalidRequestError(
@@ -105,14 +109,16 @@ def register(server: MCPServer[None], session: Session) -> None:
 
     @server.tool()
     @refusing
-    async def last_frame(video_id: str) -> CallToolResult:
-        """The last frame of a completed video, as an image and as a PNG file path: the first
-        frame of the next shot when chaining shots by hand.
+    async def last_frame(video_id: str, ctx: Context) -> CallToolResult:
+        """The last frame of a completed video, as an image (and on stdio its PNG file path):
+        the first frame of the next shot when chaining shots by hand (create_video's
+        input_reference).
 
         Args:
             video_id: A completed video's id.
         """
-        job = await session.job(video_id)
+        caller = session.caller(ctx)
+        job = await session.job(caller, video_id)
         video = _video_of(job)
         folder = session.engine.settings.assets_dir / job.id
         path = await anyio.to_thread.run_sync(save_last_frame, video, folder)
@@ -120,4 +126,6 @@ def register(server: MCPServer[None], session: Session) -> None:
         image = ImageContent(
             type="image", data=base64.b64encode(data).decode(), mime_type="image/png"
         )
-        return answer({"id": job.id, "path": str(path)}, image)
+        # A path is for the local user only: over HTTP the image itself is the answer.
+        shown = {"id": job.id} if caller.remote else {"id": job.id, "path": str(path)}
+        return answer(shown, image)

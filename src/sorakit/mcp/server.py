@@ -4,132 +4,238 @@ Every tool is a thin call into the one `Engine` (planning, prices, budgets, the 
 its arguments are refused with the same one-line messages as the CLI, returned as MCP tool
 errors. `create_video` returns at once (agents' clients time out long calls); the job renders
 in the background and `wait_for_video` watches it, bounded by its own timeout.
+
+The same server runs over stdio on the local ledger (it opens the engine, a tracker and the
+pipeline runs itself) and mounted at `/mcp` on `sorakit serve` (`mcp.http`: it borrows the
+app's engine, supervisor, pipeline runs and gatekeeper, and each call is its key's).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ResourceError
 from mcp.types import CallToolResult
 
 from sorakit._version import __version__
 from sorakit.engine import Engine, Owner
-from sorakit.engine.planning import check_prompt, plan_generate
+from sorakit.engine.planning import plan_generate
 from sorakit.engine.supervisor import JobSupervisor
-from sorakit.errors import NotFoundError, SorakitError, job_failed
-from sorakit.ledger import JobRecord, JobStatus
-from sorakit.mcp import review
-from sorakit.mcp.views import answer, as_json, job_view, refusing
+from sorakit.errors import NotFoundError, TransientProviderError
+from sorakit.gateway.auth import Gatekeeper, Principal
+from sorakit.gateway.links import LinkSigner
+from sorakit.gateway.pipeline_renders import PipelineRenders
+from sorakit.ledger import JobRecord
+from sorakit.mcp import pipelines, resources, review, videos
+from sorakit.mcp.access import PRINCIPAL_STATE, Caller
+from sorakit.mcp.views import answer, job_view, refusing
 from sorakit.settings import Settings
-
-WAIT_LIMIT_SECONDS = 600.0
-"""The longest one `wait_for_video` call blocks; clients time out long calls anyway."""
-POLL_SECONDS = 0.25
-"""How often `wait_for_video` reads the ledger (the tracker does the provider polling)."""
 
 INSTRUCTIONS = """Make videos with sorakit. create_video returns at once with an id and an ETA;
 wait_for_video blocks up to timeout_seconds (call it again if the job is still running);
 review_video shows frames so you can judge the result, then remix_video or extend_video it.
-Refused arguments come back as a one-line error saying what is allowed (see list_models)."""
+make_long_video, run_storyboard and make_variations start pipelines: get_pipeline and
+wait_for_pipeline follow them. Refused arguments come back as a one-line error saying what is allowed (see list_models)."""
+
+
+@dataclass
+class Services:
+    """What the tools run on: the engine, the job tracker, the pipeline runs and, on the
+    gateway, its gatekeeper."""
+
+    engine: Engine
+    tracker: JobSupervisor
+    renders: PipelineRenders
+    gatekeeper: Gatekeeper | None = None
 
 
 class Session:
-    """What the tools share while the server runs: the engine, its owner and the tracker."""
+    """What the tools share while the server runs, and each call's caller."""
 
-    def __init__(self, owner: Owner | None) -> None:
+    def __init__(self, owner: Owner | None, settings: Settings) -> None:
         self.owner = owner
-        self._engine: Engine | None = None
-        self._tracker: JobSupervisor | None = None
+        self.settings = settings
+        self._services: Services | None = None
+        self._links: LinkSigner | None = None
+
+    @property
+    def services(self) -> Services:
+        assert self._services is not None, "the MCP server's lifespan opens the engine"
+        return self._services
 
     @property
     def engine(self) -> Engine:
-        assert self._engine is not None, "the MCP server's lifespan opens the engine"
-        return self._engine
+        return self.services.engine
 
     @property
     def tracker(self) -> JobSupervisor:
-        assert self._tracker is not None, "the MCP server's lifespan starts the tracker"
-        return self._tracker
+        return self.services.tracker
 
-    def attach(self, engine: Engine | None, tracker: JobSupervisor | None) -> None:
-        """Set (or, with None, clear) what the server's run opened."""
-        self._engine, self._tracker = engine, tracker
+    @property
+    def links(self) -> LinkSigner:
+        """Signs download links for HTTP callers (the same key as the chat answers' links)."""
+        if self._links is None:
+            self._links = LinkSigner.from_settings(self.settings)
+        return self._links
 
-    async def job(self, video_id: str) -> JobRecord:
-        """A job its owner may see; another key's is not found, as over `/v1`."""
+    def attach(self, services: Services | None) -> None:
+        """Set (or, with None, clear) what the server's run opened or borrowed."""
+        self._services = services
+
+    def caller(self, ctx: Context) -> Caller:
+        """Who makes this call: an HTTP request's key (left by `mcp.http`), or the local user."""
+        request = ctx.request_context.request if ctx.request_context else None
+        scope: dict[str, Any] = getattr(request, "scope", None) or {}
+        principal = (scope.get("state") or {}).get(PRINCIPAL_STATE)
+        if not isinstance(principal, Principal):
+            return Caller(self.owner)
+        base = self.settings.public_url or str(getattr(request, "base_url", ""))
+        return Caller(principal.owner, principal, base.rstrip("/"), request)
+
+    async def job(self, caller: Caller, video_id: str) -> JobRecord:
+        """A job its caller may see; another key's is not found, as over `/v1`."""
         job = await self.engine.get(video_id)
-        owner = self.owner
-        if owner and owner.key_id and not owner.sees_all and job.owner != owner.key_id:
+        if job.id != video_id or not caller.may_see(job.owner):
             raise NotFoundError(f"No video found with id '{video_id}'.", param="video_id")
         return job
 
-    async def started(self, job: JobRecord) -> CallToolResult:
-        """A just-created job, tracked in the background and answered at once."""
+    def view(self, caller: Caller, job: JobRecord) -> dict[str, Any]:
+        """`job_view`, with signed links instead of server paths for an HTTP caller."""
+        view = job_view(job)
+        if caller.remote and "files" in view:
+            view["files"] = self.urls(caller, job, list(view["files"]))
+        return view
+
+    def urls(self, caller: Caller, job: JobRecord, names: list[str]) -> dict[str, str]:
+        """Where an HTTP caller fetches a job's files: the MP4 through a signed link (no key
+        needed), its thumbnail and spritesheet from `/v1` with the caller's own key."""
+        urls = {}
+        for name in names:
+            if name == "video":
+                urls[name] = f"{caller.base_url}{self.links.path(job.id)}"
+            else:
+                urls[name] = f"{caller.base_url}/v1/videos/{job.id}/content?variant={name}"
+        return urls
+
+    @asynccontextmanager
+    async def admitted(self, caller: Caller, *models: str) -> AsyncIterator[int | None]:
+        """Make new work inside this once the gateway's gatekeeper admits the caller's key for
+        its models (the key's allow-list, rate and concurrency, as `/v1`; nothing on stdio);
+        it gives the concurrency the key has left for a pipeline's steps (None: no limit)."""
+        gatekeeper, principal = self.services.gatekeeper, caller.principal
+        if gatekeeper is None or principal is None:
+            yield None
+            return
+        async with gatekeeper.lock(principal):
+            for model in dict.fromkeys(models):  # each counts once: the safe side
+                await gatekeeper.admit(principal, model)
+            key, parallel = principal.key, None
+            if key is not None and not key.admin and key.concurrency is not None:
+                parallel = max(1, key.concurrency - await self.engine.ledger.running_jobs(key.id))
+            yield parallel
+
+    async def started(self, caller: Caller, job: JobRecord) -> CallToolResult:
+        """A just-recorded job: submitted (a transient provider failure leaves it queued for
+        the tracker), tracked in the background and answered at once."""
+        with contextlib.suppress(TransientProviderError):
+            job = await self.engine.runner.submit(job)
         self.tracker.watch(job.id)
-        return answer(job_view(job))
+        caller.note(job.model, job.id, job.estimated_cost)
+        return answer(self.view(caller, job))
 
 
 @dataclass
 class _Lifespan:
-    """Opens the engine (or borrows one) and the tracker for the server's run."""
+    """Opens the engine (or borrows one, or the gateway's services) for the server's run."""
 
     session: Session
     settings: Settings
     engine: Engine | None
+    services: Callable[[], Services] | None
 
     @asynccontextmanager
     async def __call__(self, _server: MCPServer[None]) -> AsyncIterator[None]:
+        if self.services is not None:  # the gateway's: it starts and stops them
+            self.session.attach(self.services())
+            try:
+                yield None
+            finally:
+                self.session.attach(None)
+            return
         own = self.engine is None
         engine = self.engine or await Engine.open(self.settings)
-        tracker = JobSupervisor(engine)
-        self.session.attach(engine, tracker)
+        services = Services(engine, JobSupervisor(engine), PipelineRenders(engine))
+        self.session.attach(services)
         try:
             yield None
-        finally:  # jobs still rendering stay in the ledger, resumable
+        finally:  # jobs and pipelines still running stay in the ledger, resumable
             with anyio.CancelScope(shield=True):
-                await tracker.stop()
-                self.session.attach(None, None)
+                await services.renders.stop()
+                await services.tracker.stop()
+                self.session.attach(None)
                 if own:
                     await engine.aclose()
 
 
 def build_server(
-    settings: Settings, *, owner: Owner | None = None, engine: Engine | None = None
+    settings: Settings,
+    *,
+    owner: Owner | None = None,
+    engine: Engine | None = None,
+    services: Callable[[], Services] | None = None,
 ) -> MCPServer[None]:
-    """The MCP server over `settings`' ledger (or over a running `engine`, which it leaves open).
+    """The MCP server over `settings`' ledger (or over a running `engine`, which it leaves open,
+    or over the gateway's `services`, read when its run starts).
 
-    `owner` is whom jobs are made for and who may see them (None: the local ledger, all of it).
+    `owner` is whom jobs are made for and who may see them (None: the local ledger, all of it);
+    over HTTP each call's key replaces it.
     """
-    session = Session(owner)
+    session = Session(owner, settings)
     server: MCPServer[None] = MCPServer(
         "sorakit",
         version=__version__,
         instructions=INSTRUCTIONS,
         log_level="WARNING",  # the SDK's own logging set-up (on stderr); sorakit's is the CLI's
-        lifespan=_Lifespan(session, settings, engine),
+        lifespan=_Lifespan(session, settings, engine, services),
     )
     _register_catalog(server, session)
-    _register_jobs(server, session)
+    videos.register(server, session)
     review.register(server, session)
-    _register_resources(server, session)
+    pipelines.register(server, session)
+    resources.register(server, session)
     return server
 
 
 def _register_catalog(server: MCPServer[None], session: Session) -> None:
     @server.tool()
     @refusing
-    async def list_models() -> CallToolResult:
+    async def list_models(ctx: Context) -> CallToolResult:
         """Every model: provider, sizes and seconds per mode, prices (USD per second or per
         clip), features (remix, extension, image reference, last frame) and `configured`
-        (whether its credential is set). Aliases map old names such as sora-2 to a model."""
+        (whether its credential is set). Aliases map old names such as sora-2 to a model.
+        Over HTTP, only the models the API key may use."""
         from sorakit.cli.models import listing  # the same JSON as `sorakit models --json`
 
-        return answer(listing(session.engine.catalog, session.engine.settings))
+        data = listing(session.engine.catalog, session.engine.settings)
+        principal = session.caller(ctx).principal
+        key = principal.key if principal else None
+        if key is not None and not key.admin and key.models is not None:
+            allowed = set(key.models)  # names or aliases, as the gatekeeper compares them
+            aliases = {a: t for a, t in data["aliases"].items() if a in allowed}
+            data["aliases"] = aliases
+            for group in ("models", "image_models"):
+                if group in data:
+                    data[group] = [
+                        row
+                        for row in data[group]
+                        if row["name"] in allowed or row["name"] in aliases.values()
+                    ]
+        return answer(data)
 
     @server.tool()
     @refusing
@@ -164,19 +270,19 @@ def _register_catalog(server: MCPServer[None], session: Session) -> None:
 
     @server.tool()
     @refusing
-    async def get_budget() -> CallToolResult:
+    async def get_budget(ctx: Context) -> CallToolResult:
         """Money so far: committed (finished jobs) and reserved (running ones) in USD, and
         what is left under each cap that applies (the ledger's, the API key's, the project's)."""
-        engine, owner = session.engine, session.owner
+        caller = session.caller(ctx)
+        engine, owner = session.engine, caller.owner
         caps: list[tuple[str, float, dict[str, str | None]]] = []
-        if engine.settings.budget_usd is not None:
+        if engine.settings.budget_usd is not None and not caller.remote:  # the operator's
             caps.append(("ledger", engine.settings.budget_usd, {}))
         if owner and owner.key_id and owner.budget_usd is not None:
             caps.append(("key", owner.budget_usd, {"owner": owner.key_id}))
         if owner and owner.scope_id and owner.scope_budget_usd is not None:
             caps.append(("project", owner.scope_budget_usd, {"scope_id": owner.scope_id}))
-        key = owner.key_id if owner and not owner.sees_all else None
-        spend = await engine.ledger.spend(owner=key)
+        spend = await engine.ledger.spend(owner=caller.listed_owner)
         budgets = []
         for label, cap, scope in caps:
             used = await engine.ledger.spend(**scope)
@@ -189,155 +295,3 @@ def _register_catalog(server: MCPServer[None], session: Session) -> None:
                 "budgets": budgets,
             }
         )
-
-
-def _register_jobs(server: MCPServer[None], session: Session) -> None:
-    @server.tool()
-    @refusing
-    async def create_video(
-        prompt: str = "",
-        model: str = "sora-2",
-        seconds: str | None = None,
-        size: str | None = None,
-        snap: bool = False,
-    ) -> CallToolResult:
-        """Start a video and return at once with its id, status and eta_seconds; then call
-        wait_for_video (or get_video) with the id.
-
-        Args:
-            prompt: What the video shows (required).
-            model: A model name or alias from list_models.
-            seconds: Clip length, one the model allows; omitted: its default.
-            size: WxH (1280x720), a word (landscape, portrait) or a ratio (16:9).
-            snap: Move seconds and size to the nearest allowed values (said in `changes`)
-                instead of refusing them.
-        """
-        job = await session.engine.create(
-            prompt, model=model, seconds=seconds, size=size, snap=snap, owner=session.owner
-        )
-        return await session.started(job)
-
-    @server.tool()
-    @refusing
-    async def get_video(video_id: str) -> CallToolResult:
-        """A video job as it stands: status, progress, eta_seconds, cost, error, file paths.
-
-        Args:
-            video_id: The id create_video (or list_videos) gave.
-        """
-        return answer(job_view(await session.job(video_id)))
-
-    @server.tool()
-    @refusing
-    async def wait_for_video(
-        video_id: str, ctx: Context, timeout_seconds: float = 120.0
-    ) -> CallToolResult:
-        """Wait for a video to finish, sending progress notifications (0-100) meanwhile.
-
-        Returns the finished job, or after timeout_seconds the job as it stands (still
-        rendering: call wait_for_video again). A failed job is an error with the provider's
-        reason (a moderation block keeps it).
-
-        Args:
-            video_id: The id create_video gave.
-            timeout_seconds: The longest to wait, at most 600.
-        """
-        job = await session.job(video_id)
-        if not job.status.finished:
-            session.tracker.watch(job.id)  # e.g. a job an earlier session left unfinished
-        with anyio.move_on_after(max(0.0, min(timeout_seconds, WAIT_LIMIT_SECONDS))):
-            last: tuple[str, int] | None = None
-            while not job.status.finished:
-                if (job.status.value, job.progress) != last:
-                    last = (job.status.value, job.progress)
-                    await ctx.report_progress(job.progress, 100, f"{job.id} {job.status.value}")
-                await anyio.sleep(POLL_SECONDS)
-                job = await session.job(video_id)
-        if job.status is JobStatus.FAILED:  # the provider's reason; a moderation block keeps it
-            raise job_failed(job.id, job.error_code, job.error_message)
-        if job.status.finished:
-            await ctx.report_progress(100, 100, f"{job.id} {job.status.value}")
-        return answer(job_view(job))
-
-    @server.tool()
-    @refusing
-    async def cancel_video(video_id: str) -> CallToolResult:
-        """Stop a video that has not finished (the provider is asked to drop it).
-
-        Args:
-            video_id: The video's id.
-        """
-        await session.job(video_id)
-        return answer(job_view(await session.engine.cancel(video_id)))
-
-    @server.tool()
-    @refusing
-    async def delete_video(video_id: str) -> CallToolResult:
-        """Delete a finished video, its files and the provider's copy.
-
-        Args:
-            video_id: A completed, failed or cancelled video's id.
-        """
-        job = await session.engine.delete((await session.job(video_id)).id)
-        return answer({"id": job.id, "deleted": True})
-
-    @server.tool()
-    @refusing
-    async def list_videos(limit: int = 20, after: str | None = None) -> CallToolResult:
-        """Video jobs, newest first.
-
-        Args:
-            limit: How many, 1 to 100.
-            after: A video id: list the ones made before it (the next page).
-        """
-        owner = session.owner
-        key = owner.key_id if owner and not owner.sees_all else None
-        jobs, has_more = await session.engine.ledger.list_jobs(
-            after=after, limit=max(1, min(limit, 100)), owner=key
-        )
-        return answer({"videos": [job_view(job) for job in jobs], "has_more": has_more})
-
-    @server.tool()
-    @refusing
-    async def remix_video(video_id: str, prompt: str = "") -> CallToolResult:
-        """Start a new video from a completed one, changed as the prompt says (same size and
-        length); returns at once like create_video.
-
-        Args:
-            video_id: A completed video's id.
-            prompt: The change to make (required).
-        """
-        source = await session.job(video_id)
-        check_prompt(prompt)
-        job = await session.engine.remix(source.id, prompt, owner=session.owner)
-        return await session.started(job)
-
-    @server.tool()
-    @refusing
-    async def extend_video(
-        video_id: str, prompt: str = "", seconds: str = "4", snap: bool = False
-    ) -> CallToolResult:
-        """Continue a completed video by `seconds`; the new video holds the stitched whole.
-        Returns at once like create_video.
-
-        Args:
-            video_id: A completed video's id (its model must support extensions).
-            prompt: What happens next (required).
-            seconds: Seconds to add, as the model allows.
-            snap: Move seconds to the nearest allowed value instead of refusing.
-        """
-        source = await session.job(video_id)
-        job = await session.engine.extend(
-            source.id, prompt, seconds, snap=snap, owner=session.owner
-        )
-        return await session.started(job)
-
-
-def _register_resources(server: MCPServer[None], session: Session) -> None:
-    @server.resource("video://{video_id}", mime_type="application/json")
-    async def video(video_id: str) -> str:
-        """A video job as JSON (as get_video returns it)."""
-        try:
-            return as_json(job_view(await session.job(video_id)))
-        except SorakitError as exc:
-            raise ResourceError(exc.message) from exc

@@ -3,7 +3,9 @@
 Strategies, cheapest first:
 
 - `copy`: every clip has the same codec, profile, size, pixel format, constant rate, rotation and
-  decoder configuration (checked with `probe`, never assumed); packets are remuxed (see `splice`).
+  decoder configuration (checked with `probe`, never assumed). A plain join is done at the box
+  level when `boxjoin`'s stricter checks pass (sample tables merged, media data copied in blocks),
+  else packets are remuxed (see `splice`), with the reason.
 - `crossfade-partial` / `chained-partial` / `trim-partial`: the clips could be copied, but the
   seams need new frames (a crossfade, a chained clip's repeated first frame to drop, a cut). Only the window from the last
   keyframe before each seam to the first keyframe after it is re-encoded, with encoder settings
@@ -44,6 +46,7 @@ from sorakit.media.audio import (
     gain_for,
     integrated_loudness,
 )
+from sorakit.media.boxjoin import Declined, join_boxes
 from sorakit.media.encode import EncodeTarget, matching_encoder_options, source_colors
 from sorakit.media.probe import MediaInfo, VideoStreamInfo, can_stream_copy, probe
 from sorakit.media.splice import Piece, SpliceError, Timed, mux_interleaved, splice
@@ -51,6 +54,8 @@ from sorakit.media.timeline import Timeline, plan_timeline, timeline_frames
 from sorakit.media.verify import verify_join
 
 logger = logging.getLogger(__name__)
+
+BOX_JOINED = "joined at the box level (sample tables merged, media data copied in blocks)"
 
 SEAM_WORKERS = 2
 """Seam windows encoded at once (x264 threads inside each window use the cores as well)."""
@@ -153,7 +158,8 @@ def write_timeline(
         strategy, note, copied, cuts = _write(
             tmp, timeline, target, copyable, reason, copy_audio, track
         )
-        verify_join(tmp, timeline.total, timeline.fps, cuts, audio=audio_mode != "none")
+        if not note.endswith(BOX_JOINED):  # that path verified its output (to fall back if bad)
+            verify_join(tmp, timeline.total, timeline.fps, cuts, audio=audio_mode != "none")
     logger.info("wrote %s from %d clips (%s: %s)", dest, len(infos), strategy, note)
     return StitchResult(
         path=as_path(dest),
@@ -186,6 +192,16 @@ def _write(
     edits = timeline.overlap > 0 or any(
         plan.skip or plan.count != plan.video.frames for plan in timeline.clips
     )
+    if copyable and not edits and (copy_audio or track is None):
+        cuts = [plan.start for plan in timeline.clips]
+        try:
+            join_boxes(tmp, [plan.info for plan in timeline.clips], timeline.fps, audio=copy_audio)
+            verify_join(tmp, timeline.total, timeline.fps, cuts, audio=copy_audio)
+        except (Declined, MediaError) as exc:
+            logger.info("box-level join declined, remuxing instead: %s", exc)
+            reason = f"{reason}; remuxed packet by packet, since {exc}"
+        else:
+            return "copy", f"{reason}; {BOX_JOINED}", timeline.total, cuts
     if copyable and not edits:
         pieces = [
             Piece(p.info.path, 0, p.video.frames, p.start, p.start / timeline.fps)

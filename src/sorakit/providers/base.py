@@ -29,7 +29,12 @@ from typing import ClassVar, Literal, TypeAlias
 
 from sorakit.wire.videos import VideoContentVariant, VideoStatus
 
-JobKind: TypeAlias = Literal["generate", "remix", "extend", "edit"]
+JobKind: TypeAlias = Literal["generate", "remix", "extend", "edit", "image"]
+"""What a job makes; `image` is one picture of the Images API (generated, or edited from inputs)."""
+ContentVariant: TypeAlias = VideoContentVariant | Literal["image"]
+"""A file a provider serves for a job: a video's variants, or an image job's `image`."""
+IMAGE_FORMATS: dict[str, str] = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+"""The output formats of an image job, with their media types."""
 
 EXPECTED_SECONDS_HEADER = "x-sorakit-expected-seconds"
 """The header in which `sorakit serve` tells its clients how long a job should take in all."""
@@ -58,7 +63,8 @@ class SourceVideo:
 class SubmitRequest:
     """What the engine asks a provider to render, after planning.
 
-    For `extend`, `seconds` is how many seconds to add; the remote job reports the stitched total.
+    For `image` jobs `seconds` is 0, `size` the output size and `reference_images` an edit's
+    input images (each its own size, not fitted). For `extend`, `seconds` is how many seconds to add; the remote job reports the stitched total.
     """
 
     kind: JobKind
@@ -75,6 +81,10 @@ class SubmitRequest:
     """The image the video should end on, fitted to `size` (first-and-last-frame models)."""
     reference_images: tuple[ReferenceImage, ...] = ()
     """Subject or style images that are not frames; each keeps its own size."""
+    mask: ReferenceImage | None = None
+    """An image edit's mask: a PNG with alpha, the first input's size; transparent = repaint."""
+    output_format: str = "png"
+    """An image job's file format: `png`, `jpeg` or `webp` (`IMAGE_FORMATS`)."""
     callback_url: str | None = None
     """Where the provider may POST when the job finishes. Only a hint that wakes tracking early:
     the job's state is still read from the provider's status API, so a forged call costs one
@@ -141,8 +151,9 @@ class Provider(abc.ABC):
     """
 
     name: ClassVar[str]
-    variants: ClassVar[frozenset[VideoContentVariant]] = frozenset({"video"})
-    """Content variants the provider serves; the engine derives the others from the video."""
+    variants: ClassVar[frozenset[ContentVariant]] = frozenset({"video"})
+    """Content variants the provider serves; the engine derives the others from the video.
+    An image-capable provider lists `image`."""
 
     @abc.abstractmethod
     async def submit(self, request: SubmitRequest) -> RemoteJob:
@@ -154,7 +165,7 @@ class Provider(abc.ABC):
 
     @abc.abstractmethod
     def download(
-        self, remote_id: str, variant: VideoContentVariant = "video"
+        self, remote_id: str, variant: ContentVariant = "video"
     ) -> AbstractAsyncContextManager[Download]:
         """Stream one content variant of a completed job."""
 

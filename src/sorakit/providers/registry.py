@@ -69,6 +69,12 @@ def _gemini(settings: Settings) -> Provider:
     return GeminiProvider.from_settings(settings)
 
 
+def _local(settings: Settings) -> Provider:
+    from sorakit.providers.local import LocalProvider
+
+    return LocalProvider.from_settings(settings)
+
+
 def _vertex(settings: Settings) -> Provider:
     from sorakit.providers.google import VertexVeoProvider
 
@@ -115,6 +121,7 @@ PROVIDERS: dict[str, Registration] = {
             "gcs_base_url",
         ),
     ),
+    "local": Registration(_local, lambda s: bool(s.local_models), "SORAKIT_LOCAL_MODELS"),
     "runway": Registration(
         _runway,
         lambda s: s.runway_api_secret is not None,

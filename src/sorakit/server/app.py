@@ -7,11 +7,14 @@ the simulator, wire faults.
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import importlib.util
 import logging
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
@@ -31,11 +34,24 @@ from sorakit.server.errors import (
 )
 from sorakit.server.limits import BodyLimitMiddleware, UrlCheckMiddleware
 from sorakit.server.requestlog import RequestLog, RequestLogMiddleware
-from sorakit.server.routes import admin, admin_catalog, callbacks, chat, health, pools, videos
+from sorakit.server.routes import (
+    admin,
+    admin_catalog,
+    callbacks,
+    chat,
+    health,
+    images,
+    openwebui,
+    pools,
+    videos,
+)
 from sorakit.server.views import RenderedViews
 from sorakit.server.webhooks import TenantWebhooks, WebhookSender, check_operator_webhook
 from sorakit.settings import Settings, get_settings
 from sorakit.studio import router as studio_router
+
+if TYPE_CHECKING:
+    from sorakit.mcp.http import McpEndpoint
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +108,9 @@ def create_app(
             logger.info("sorakit %s serving the Videos API; API keys required", __version__)
         if resumed:
             logger.info("resumed tracking of %d unfinished jobs", resumed)
+        mcp_run = contextlib.AsyncExitStack()  # MCP's session manager, once the state is set
+        if mcp_endpoint is not None:
+            await mcp_run.enter_async_context(mcp_endpoint.running())
         # Everything imported and built so far lives as long as the server: keep it out of the
         # cyclic collector, whose full passes over it otherwise stall requests for tens of ms.
         gc.collect()
@@ -99,6 +118,7 @@ def create_app(
         try:
             yield
         finally:
+            await mcp_run.aclose()  # MCP sessions first: their calls use what follows
             await pipelines.stop()  # before the engine closes under their runs
             await catalog_sync.aclose()
             await request_log.aclose()
@@ -116,12 +136,15 @@ def create_app(
     )
     install_error_handlers(app)
     app.include_router(videos.router)
+    app.include_router(images.router)
     app.include_router(health.router)
     app.include_router(callbacks.router)
     app.include_router(admin.router, responses=ERROR_RESPONSES)
     app.include_router(admin_catalog.router, responses=ERROR_RESPONSES)
     app.include_router(pools.router, responses=ERROR_RESPONSES)
     app.include_router(chat.router, responses=ERROR_RESPONSES)
+    app.include_router(openwebui.router)  # the pipe's source, for Open WebUI
+    mcp_endpoint = _mount_mcp(app, settings)
     app.include_router(studio_router)  # the web studio at `/`, outside the OpenAPI schema
     _install_faults(app, settings)
     if settings.cors_origins:  # closed unless an operator names the origins
@@ -138,6 +161,15 @@ def create_app(
     app.add_middleware(RequestLogMiddleware)  # even a refused body is logged
     app.add_middleware(UnexpectedErrorMiddleware)  # outermost: a bug is a 500, not a hang-up
     return app
+
+
+def _mount_mcp(app: FastAPI, settings: Settings) -> McpEndpoint | None:
+    """MCP at `/mcp` when the mcp extra is installed."""
+    if importlib.util.find_spec("mcp") is None:
+        return None
+    from sorakit.mcp.http import mount
+
+    return mount(app, settings)
 
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}

@@ -123,8 +123,9 @@ async def tenant_webhook(
 
 
 def event_for(job: JobRecord) -> WebhookEvent | None:
-    """The event a finished job sends, or None when it sends none (not finished, cancelled)."""
-    if job.status not in (JobStatus.COMPLETED, JobStatus.FAILED):
+    """The event a finished job sends, or None when it sends none (not finished, cancelled, an
+    image: the Images API answers with its images and has no events)."""
+    if job.status not in (JobStatus.COMPLETED, JobStatus.FAILED) or job.kind == "image":
         return None
     return WebhookEvent(
         id=f"evt_{uuid.uuid4().hex}",

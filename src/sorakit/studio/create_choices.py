@@ -100,7 +100,7 @@ def price_words(caps: ModelCapabilities) -> str:
 
 
 def model_choices(studio: Studio) -> list[ModelChoice]:
-    """Every model of the catalog, with its price and whether its credential is set."""
+    """Every video model of the catalog, with its price and whether its credential is set."""
     return [
         ModelChoice(
             entry.name,
@@ -108,13 +108,13 @@ def model_choices(studio: Studio) -> list[ModelChoice]:
             price_words(entry.capabilities),
             is_configured(entry.provider, studio.settings),
         )
-        for entry in studio.engine.catalog
+        for entry in studio.engine.catalog.videos()
     ]
 
 
 def entry_for(studio: Studio, model: str | None) -> ModelEntry:
     """The model picked, or the page's default (`sora-2` where the catalog has it)."""
-    names = [entry.name for entry in studio.engine.catalog]
+    names = [entry.name for entry in studio.engine.catalog.videos()]
     return studio.engine.catalog.resolve(model or ("sora-2" if "sora-2" in names else names[0]))
 
 

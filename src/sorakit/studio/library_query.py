@@ -109,6 +109,7 @@ class Filters:
             "created_from": _midnight(start) if start else None,
             "created_before": _midnight(end + dt.timedelta(days=1)) if end else None,
             "text": self.q or None,
+            "exclude_kinds": ("image",),  # the library shows videos
         }
 
 

@@ -90,7 +90,10 @@ async def _recent(studio: Studio) -> list[JobRecord]:
     assert principal is not None
     owner = None if principal.sees_all or principal.key is None else principal.key.id
     jobs, _ = await studio.engine.ledger.list_jobs(
-        limit=RECENT_VIDEOS, statuses=[JobStatus.COMPLETED.value], owner=owner
+        limit=RECENT_VIDEOS,
+        statuses=[JobStatus.COMPLETED.value],
+        owner=owner,
+        exclude_kinds=("image",),
     )
     return jobs
 

@@ -1,7 +1,8 @@
-"""The `fal` provider: fal.ai's queue API, one adapter for many video models.
+"""The `fal` provider: fal.ai's queue API, one adapter for many video and image models.
 
 - `_provider`: `FalProvider`, the seam over submit, status (with logs), result and cancel.
 - `_models`: the per-model input maps (endpoint ids, duration types, aspect and resolution keys).
+- `_images`: the image models' input maps (FLUX, Nano Banana 2) and their results.
 - `_errors`: the one translation of fal answers and SDK/httpx failures into `sorakit.errors`.
 - `_platform`: fal's Platform API, to find a lost submit and read a request's billed cost.
 

@@ -25,7 +25,7 @@ from sorakit.errors import (
 )
 from sorakit.providers._http import checked_chunks, content_length, read_quietly
 from sorakit.providers._proxy import checked_proxy
-from sorakit.providers.base import Download, Provider, RemoteJob, SubmitRequest
+from sorakit.providers.base import ContentVariant, Download, Provider, RemoteJob, SubmitRequest
 from sorakit.providers.fal._errors import (
     PROVIDER,
     WIRE_ERRORS,
@@ -33,6 +33,14 @@ from sorakit.providers.fal._errors import (
     is_moderation,
     response_error,
     translate_error,
+)
+from sorakit.providers.fal._images import (
+    FAL_IMAGE_MODELS,
+    IMAGE_ENDPOINTS,
+    ImageOutput,
+    build_image_input,
+    fal_image_model,
+    image_output,
 )
 from sorakit.providers.fal._models import FAL_MODELS, build_input, check, fal_model
 from sorakit.providers.fal._platform import (
@@ -42,7 +50,6 @@ from sorakit.providers.fal._platform import (
     request_cost,
 )
 from sorakit.settings import Settings
-from sorakit.wire.videos import VideoContentVariant
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +112,7 @@ class FalProvider(Provider):
     """
 
     name: ClassVar[str] = "fal"
+    variants: ClassVar[frozenset[ContentVariant]] = frozenset({"video", "image"})
 
     def __init__(
         self,
@@ -162,7 +170,10 @@ class FalProvider(Provider):
         await self._media.aclose()
 
     def expected_render_seconds(self, request: SubmitRequest) -> float | None:
-        """The model's usual wall time for a clip of this length."""
+        """The model's usual wall time for a clip of this length (or for one image)."""
+        if request.kind == "image":
+            image = FAL_IMAGE_MODELS.get(request.model)
+            return None if image is None else image.render_seconds
         model = FAL_MODELS.get(request.model)
         if model is None:
             return None
@@ -172,10 +183,7 @@ class FalProvider(Provider):
 
     async def submit(self, request: SubmitRequest) -> RemoteJob:
         """`POST {queue}/{endpoint}[?fal_webhook=]` with the model's input; the job starts `queued`."""
-        model = fal_model(request.model)
-        check(model, request)
-        source_url = await self._source_url(request) if request.kind == "extend" else None
-        endpoint, arguments = build_input(model, request, source_url=source_url)
+        endpoint, arguments = await self._input(request)
         logger.debug("fal: submit %s to %s", request.kind, endpoint)
         # fal-client's `submit(webhook_url=...)` sends the same query parameter.
         params = {"fal_webhook": request.callback_url} if request.callback_url else None
@@ -224,6 +232,10 @@ class FalProvider(Provider):
         result = await self._result(ref)
         if isinstance(result, tuple):
             return self._failed(ref, result[1], result[0])
+        if ref.endpoint in IMAGE_ENDPOINTS:
+            output = image_output(result)
+            if not isinstance(output, ImageOutput):
+                return self._failed(ref, output[1], output[0])
         return replace(self._job(ref, "completed", 100), cost=await self._cost(ref))
 
     async def find(
@@ -234,10 +246,7 @@ class FalProvider(Provider):
         fal has no idempotency key, so the input JSON is the match; `exclude` keeps the ledger's
         own jobs out, which also keeps two identical requests apart.
         """
-        model = fal_model(request.model)
-        check(model, request)
-        source_url = await self._source_url(request) if request.kind == "extend" else None
-        endpoint, arguments = build_input(model, request, source_url=source_url)
+        endpoint, arguments = await self._input(request)
         owned = {RemoteRef.parse(r).request_id for r in exclude if _is_fal_id(r)}
         try:
             listed = await find_request(
@@ -277,23 +286,23 @@ class FalProvider(Provider):
 
     @asynccontextmanager
     async def download(
-        self, remote_id: str, variant: VideoContentVariant = "video"
+        self, remote_id: str, variant: ContentVariant = "video"
     ) -> AsyncIterator[Download]:
-        """Read the result for the output's URL, then stream that file."""
-        if variant != "video":
-            raise InvalidRequestError(
-                f"the fal provider serves only the video, not a {variant}", param="variant"
-            )
+        """Read the result for the output's URL (the video, or an image job's image), then
+        stream that file."""
         ref = RemoteRef.parse(remote_id)
+        wanted = "image" if ref.endpoint in IMAGE_ENDPOINTS else "video"
+        if variant != wanted:
+            raise InvalidRequestError(
+                f"the fal provider serves only the {wanted} of this job, not a {variant}",
+                param="variant",
+            )
         result = await self._result(ref)
         if isinstance(result, tuple):
-            raise InvalidStateError(f"the fal request {ref.request_id} has no video: {result[0]}")
-        video = result.get("video")
-        url = video.get("url") if isinstance(video, dict) else None
-        if not isinstance(url, str) or not url:
-            raise ProviderError(
-                f"fal's result for {ref.request_id} names no video URL", provider=PROVIDER
+            raise InvalidStateError(
+                f"the fal request {ref.request_id} has no {wanted}: {result[0]}"
             )
+        url, media_type, known_size = self._output(ref, result)
         try:
             response = await self._media.send(self._media.build_request("GET", url), stream=True)
         except WIRE_ERRORS as exc:
@@ -309,13 +318,10 @@ class FalProvider(Provider):
             if not response.is_success:
                 await read_quietly(response, PROVIDER)
                 raise translate_error(response)
-            expected = content_length(response)
-            if expected is None:
-                size = video.get("file_size") if isinstance(video, dict) else None
-                expected = size if isinstance(size, int) and size > 0 else None
+            expected = content_length(response) or known_size
             yield Download(
                 chunks=checked_chunks(response, expected, provider=PROVIDER),
-                media_type="video/mp4",
+                media_type=media_type,
                 expected_size=expected,
                 extra={"url": url.split("?")[0]},
             )
@@ -326,6 +332,33 @@ class FalProvider(Provider):
                 logger.debug("fal: closing the download of %s failed", ref.request_id)
 
     # -- plumbing ----------------------------------------------------------------------------
+
+    async def _input(self, request: SubmitRequest) -> tuple[str, dict[str, Any]]:
+        """The endpoint and input JSON of a request: an image model's, or a video model's."""
+        if request.kind == "image":
+            return build_image_input(fal_image_model(request.model), request)
+        model = fal_model(request.model)
+        check(model, request)
+        source_url = await self._source_url(request) if request.kind == "extend" else None
+        return build_input(model, request, source_url=source_url)
+
+    def _output(self, ref: RemoteRef, result: dict[str, Any]) -> tuple[str, str, int | None]:
+        """The output file's URL, media type and size (if fal said) from a finished result."""
+        if ref.endpoint in IMAGE_ENDPOINTS:
+            output = image_output(result)
+            if not isinstance(output, ImageOutput):
+                raise InvalidStateError(
+                    f"the fal request {ref.request_id} has no image: {output[0]}"
+                )
+            return output.url, output.media_type, output.size
+        video = result.get("video")
+        url = video.get("url") if isinstance(video, dict) else None
+        if not isinstance(url, str) or not url:
+            raise ProviderError(
+                f"fal's result for {ref.request_id} names no video URL", provider=PROVIDER
+            )
+        size = video.get("file_size") if isinstance(video, dict) else None
+        return url, "video/mp4", size if isinstance(size, int) and size > 0 else None
 
     def _urls(self, ref: RemoteRef) -> str:
         """`{queue}/{owner}/{alias}/requests/{id}`: the endpoint's sub-path is dropped."""

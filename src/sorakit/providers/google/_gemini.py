@@ -25,7 +25,7 @@ from sorakit.errors import (
 )
 from sorakit.providers._http import checked_chunks, content_length
 from sorakit.providers._proxy import checked_proxy
-from sorakit.providers.base import Download, Provider, RemoteJob, SubmitRequest
+from sorakit.providers.base import ContentVariant, Download, Provider, RemoteJob, SubmitRequest
 from sorakit.providers.google._common import (
     aspect_and_resolution,
     byte_chunks,
@@ -39,7 +39,7 @@ from sorakit.providers.google._common import (
 )
 from sorakit.providers.google._errors import SDK_ERRORS, from_status, translate
 from sorakit.settings import Settings
-from sorakit.wire.videos import VideoContentVariant, VideoStatus
+from sorakit.wire.videos import VideoStatus
 
 logger = logging.getLogger(__name__)
 
@@ -158,7 +158,7 @@ class GeminiProvider(Provider):
 
     @asynccontextmanager
     async def download(
-        self, remote_id: str, variant: VideoContentVariant = "video"
+        self, remote_id: str, variant: ContentVariant = "video"
     ) -> AsyncIterator[Download]:
         """Stream the interaction's `output_video` (its Files API URI, or inline base64)."""
         if variant != "video":

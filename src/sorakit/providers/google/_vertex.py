@@ -30,6 +30,7 @@ from sorakit.errors import (
 )
 from sorakit.providers._proxy import checked_proxy
 from sorakit.providers.base import (
+    ContentVariant,
     Download,
     Provider,
     ReferenceImage,
@@ -50,7 +51,6 @@ from sorakit.providers.google._errors import SDK_ERRORS, translate
 from sorakit.providers.google._gcs import GcsReader, check_output_uri
 from sorakit.providers.google._gemini import sdk_client
 from sorakit.settings import Settings
-from sorakit.wire.videos import VideoContentVariant
 
 logger = logging.getLogger(__name__)
 
@@ -212,7 +212,7 @@ class VertexVeoProvider(Provider):
 
     @asynccontextmanager
     async def download(
-        self, remote_id: str, variant: VideoContentVariant = "video"
+        self, remote_id: str, variant: ContentVariant = "video"
     ) -> AsyncIterator[Download]:
         """The finished operation's first video: streamed from Cloud Storage, or inline bytes."""
         if variant != "video":

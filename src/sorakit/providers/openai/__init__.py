@@ -8,6 +8,8 @@ deprecated.
 - `_provider`: `OpenAIProvider`, the provider seam over one `httpx.AsyncClient`.
 - `_bodies`: the request bodies of each job kind, as JSON or bracket-nested multipart.
 - `_errors`: the one translation of error answers and httpx failures into `sorakit.errors`.
+- `_images`: image jobs over the Images API (`/images/generations`, `/images/edits`),
+  answered at once and spooled so a paid image is never paid for twice.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
 import httpx
@@ -13,6 +14,7 @@ import pydantic
 
 from sorakit.errors import (
     ConfigurationError,
+    InvalidRequestError,
     ProviderBadRequestError,
     ProviderError,
 )
@@ -21,6 +23,7 @@ from sorakit.providers._proxy import checked_proxy
 from sorakit.providers.base import (
     EXPECTED_SECONDS_HEADER,
     Character,
+    ContentVariant,
     Download,
     Provider,
     RemoteJob,
@@ -29,12 +32,12 @@ from sorakit.providers.base import (
 )
 from sorakit.providers.openai._bodies import Body, matches, path_segment, submit_body
 from sorakit.providers.openai._errors import HTTPX_ERRORS, PROVIDER, translate_error
-from sorakit.settings import Settings
+from sorakit.providers.openai._images import OpenAIImages, is_spool_id
+from sorakit.settings import Settings, default_home
 from sorakit.wire.videos import (
     CONTENT_TYPES,
     Video,
     VideoCharacter,
-    VideoContentVariant,
     VideoDeleted,
     VideoList,
 )
@@ -73,11 +76,14 @@ class OpenAIProvider(Provider):
     Lookups by id (`retrieve`, `download`, `delete`, `retrieve_character`) raise `NotFoundError`
     on 404/410 and `InvalidStateError` on 409; creates raise `ProviderBadRequestError` on 404,
     since there it means a wrong model, path or base URL rather than a missing object.
+
+    Image jobs (`kind="image"`) go to the Images API (`/images/generations`, `/images/edits`)
+    through `OpenAIImages`, which spools each paid image under `spool_dir` (see `_images`).
     """
 
     name: ClassVar[str] = "openai"
-    variants: ClassVar[frozenset[VideoContentVariant]] = frozenset(
-        {"video", "thumbnail", "spritesheet"}
+    variants: ClassVar[frozenset[ContentVariant]] = frozenset(
+        {"video", "thumbnail", "spritesheet", "image"}
     )
 
     def __init__(
@@ -90,6 +96,7 @@ class OpenAIProvider(Provider):
         organization: str | None = None,
         project: str | None = None,
         proxy: str | None = None,
+        spool_dir: Path | None = None,
     ) -> None:
         url = _checked_base_url(base_url)
         proxy = checked_proxy(proxy, PROVIDER)
@@ -109,6 +116,15 @@ class OpenAIProvider(Provider):
             transport=transport,
             proxy=proxy,
         )
+        # Image URLs point at a storage host: fetched without our credential.
+        media = httpx.AsyncClient(
+            headers={"User-Agent": headers["User-Agent"]},
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            transport=transport,
+            proxy=proxy,
+        )
+        spool = spool_dir or default_home() / "assets" / "spool" / "openai-images"
+        self._images = OpenAIImages(api=self._client, media=media, spool=spool)
         if url.host == "api.openai.com":
             logger.warning(
                 "api.openai.com stopped serving /v1/videos on 2026-09-24; "
@@ -128,19 +144,24 @@ class OpenAIProvider(Provider):
             base_url=settings.openai_base_url,
             api_key=key.get_secret_value() if key is not None else None,
             proxy=settings.proxies.get(cls.name),
+            spool_dir=settings.assets_dir / "spool" / "openai-images",
         )
 
     def __repr__(self) -> str:
         return f"OpenAIProvider(base_url={self.base_url!r})"
 
     async def aclose(self) -> None:
-        """Close the HTTP client and its connections."""
+        """Close the HTTP clients and their connections."""
         await self._client.aclose()
+        await self._images.aclose()
 
     # -- jobs --------------------------------------------------------------------------------
 
     async def submit(self, request: SubmitRequest) -> RemoteJob:
-        """Create the job: `POST /videos`, `/videos/{id}/remix`, `/videos/extensions` or `/edits`."""
+        """Create the job: `POST /videos`, `/videos/{id}/remix`, `/videos/extensions` or `/edits`
+        (an image: `POST /images/generations` or `/images/edits`, answered at once)."""
+        if request.kind == "image":
+            return await self._images.submit(request)
         body: Body = submit_body(request)
         logger.debug(
             "openai: %s %s (model %s, idempotency key %s)",
@@ -161,12 +182,17 @@ class OpenAIProvider(Provider):
 
     async def retrieve(self, remote_id: str) -> RemoteJob:
         """`GET /videos/{id}`, with the server's `openai-poll-after-ms` hint as `poll_after`."""
+        if is_spool_id(remote_id):
+            return await self._images.retrieve(remote_id)
         path = f"/videos/{path_segment(remote_id, 'video_id')}"
         response = await self._send("GET", path, lookup="video_id")
         return _remote_job(self._parse_video(response), response)
 
     async def delete(self, remote_id: str) -> None:
-        """`DELETE /videos/{id}`."""
+        """`DELETE /videos/{id}` (an image job: drop its spooled file)."""
+        if is_spool_id(remote_id):
+            await self._images.delete(remote_id)
+            return
         path = f"/videos/{path_segment(remote_id, 'video_id')}"
         response = await self._send("DELETE", path, lookup="video_id")
         _parse(VideoDeleted, response)
@@ -200,7 +226,11 @@ class OpenAIProvider(Provider):
         siblings (variations) are not mistaken for the lost one. When nothing matches, the
         engine re-sends the create with the same `Idempotency-Key`, which a server that honours
         the key dedupes. A server without `GET /videos` (404/405) counts as no match.
+        An image job is found in the spool, by its idempotency key.
         """
+        if request.kind == "image":
+            spooled = await self._images.find(request)
+            return None if spooled is None or spooled.id in exclude else spooled
         horizon = since - FIND_WINDOW_SECONDS
         best: Video | None = None
         after: str | None = None
@@ -234,9 +264,19 @@ class OpenAIProvider(Provider):
 
     @asynccontextmanager
     async def download(
-        self, remote_id: str, variant: VideoContentVariant = "video"
+        self, remote_id: str, variant: ContentVariant = "video"
     ) -> AsyncIterator[Download]:
-        """Stream `GET /videos/{id}/content?variant=...`; a short body raises `ContentDownloadError`."""
+        """Stream `GET /videos/{id}/content?variant=...`; a short body raises `ContentDownloadError`.
+        An image job's `image` streams from the spool."""
+        if variant == "image" or is_spool_id(remote_id):
+            if variant != "image" or not is_spool_id(remote_id):
+                raise InvalidRequestError(
+                    f"{remote_id} has no {variant}: images serve `image`, videos their variants",
+                    param="variant",
+                )
+            async with self._images.download(remote_id) as image:
+                yield image
+            return
         path = f"/videos/{path_segment(remote_id, 'video_id')}/content"
         headers = {"Accept": "application/binary", "Accept-Encoding": "identity"}
         try:

@@ -29,7 +29,7 @@ from sorakit.errors import (
 )
 from sorakit.providers._http import checked_chunks, content_length, read_quietly
 from sorakit.providers._proxy import checked_proxy
-from sorakit.providers.base import Download, Provider, RemoteJob, SubmitRequest
+from sorakit.providers.base import ContentVariant, Download, Provider, RemoteJob, SubmitRequest
 from sorakit.providers.runway._errors import (
     HTTPX_ERRORS,
     PROVIDER,
@@ -44,7 +44,7 @@ from sorakit.providers.runway._requests import (
     video_data_uri,
 )
 from sorakit.settings import Settings
-from sorakit.wire.videos import VideoContentVariant, VideoStatus
+from sorakit.wire.videos import VideoStatus
 
 logger = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ class RunwayProvider(Provider):
 
     @asynccontextmanager
     async def download(
-        self, remote_id: str, variant: VideoContentVariant = "video"
+        self, remote_id: str, variant: ContentVariant = "video"
     ) -> AsyncIterator[Download]:
         """Stream the task's output from a freshly signed URL (one retry if it has expired)."""
         if variant != "video":

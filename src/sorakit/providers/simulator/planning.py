@@ -25,6 +25,7 @@ from sorakit.errors import (
     ReferenceImageError,
 )
 from sorakit.providers.base import ReferenceImage, SourceVideo, SubmitRequest
+from sorakit.providers.simulator.images import plan_image
 from sorakit.providers.simulator.render import Clip, opening_image, read_clip
 from sorakit.providers.simulator.state import JobRecord, SegmentSpec, SimulatorStore, job_state
 from sorakit.settings import Settings
@@ -59,6 +60,9 @@ class JobPlanner:
     async def plan(self, job_id: str, request: SubmitRequest) -> JobRecord:
         """The record for this request (not yet saved)."""
         _check_prompt(request.prompt)
+        if request.kind == "image":
+            _parse_size(request.size)
+            return plan_image(self._base(job_id, request, request.size, 0, 0), request, self.store)
         if request.kind == "generate":
             return await self._generate(job_id, request)
         if request.kind == "remix":

@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from pathlib import Path
 from typing import NoReturn
 
 import anyio
@@ -31,7 +32,9 @@ from sorakit.errors import (
     RateLimitedError,
 )
 from sorakit.providers.base import (
+    IMAGE_FORMATS,
     Character,
+    ContentVariant,
     Download,
     Provider,
     RemoteJob,
@@ -39,6 +42,11 @@ from sorakit.providers.base import (
     SubmitRequest,
 )
 from sorakit.providers.simulator.faults import Fault, FaultInjector, FaultPlan, Operation
+from sorakit.providers.simulator.images import (
+    IMAGE_RENDER_SHARE,
+    image_path,
+    render_image_file,
+)
 from sorakit.providers.simulator.planning import JobPlanner, live_job
 from sorakit.providers.simulator.render import Segment, render
 from sorakit.providers.simulator.state import (
@@ -58,7 +66,6 @@ from sorakit.settings import Settings
 from sorakit.wire.videos import (
     CHARACTER_NAME_MAX_LENGTH,
     CONTENT_TYPES,
-    VideoContentVariant,
 )
 
 logger = logging.getLogger(__name__)
@@ -70,7 +77,7 @@ class SimulatorProvider(Provider):
     """Renders real H.264 + AAC MP4s offline, with Sora's lifecycle, refusals and faults."""
 
     name = "simulator"
-    variants = frozenset({"video", "thumbnail", "spritesheet"})
+    variants = frozenset({"video", "thumbnail", "spritesheet", "image"})
 
     def __init__(
         self,
@@ -116,12 +123,14 @@ class SimulatorProvider(Provider):
         record = self._job(remote_id)
         state = job_state(record, self.clock())
         if state.status == "completed":
-            await self._rendered(record)
+            await (
+                self._rendered_image(record) if record.kind == "image" else self._rendered(record)
+            )
         return self._remote(record, state)
 
     @asynccontextmanager
     async def download(
-        self, remote_id: str, variant: VideoContentVariant = "video"
+        self, remote_id: str, variant: ContentVariant = "video"
     ) -> AsyncIterator[Download]:
         """Stream one content variant of a completed job in 64 KiB chunks."""
         fault = self._wire_fault("download")
@@ -137,7 +146,17 @@ class SimulatorProvider(Provider):
             raise InvalidStateError(
                 f"video {remote_id} is {state.status}; its content is ready once it is completed"
             )
-        path = (await self._rendered(record)).path(variant)
+        if (variant == "image") != (record.kind == "image"):
+            raise InvalidRequestError(
+                f"{remote_id} has no {variant}: an image job serves `image`, a video the others",
+                param="variant",
+            )
+        if variant == "image":
+            path = await self._rendered_image(record)
+            media_type = IMAGE_FORMATS[record.output_format]
+        else:
+            path = (await self._rendered(record)).path(variant)
+            media_type = CONTENT_TYPES[variant]
         handle = await anyio.open_file(path, "rb")
         try:
             size = os.fstat(handle.wrapped.fileno()).st_size
@@ -149,9 +168,7 @@ class SimulatorProvider(Provider):
                     expected = None
             chunks = _read(handle, limit, reset=fault is Fault.RESET)
             try:
-                yield Download(
-                    chunks=chunks, media_type=CONTENT_TYPES[variant], expected_size=expected
-                )
+                yield Download(chunks=chunks, media_type=media_type, expected_size=expected)
             finally:
                 await chunks.aclose()
         finally:
@@ -205,9 +222,10 @@ class SimulatorProvider(Provider):
             raise NotFoundError(f"no character {character_id!r}", param="character_id")
         return Character(id=record.id, name=record.name, created_at=record.created_at)
 
-    def expected_render_seconds(self, request: SubmitRequest) -> float | None:  # noqa: ARG002
-        """The configured render time (`SORAKIT_SIMULATOR_RENDER_SECONDS`)."""
-        return self.settings.simulator_render_seconds
+    def expected_render_seconds(self, request: SubmitRequest) -> float | None:
+        """The configured render time (`SORAKIT_SIMULATOR_RENDER_SECONDS`; a share for images)."""
+        share = IMAGE_RENDER_SHARE if request.kind == "image" else 1.0
+        return self.settings.simulator_render_seconds * share
 
     # --- creating ---------------------------------------------------------------------------
 
@@ -279,6 +297,23 @@ class SimulatorProvider(Provider):
         if not files.complete():
             raise NotFoundError(f"video {record.id} was deleted", param="video_id")
         return files
+
+    async def _rendered_image(self, record: JobRecord) -> Path:
+        """The job's image, painted first if no one has yet (`images.render_image_file`)."""
+        path = image_path(self.store, record)
+        if not path.is_file():
+            if self._renders is None:
+                self._renders = anyio.CapacityLimiter(os.cpu_count() or 1)
+            async with self._lock(record.id):
+                done = await anyio.to_thread.run_sync(
+                    render_image_file, record, self.store, limiter=self._renders
+                )
+            lock = self._locks.get(record.id)
+            if lock is not None and not lock.locked():
+                self._locks.pop(record.id, None)
+            if done is None:
+                raise NotFoundError(f"image {record.id} was deleted", param="image_id")
+        return path
 
     def _remove_media(self, job_id: str) -> None:
         with self.store.render_lock(job_id):

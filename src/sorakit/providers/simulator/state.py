@@ -99,6 +99,10 @@ class JobRecord:
     """How many extensions led to this video."""
     fail: FailPlan | None = None
     deleted: bool = False
+    mask: str | None = None
+    """File name (in `jobs/`) of an image edit's mask."""
+    output_format: str = "png"
+    """An image job's file format."""
 
     @property
     def width(self) -> int:
@@ -262,6 +266,7 @@ class SimulatorStore:
         """Remove a record (and its reference) that never became a job: it lost a key race."""
         (self.jobs / f"{job_id}.json").unlink(missing_ok=True)
         (self.jobs / f"{job_id}.png").unlink(missing_ok=True)
+        (self.jobs / f"{job_id}.mask.png").unlink(missing_ok=True)
 
     def reference_path(self, name: str) -> Path:
         """The path of a reference image stored beside the records."""

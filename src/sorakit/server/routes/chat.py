@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -39,12 +40,8 @@ from sorakit.errors import (
     TransientProviderError,
 )
 from sorakit.gateway.auth import Principal
-from sorakit.gateway.chat_models import (
-    ChatRequest,
-    chat_model_names,
-    parse_messages,
-    parse_model,
-)
+from sorakit.gateway.chat_enhance import EnhancedAnswer, enhancement_answer
+from sorakit.gateway.chat_models import ChatRequest, chat_model_names, parse_model
 from sorakit.gateway.chat_storyboards import (
     StoryboardWatch,
     pipeline_video,
@@ -55,7 +52,6 @@ from sorakit.gateway.chat_turns import (
     IMAGES_NOT_YET,
     LinkFor,
     PipelineWatch,
-    enhancement_text,
     job_intro,
     pipeline_intro,
     read_turn,
@@ -69,7 +65,6 @@ from sorakit.gateway.chat_turns import (
 from sorakit.gateway.links import LinkKind, LinkSigner
 from sorakit.gateway.pipeline_renders import PipelineRenders
 from sorakit.ledger import JobRecord, JobStatus
-from sorakit.pipelines.enhance import enhance_prompt
 from sorakit.pipelines.styles import apply_styles
 from sorakit.server.bodies import described_body, parse_json
 from sorakit.server.deps import (
@@ -135,9 +130,16 @@ class Completion:
             "system_fingerprint": None,
         }
 
-    def chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> str:
-        """One `chat.completion.chunk` as an SSE event."""
-        body = {
+    def chunk(
+        self,
+        delta: dict[str, Any],
+        finish_reason: str | None = None,
+        *,
+        sorakit: dict[str, Any] | None = None,
+    ) -> str:
+        """One `chat.completion.chunk` as an SSE event; `sorakit` is the work's state, an extra
+        field OpenAI clients ignore (the Open WebUI pipe reads its percent and ETA)."""
+        body: dict[str, Any] = {
             "id": self.id,
             "object": "chat.completion.chunk",
             "created": self.created,
@@ -147,6 +149,8 @@ class Completion:
                 {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
             ],
         }
+        if sorakit is not None:
+            body["sorakit"] = sorakit
         return f"data: {json.dumps(body)}\n\n"
 
     def end(self) -> str:
@@ -258,8 +262,8 @@ async def chat_completions(
     chosen = parse_model(name, engine.catalog)
     completion = Completion.new(name, usage=usage)
     if chosen.enhance is not None:
-        asked = parse_messages(body.get("messages"))
-        return await _enhance(completion, asked, chosen.enhance, settings, stream=stream)
+        enhanced = await enhancement_answer(body.get("messages"), chosen, settings)
+        return _enhance(completion, enhanced, stream=stream)
     base, signer = _base_url(request, settings), _links(request, settings)
     n = takes_asked(body)
     turn = await read_turn(body.get("messages"), chosen, engine.catalog, settings, signer, n)
@@ -320,17 +324,12 @@ def _say(completion: Completion, text: str, *, stream: bool) -> Response:
     return StreamingResponse(events(), media_type="text/event-stream")
 
 
-async def _enhance(
-    completion: Completion, asked: ChatRequest, style: str, settings: Settings, *, stream: bool
-) -> Response:
-    """The enhanced prompt as the answer; on a chat failure the original, and the text (and a
-    header, for scripts) says why nothing was rewritten."""
-    result = await enhance_prompt(asked.prompt, style, settings=settings)
-    headers = {"x-sorakit-enhancement": result.note} if result.note else {}
-    text = enhancement_text(result)
-    if not stream:
-        return JSONResponse(completion.message(text), headers=headers)
-    answer = _say(completion, text, stream=True)
+def _enhance(completion: Completion, enhanced: EnhancedAnswer, *, stream: bool) -> Response:
+    """The enhanced prompt as the answer; its text says what happened, and a header repeats
+    the note for scripts."""
+    note = enhanced.note  # a header carries ASCII safely; the text has the note as written
+    headers = {"x-sorakit-enhancement": note.encode("ascii", "replace").decode()} if note else {}
+    answer = _say(completion, enhanced.text, stream=stream)
     answer.headers.update(headers)
     return answer
 
@@ -374,19 +373,21 @@ async def _finished(work: Work) -> None:
 async def _stream(
     work: Work, completion: Completion, intro: str, link: LinkFor
 ) -> AsyncIterator[str]:
-    """Role, intro, a chunk per changed progress line, the final message, `stop`, `[DONE]`."""
+    """Role, intro, a chunk per changed progress line, the final message, `stop`, `[DONE]`;
+    each chunk after the role carries the work's state (`_state`)."""
     yield completion.chunk({"role": "assistant", "content": ""})
-    yield completion.chunk({"content": intro + "\n"})
     said: dict[str, str] = {}
-    quiet_since = time.monotonic()
-    deadline = quiet_since + WAIT_SECONDS
     try:
+        yield completion.chunk({"content": intro + "\n"}, sorakit=await _state(work, {}))
+        quiet_since = time.monotonic()
+        deadline = quiet_since + WAIT_SECONDS
         while not (polled := await work.poll())[0]:
             if time.monotonic() > deadline:
                 raise work.too_long(WAIT_SECONDS)
             changed = [text for topic, text in polled[1].items() if said.get(topic) != text]
+            state = await _state(work, polled[1]) if changed else None
             for text in changed:
-                yield completion.chunk({"content": text + "\n"})
+                yield completion.chunk({"content": text + "\n"}, sorakit=state)
             said.update(polled[1])
             if changed:
                 quiet_since = time.monotonic()
@@ -410,8 +411,34 @@ async def _stream(
         yield _event_error(exc)
         yield DONE
         return
-    yield completion.chunk({"content": "\n" + ready})
+    done = {"id": work.id, "kind": work.kind, "status": "completed", "progress": 100}
+    yield completion.chunk({"content": "\n" + ready}, sorakit=done | {"eta_seconds": 0.0})
     yield completion.end()
+
+
+_PERCENT = re.compile(r"(\d{1,3})%")
+_DONE_WORDS = ("done", "ready", "completed", "stitched")
+
+
+async def _state(work: Work, lines: dict[str, str]) -> dict[str, Any]:
+    """The work's id, status, percent and seconds left (None when unknown): a job's from the
+    ledger, a pipeline's as the mean over its progress lines."""
+    state: dict[str, Any] = {"id": work.id, "kind": work.kind}
+    if isinstance(work, JobWatch):
+        job = await work.engine.ledger.get(work.id)
+        eta = None
+        if job.expected_render_seconds and job.status in (JobStatus.QUEUED, JobStatus.IN_PROGRESS):
+            started = job.submitted_at or job.created_at
+            eta = max(0.0, round(job.expected_render_seconds - (time.time() - started), 1))
+        return state | {"status": job.status.value, "progress": job.progress, "eta_seconds": eta}
+    percents = []
+    for text in lines.values():
+        if match := _PERCENT.search(text):
+            percents.append(min(100, int(match.group(1))))
+        else:
+            percents.append(100 if any(word in text for word in _DONE_WORDS) else 0)
+    progress = round(sum(percents) / len(percents)) if percents else 0
+    return state | {"status": "in_progress", "progress": progress, "eta_seconds": None}
 
 
 @router.get("/models", summary="List models")
@@ -434,7 +461,8 @@ def _models(engine: Engine, principal: Principal) -> list[dict[str, Any]]:
     allowed = None if principal.sees_all or key is None else key.models
     seen: set[str] = set()
     data = []
-    for name, target in chat_model_names(engine.catalog):
+    images = [(n, n) for e in engine.catalog.images() for n in (e.name, *e.aliases)]
+    for name, target in [*chat_model_names(engine.catalog), *images]:  # videos, then images
         if name in seen or (target is not None and allowed is not None and target not in allowed):
             continue
         seen.add(name)

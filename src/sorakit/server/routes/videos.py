@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse
 
 from sorakit.catalog.capabilities import request_mode
+from sorakit.engine.images import require_output
 from sorakit.errors import InvalidRequestError, NotFoundError, TransientProviderError
 from sorakit.gateway.auth import Principal
 from sorakit.gateway.references import image_bytes
@@ -175,6 +176,7 @@ async def create_video(
     refuse_unknown(body, _CREATE_FIELDS | _EXTENSION_FIELDS)
     model = string_field(body, "model") or "sora-2"
     entry = engine.catalog.resolve(model)
+    require_output(entry, model, "video")  # an image model: the sentence names /v1/images
     mode = request_mode(
         first_frame=body.get("input_reference") is not None,
         references=bool(body.get("reference_images")),
@@ -216,7 +218,7 @@ async def list_videos(
     """List video jobs, newest first by default (a key sees only its own)."""
     owner = None if principal.sees_all or principal.key is None else principal.key.id
     jobs, has_more = await engine.ledger.list_jobs(
-        after=after, limit=limit, order=order, owner=owner
+        after=after, limit=limit, order=order, owner=owner, exclude_kinds=("image",)
     )
     data = [video_view(job) for job in jobs]
     return VideoList(
@@ -444,7 +446,7 @@ async def _own(engine: Any, video_id: str, principal: Principal) -> JobRecord:
     The server never exposes provider ids, so a lookup by one is not found either.
     """
     job: JobRecord = await engine.get(video_id)
-    if job.id != video_id or not principal.may_see(job.owner):
+    if job.id != video_id or job.kind == "image" or not principal.may_see(job.owner):
         raise NotFoundError(f"No video found with id '{video_id}'.", param="video_id")
     return job
 
