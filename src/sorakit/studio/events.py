@@ -13,6 +13,7 @@ import anyio
 from fastapi.responses import StreamingResponse
 
 from sorakit.errors import SorakitError
+from sorakit.ledger.uncut import uncut
 from sorakit.studio.render import templates
 
 POLL_SECONDS = 0.25
@@ -49,7 +50,7 @@ async def panel_events(panel: Panel) -> AsyncIterator[str]:
     quiet_since = started = time.monotonic()
     while time.monotonic() - started < STREAM_SECONDS:
         try:
-            name, html = await panel()
+            name, html = await uncut(panel())
         except SorakitError as exc:
             yield event(DONE, fragment("_error.html", message=exc.message, allowed=None))
             return
