@@ -21,4 +21,5 @@ T = TypeVar("T")
 async def uncut(call: Awaitable[T]) -> T:
     """Await `call` to its end even if the caller is cancelled meanwhile."""
     with anyio.CancelScope(shield=True):
-        return await call
+        result = await call
+    return result
