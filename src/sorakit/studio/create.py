@@ -1,10 +1,12 @@
 """The Create page: prompt, model, the seconds and sizes the model allows (strict or snapped),
-first-frame images (several make a montage, previewed as the engine will fit it), a last frame
-and subject images for models that take them, prompt enhancement, and the cost before the button.
+first-frame images (uploaded, or drawn from a prompt by an image model; several make a montage,
+previewed as the engine will fit it), a last frame and subject images for models that take
+them, prompt enhancement, and the cost before the button.
 
 The page's parts live beside it: `create_choices` (what a model offers), `create_form` (what the
-form sends), `create_images` (montage and preview), `create_enhance`, `create_follow` (remix and
-extend a finished video) and `create_refusals` (what a moderation block says).
+form sends), `create_images` (montage and preview), `create_draw` (a first frame drawn from a
+prompt), `create_enhance`, `create_follow` (remix and extend a finished video) and
+`create_refusals` (what a moderation block says).
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from fastapi.responses import Response
 
 from sorakit.errors import SorakitError
 from sorakit.media.montage import LAYOUTS
-from sorakit.studio import create_enhance, create_follow, create_images
+from sorakit.studio import create_draw, create_enhance, create_follow, create_images
 from sorakit.studio.budget import owner_for
 from sorakit.studio.create_choices import Asked, choices_for, entry_for, model_choices
+from sorakit.studio.create_draw import draw_context
 from sorakit.studio.create_enhance import style_choices
 from sorakit.studio.create_form import posted_form
 from sorakit.studio.create_images import frame_images, load_upload, reference_for
@@ -28,7 +31,7 @@ from sorakit.studio.jobs import completed_video, launch
 from sorakit.studio.render import Studio, StudioDep
 
 router = APIRouter()
-for _part in (create_images, create_enhance, create_follow):
+for _part in (create_images, create_draw, create_enhance, create_follow):
     router.include_router(_part.router)
 
 
@@ -57,13 +60,15 @@ async def create_page(studio: StudioDep, from_last_frame: str | None = None) -> 
         with contextlib.suppress(SorakitError):  # a model this server no longer serves
             entry = entry_for(studio, job.model)
         asked = Asked(seconds=str(job.seconds), size=job.size, strict=True, first_frames=1)
+    choices = choices_for(entry, asked)
     return studio.render(
         "create.html",
         models=model_choices(studio),
-        choices=choices_for(entry, asked),
+        choices=choices,
         from_job=job.id if job is not None else None,
         from_error=source["from_error"],
         **style_choices(),
+        **draw_context(studio, choices),
     )
 
 
@@ -80,6 +85,7 @@ async def create_choices(
     reference: Annotated[list[str], Query()] = [],  # noqa: B006 (FastAPI copies defaults)
     reference_images: Annotated[list[str], Query()] = [],  # noqa: B006
     from_last_frame: str = "",
+    from_image: str = "",
 ) -> Response:
     """The seconds and size fields, the inputs the model takes, and the estimate, for the model
     and the mode the chosen images make (the browser names each chosen file, not its bytes)."""
@@ -91,7 +97,9 @@ async def create_choices(
         other_seconds=other_seconds,
         other_size=other_size,
         strict=bool(strict),
-        first_frames=len([r for r in reference if r]) + int(bool(from_last_frame)),
+        first_frames=len([r for r in reference if r])
+        + int(bool(from_last_frame))
+        + int(bool(from_image)),
         subjects=len([r for r in reference_images if r]),
         layout=layout if layout in LAYOUTS else "auto",
     )

@@ -45,6 +45,8 @@ class CreateForm:
     subjects: tuple[Upload, ...]
     from_last_frame: str
     """A job whose last frame opens the video (its owner's, checked when used)."""
+    from_image: str
+    """A drawn image (`create_draw`) that is a first frame (its owner's, checked when used)."""
     enhanced_from: str
     enhanced_style: str
     enhanced_model: str
@@ -110,13 +112,14 @@ async def read_form(form: FormData) -> CreateForm:
     subjects = await uploads(form, "reference_images")
     last = await uploads(form, "last_frame")
     from_last_frame = text(form, "from_last_frame").strip()
+    from_image = text(form, "from_image").strip()
     asked = Asked(
         seconds=text(form, "seconds") or None,
         size=text(form, "size") or None,
         other_seconds=text(form, "other_seconds"),
         other_size=text(form, "other_size"),
         strict=bool(text(form, "strict")),
-        first_frames=len(references) + (1 if from_last_frame else 0),
+        first_frames=len(references) + int(bool(from_last_frame)) + int(bool(from_image)),
         subjects=len(subjects),
         layout=text(form, "layout") or "auto",
     )
@@ -128,6 +131,7 @@ async def read_form(form: FormData) -> CreateForm:
         last_frame=last[0] if last else None,
         subjects=subjects,
         from_last_frame=from_last_frame,
+        from_image=from_image,
         enhanced_from=text(form, "enhanced_from"),
         enhanced_style=text(form, "enhanced_style"),
         enhanced_model=text(form, "enhanced_model"),

@@ -24,6 +24,7 @@ from sorakit.errors import ReferenceImageError, SorakitError
 from sorakit.media.images import load_image
 from sorakit.media.montage import grid_for, montage
 from sorakit.studio.create_choices import Asked, entry_for
+from sorakit.studio.create_draw import drawn_frame
 from sorakit.studio.create_form import CreateForm, Upload, posted_form
 from sorakit.studio.jobs import last_frame_image
 from sorakit.studio.render import Studio, StudioDep
@@ -103,11 +104,13 @@ def reference_for(
 
 
 async def frame_images(studio: Studio, form: CreateForm) -> list[Image.Image]:
-    """The first-frame images in order: the last frame of the job named (its owner's), then the
-    uploads."""
+    """The first-frame images in order: the last frame of the job named, the drawn image (each
+    its owner's), then the uploads."""
     images = []
     if form.from_last_frame:
         images.append(await last_frame_image(studio, form.from_last_frame))
+    if form.from_image:
+        images.append(await drawn_frame(studio, form.from_image))
     uploaded = await anyio.to_thread.run_sync(load_uploads, form.references, "reference")
     return images + uploaded
 

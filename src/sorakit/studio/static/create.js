@@ -1,6 +1,7 @@
 // The Create page's few behaviours, in plain JS over htmx: images dropped into the file input,
-// an enhanced prompt taken or left, and Enter in a typed field kept from creating (a rate
-// limit's countdown is every page's: static/studio.js).
+// an enhanced prompt taken or left, a drawn first frame left out (what to draw hints the video's
+// prompt), and Enter in a typed field kept from creating (a rate limit's countdown is every
+// page's: static/studio.js).
 (() => {
   "use strict";
 
@@ -76,6 +77,12 @@
       keep.closest("[data-enhancement]").replaceChildren();
       return;
     }
+    // A drawn first frame left out: its hidden id goes, and the choices and preview follow.
+    if (event.target.closest("[data-drop-drawn]")) {
+      document.getElementById("drawn").replaceChildren();
+      htmx.trigger(document.body, "drawn-changed");
+      return;
+    }
     const clear = event.target.closest("[data-clear-files]");
     if (clear) {
       const input = document.querySelector(`#create input[type=file][name="${clear.dataset.clearFiles}"]`);
@@ -84,6 +91,13 @@
         changed(input);
       }
     }
+  });
+
+  // What to draw defaults to the video's prompt: the empty field shows it as its hint.
+  document.addEventListener("input", (event) => {
+    if (!(event.target instanceof Element) || !event.target.matches("#create textarea[name=prompt]")) return;
+    const draw = document.querySelector("[data-draw-prompt]");
+    if (draw) draw.placeholder = event.target.value.trim() || "The video's prompt";
   });
 
   // Enter in a typed seconds or size applies it; it never sends the form (a paid render).

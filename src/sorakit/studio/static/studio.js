@@ -9,7 +9,7 @@
       box.dataset.counting = "yes";
       let left = Number.parseInt(box.dataset.retryAfter, 10) || 0;
       const seconds = box.querySelector(".seconds");
-      for (const button of document.querySelectorAll("[data-creates] button[type=submit]")) {
+      for (const button of document.querySelectorAll("[data-creates] button[type=submit], [data-creates] button[data-draw]")) {
         button.disabled = true;
         button.dataset.heldByLimit = "yes";
       }
