@@ -170,14 +170,13 @@ def test_half_a_minute_is_a_long_video_with_one_stitched_link(
         assert len(sdk.videos.list().data) == int(intro.group(1))  # its clips are the key's
 
 
-def test_an_image_turn_says_images_are_not_there_yet_and_makes_no_video(
-    serve: Serve, quick: Settings
-) -> None:
+def test_an_image_turn_makes_an_image_and_no_video(serve: Serve, quick: Settings) -> None:
+    """More in test_chat_images.py."""
     with api(serve, quick) as url:
         sdk = client(url, make_key(quick, "alice"))
-        text = say(sdk, [{"role": "user", "content": "draw a picture of a lighthouse"}])
-        assert text.startswith("Images are not available through sorakit yet")
-        assert "Images are not available" in streamed(sdk, "make an image of a lighthouse")
+        text = streamed(sdk, "make an image of a lighthouse")
+        assert text.startswith("Creating image img_") and "with gpt-image-1" in text
+        assert "sora-2 makes videos" in text and "/v1/images/img_" in text
         assert sdk.videos.list().data == []
 
 

@@ -39,6 +39,7 @@ from tests.pipelines.chat_fake import _check_body, _completion, _error
 
 CASES_FILE = Path(__file__).with_name("turns_cases.yaml")
 VIDEOS = {letter: f"video_{letter.lower() * 32}" for letter in "ABC"}
+IMAGES = {letter: f"img_{letter.lower() * 32}" for letter in "DE"}
 SIGNER = LinkSigner(b"turns-test-key-0123456789abcdef")
 BASE_URL = "http://127.0.0.1:8000"
 API_KEY = "sk-turns-test"
@@ -87,6 +88,14 @@ def _history(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
             messages.append({"role": "assistant", "content": sorakit_answer(value)})
         elif kind == "link":
             text = ready(VIDEOS[value["video"]], forged=value.get("forged", False))
+            messages.append({"role": "assistant", "content": text})
+        elif kind == "image":  # an image answer, as `gateway/chat_images.py` writes it
+            image = IMAGES[value["image"]]
+            link = BASE_URL + SIGNER.path(image, kind="image")
+            text = (
+                f"Creating image {image} with {value['model']}: {value['size']}.\n\n"
+                f"Your image is ready (the links work for 24 hours):\n\n![{image}.png]({link})"
+            )
             messages.append({"role": "assistant", "content": text})
         elif kind == "storyboard":
             intro = (
@@ -211,6 +220,8 @@ def _expected(case: Case, turn: Turn) -> dict[str, tuple[object, object]]:
         earlier: list[str | None] = [*case.earlier_images()] or [None]
         which = {"none": None, "latest": earlier[-1], "first": earlier[0]}
         pairs["image"] = (turn.reused_image, which[want["image"]])
+    if "made" in want:
+        pairs["made"] = (turn.made_image, IMAGES.get(want["made"]))
     if "segments" in want:
         pairs["segments"] = (list(turn.segments), want["segments"])
     if "shots" in want:
@@ -249,12 +260,15 @@ def chat_message(case: Case) -> str:
 def chat_facts(case: Case) -> dict[str, Any]:
     """What the chat model is told about `case`'s conversation (its user message's JSON)."""
     conversation = read_conversation(case.messages(), SIGNER)
-    return {
+    facts: dict[str, Any] = {
         "message": chat_message(case),
-        "earlier_video": conversation.latest is not None,
+        "earlier_video": conversation.latest is not None and not conversation.image_is_newer,
         "images_in_this_message": len(conversation.images),
         "images_in_earlier_messages": len(conversation.earlier_images),
     }
+    if conversation.image_is_newer:
+        facts["earlier_image_made"] = True
+    return facts
 
 
 def _key(facts: dict[str, Any]) -> str:

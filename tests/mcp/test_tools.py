@@ -48,6 +48,7 @@ TOOLS = {
     "make_variations",
     "get_pipeline",
     "wait_for_pipeline",
+    "make_image",
 }
 
 
@@ -122,15 +123,19 @@ async def test_every_tool_is_listed_with_its_arguments_documented(settings: Sett
         "snap",
         "input_reference",
         "reference_images",
+        "first_frame_image_id",
     }
     assert "seconds: Clip length" in (create.description or "")
     assert "timeout_seconds" in tools["wait_for_video"].input_schema["properties"]
     assert all(tool.description for tool in tools.values())
-    assert [t.uri_template for t in templates] == [
+    assert {t.uri_template for t in templates} == {
         "video://{video_id}",
         "video://{video_id}/{variant}",
         "video://{video_id}/{variant}/bytes",
-    ]
+        "image://{image_id}",
+        "image://{image_id}/content",
+        "image://{image_id}/content/bytes",
+    }
 
 
 async def test_create_returns_at_once_then_wait_reports_progress_before_its_result(

@@ -20,6 +20,7 @@ import anyio
 
 from sorakit.catalog import Catalog
 from sorakit.engine import Engine
+from sorakit.engine.images import MAX_IMAGES_PER_REQUEST
 from sorakit.errors import (
     InvalidRequestError,
     JobFailedError,
@@ -28,10 +29,10 @@ from sorakit.errors import (
     SorakitError,
 )
 from sorakit.gateway.auth import Gatekeeper, Principal
+from sorakit.gateway.chat_images import turn_images
 from sorakit.gateway.chat_models import ChatModel, parse_messages
 from sorakit.gateway.links import LinkKind, LinkSigner
 from sorakit.gateway.pipeline_renders import PipelineRenders
-from sorakit.gateway.references import image_bytes
 from sorakit.gateway.turns import Turn, turn_chat, understand
 from sorakit.ledger import JobRecord, JobStatus, PipelineRecord, PipelineStatus
 from sorakit.pipelines.enhance import Enhancement
@@ -40,12 +41,6 @@ from sorakit.pipelines.steps import owner_fields
 from sorakit.pipelines.styles import apply_styles
 from sorakit.pipelines.variations import MAX_TAKES, Variations, VariationsRequest
 from sorakit.settings import Settings
-
-IMAGES_NOT_YET = (
-    "Images are not available through sorakit yet: it makes videos. Ask for a video (as in "
-    "“a 8 second video of …”), or send an image to start a video from."
-)
-"""The answer to an image turn until the Images API exists: a sentence, no job."""
 
 LinkFor = Callable[[str, LinkKind], str]
 """A signed download URL for a video or a pipeline id."""
@@ -83,7 +78,8 @@ async def read_turn(
     n: int | None,
 ) -> Turn:
     """The last user message as a turn for the chosen model (its name's length and shape are
-    defaults), read by the chat model when one is set; `n` asks for takes."""
+    defaults), read by the chat model when one is set; `n` asks for takes (or images). A
+    picture asked of a video model is made by the settings' `image_model`."""
     assert chosen.model is not None
     chat = turn_chat(settings)
     try:
@@ -95,6 +91,7 @@ async def read_turn(
             size=chosen.size,
             chat=chat,
             signer=signer,
+            image_model=settings.image_model,
         )
     finally:
         if chat is not None:
@@ -103,6 +100,10 @@ async def read_turn(
         parse_messages(messages)  # a storyboard is text alone: no images, no video id
     if n is None or n == 1 or turn.takes == n:
         return turn
+    if turn.intent == "image":
+        most = min(n, MAX_IMAGES_PER_REQUEST)
+        note = f"{most} images, the most at once (not {n})." if most < n else None
+        return replace(turn, takes=most, notes=(*turn.notes, note) if note else turn.notes)
     if turn.intent in ("generate", "variations"):
         note = f"{n} takes, as 'n' asked." if turn.takes > 1 else None
         notes = (*turn.notes, note) if note else turn.notes
@@ -124,12 +125,12 @@ def enhancement_text(result: Enhancement) -> str:
     return f"{result.enhanced}\n\nThe prompt was not rewritten: {result.note}."
 
 
-async def _reference(settings: Settings, urls: tuple[str, ...]) -> str | None:
+async def _reference(engine: Engine, principal: Principal, turn: Turn) -> str | None:
     """The first image as a file a pipeline can read again on resume (named by its content)."""
-    if not urls:
+    if not turn.images and turn.made_image is None:
         return None
-    data = await image_bytes(urls[0], "messages")
-    path = settings.home / "chat" / "references" / f"{hashlib.sha256(data).hexdigest()}.img"
+    data = (await turn_images(engine, principal, turn))[0]
+    path = engine.settings.home / "chat" / "references" / f"{hashlib.sha256(data).hexdigest()}.img"
 
     def write() -> None:
         if not path.exists():
@@ -162,7 +163,7 @@ async def _started(
 ) -> PipelineRecord:
     """Admit the caller once, have `record` record the pipeline with the turn's first image and
     the parallelism the key allows, then start it."""
-    reference = await _reference(engine.settings, turn.images)
+    reference = await _reference(engine, principal, turn)
     async with gatekeeper.lock(principal):
         pipeline = await record(
             reference, await _admitted(engine, gatekeeper, principal, turn.model)
@@ -256,7 +257,7 @@ async def start_job(
                     owner=principal.owner,
                 )
         return job, styles
-    images = [await image_bytes(url, "messages") for url in turn.images]
+    images = await turn_images(engine, principal, turn)
     async with gatekeeper.lock(principal):
         await gatekeeper.admit(principal, turn.model)
         job = await engine.create(

@@ -3,7 +3,9 @@
 A chat client shows the link to a person (or embeds it in `<video src>`), and neither can send a
 bearer token, so the link itself is the credential: an HMAC over the kind, the id and the expiry,
 with a server key made once and kept in SORAKIT_HOME beside the callback key. A `video` link
-serves a job's MP4; a `pipeline` link serves a finished pipeline's output (a stitched storyboard).
+serves a job's MP4 (a `thumbnail` or `spritesheet` link, the same path with `?variant=`, its
+other files); a `pipeline` link serves a finished pipeline's output (a stitched storyboard); an
+`image` link serves an image job's file.
 """
 
 from __future__ import annotations
@@ -18,11 +20,16 @@ from sorakit.engine.callbacks import load_key
 from sorakit.errors import PermissionDeniedError
 from sorakit.settings import Settings
 
-LinkKind = Literal["video", "pipeline", "image"]
+LinkKind = Literal["video", "pipeline", "image", "thumbnail", "spritesheet"]
+VideoVariant = Literal["video", "thumbnail", "spritesheet"]
+"""The files of a video a link may serve; each is its own kind, so one file's link opens no other."""
 LINK_PATH = "/v1/links/{video_id}/content"
-"""Where the gateway serves a video for a valid signature."""
+"""Where the gateway serves a video (or, with `?variant=`, its thumbnail or spritesheet) for a
+valid signature."""
 PIPELINE_LINK_PATH = "/v1/links/pipelines/{pipeline_id}/content"
 """Where the gateway serves a finished pipeline's video for a valid signature."""
+IMAGE_LINK_PATH = "/v1/images/{image_id}/content"
+"""Where the Images API serves an image job's file for a valid signature."""
 LINK_TTL_SECONDS = 24 * 3600.0
 """How long a link works."""
 
@@ -47,15 +54,18 @@ class LinkSigner:
     def path(self, video_id: str, *, kind: LinkKind = "video", now: float | None = None) -> str:
         """The link's path and query, valid for `ttl` seconds from `now`."""
         expires = int((time.time() if now is None else now) + self.ttl)
-        query = urlencode(
-            {"expires": expires, "signature": self.signature(video_id, expires, kind)}
-        )
+        fields = {"expires": expires, "signature": self.signature(video_id, expires, kind)}
+        if kind in ("thumbnail", "spritesheet"):  # a video's other files: its path, `?variant=`
+            fields = {"variant": kind, **fields}
+        query = urlencode(fields)
         name = quote(video_id, safe="")
-        where = (
-            LINK_PATH.format(video_id=name)
-            if kind == "video"
-            else PIPELINE_LINK_PATH.format(pipeline_id=name)
-        )
+        where = {
+            "video": LINK_PATH.format(video_id=name),
+            "thumbnail": LINK_PATH.format(video_id=name),
+            "spritesheet": LINK_PATH.format(video_id=name),
+            "pipeline": PIPELINE_LINK_PATH.format(pipeline_id=name),
+            "image": IMAGE_LINK_PATH.format(image_id=name),
+        }[kind]
         return f"{where}?{query}"
 
     def verify(

@@ -38,6 +38,7 @@ from sorakit.gateway.turns_resolve import (
     LONG_SECONDS,
     VAGUE_TAKES,
     Turn,
+    resolve_image,
     resolve_new as _resolve_new,
 )
 from sorakit.pipelines.variations import MAX_TAKES
@@ -76,13 +77,15 @@ async def understand(
     chat: TurnChat | None = None,
     signer: LinkSigner | None = None,
     max_takes: int = MAX_TAKES,
+    image_model: str | None = None,
 ) -> Turn:
     """The last user message of `messages` as a `Turn` for `model` (a catalog name or alias).
 
     `seconds` and `size` are the caller's own (a sora2api model name's length and shape, a
     pipe's defaults): used where the words say nothing. `chat` reads the words with a chat
     model (None: the offline parser). `signer` accepts only links sorakit signed as marks of
-    earlier videos. InvalidRequestError for a turn that cannot be made (no prompt, "remix it"
+    earlier videos. `image_model` makes an image asked of a video model (None: the turn says
+    "image" and the caller decides). InvalidRequestError for a turn that cannot be made (no prompt, "remix it"
     with no earlier video, two video ids, a share link of the old Sora app).
     """
     conversation = read_conversation(messages, signer)
@@ -111,9 +114,21 @@ async def understand(
             reading = replace(reading, video_id=next(iter(ids), None))
     how: Literal["chat", "offline"] = "offline" if reading is None else "chat"
     if reading is None:
-        reading = read_words(conversation.text, earlier_video=conversation.latest is not None)
+        newer = conversation.image_is_newer  # "it" is sorakit's latest image, not its video
+        reading = read_words(
+            conversation.text,
+            earlier_video=conversation.latest is not None and not newer,
+            earlier_image=newer,
+        )
     turn = resolve(
-        reading, conversation, catalog, model, seconds=seconds, size=size, max_takes=max_takes
+        reading,
+        conversation,
+        catalog,
+        model,
+        seconds=seconds,
+        size=size,
+        max_takes=max_takes,
+        image_model=image_model,
     )
     return replace(turn, notes=(*notes, *turn.notes), understood_by=how)
 
@@ -127,9 +142,28 @@ def resolve(
     seconds: int | None = None,
     size: str | None = None,
     max_takes: int = MAX_TAKES,
+    image_model: str | None = None,
 ) -> Turn:
-    """A reading (offline or the chat model's) made concrete for `model`, with its notes."""
+    """A reading (offline or the chat model's) made concrete for `model`, with its notes; an
+    image model makes images whatever the words, and a video model's "image" turn is made by
+    `image_model` when one is given."""
     entry = catalog.resolve(model)
+    extras = [f"{reading.size_words} is used; “{extra}” was also said." for extra in reading.extras]
+    if entry.capabilities.output == "image":
+        return resolve_image(
+            reading, conversation, entry, model, size=size, max_takes=max_takes, notes=extras
+        )
+    if reading.intent == "image" and image_model is not None:
+        extras.insert(0, f"Made with {image_model}, sorakit's image model: {model} makes videos.")
+        return resolve_image(
+            reading,
+            conversation,
+            catalog.resolve(image_model),
+            image_model,
+            size=None,
+            max_takes=max_takes,
+            notes=extras,
+        )
     if reading.intent in ("remix", "extend"):
         return resolve_derived(
             reading, conversation, catalog, entry, seconds=seconds, size=size, max_takes=max_takes

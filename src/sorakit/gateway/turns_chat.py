@@ -51,7 +51,7 @@ posts are square), a ratio such as "16:9", or pixels such as "1920x1080". null i
 with intent "variations").
 - refers_to_earlier_video: the message is about the earlier video ("it", "the video").
 - reuse_earlier_image: "latest" or "first" only when the person asks to use an image from an \
-earlier message again; "no" otherwise.
+earlier message again, or (earlier_image_made) points at the image made last ("animate it", "a video from that image"); "no" otherwise.
 - shots: for a storyboard, each shot's prompt and its seconds (null if not said); [] otherwise.\
 """
 
@@ -173,12 +173,16 @@ def _why(exc: ProviderError, model: str) -> str:
 
 async def read_with_chat(chat: TurnChat, conversation: Conversation, text: str) -> Reading:
     """The chat model's reading of `text` (the last message, video ids taken out)."""
-    facts = {
+    facts: dict[str, object] = {
         "message": text,
-        "earlier_video": conversation.latest is not None,
+        "earlier_video": conversation.latest is not None and not conversation.image_is_newer,
         "images_in_this_message": len(conversation.images),
         "images_in_earlier_messages": len(conversation.earlier_images),
     }
+    if (
+        conversation.image_is_newer
+    ):  # said only when true: the facts of other turns stay as they were
+        facts["earlier_image_made"] = True
     client = chat.client.with_options(timeout=chat.timeout, max_retries=0)
     try:
         content = await complete(

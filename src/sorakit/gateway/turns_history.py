@@ -8,7 +8,11 @@ found in what sorakit itself wrote into earlier *assistant* messages, never in a
 - the signed download link of a finished one, `/v1/links/VIDEO_ID/content?expires=…&signature=…`
   (`/v1/links/pipelines/PIPELINE_ID/content?…` for a stitched storyboard). Given the app's
   `LinkSigner`, a link counts only when its signature is sorakit's (an expired one still names
-  its video: old conversations are worth remixing).
+  its video: old conversations are worth remixing);
+- for an image answer, `Creating image IMAGE_ID with MODEL: 1024x1024.` (`Creating 2 images
+  ID, ID with …`) and its signed link `/v1/images/IMAGE_ID/content?expires=…&signature=…`.
+  sorakit's latest image is kept apart from its latest video: it is "it" only when it is the
+  newer of the two, and it is used (as a first frame, or to edit) only when the person asks.
 
 The latest mark wins. The last user message is read strictly (as `chat_models.parse_messages`
 does: text and `image_url` parts, image URLs that cannot reach the server's disk); earlier
@@ -26,7 +30,7 @@ from sorakit.errors import InvalidRequestError
 from sorakit.gateway.links import LinkSigner
 from sorakit.gateway.references import is_image_url, refusal
 
-WorkKind = Literal["video", "pipeline"]
+WorkKind = Literal["video", "pipeline", "image"]
 
 _VIDEO_ID = r"video_[0-9a-f]{32}"
 _INTRO = re.compile(
@@ -37,6 +41,15 @@ _BOARD_INTRO = re.compile(
     r"Creating storyboard (?P<id>[A-Za-z0-9_-]+) with (?P<model>[^\s:]+): \d+ shots "
     r"\([^)]*\), (?P<seconds>\d+(?:\.\d+)?) s in all, (?P<size>\d+x\d+)\."
 )
+_IMAGE_ID = r"img_[0-9a-f]{32}"
+_IMAGE_INTRO = re.compile(
+    rf"Creating (?:image|\d+ images) (?P<ids>{_IMAGE_ID}(?:, {_IMAGE_ID})*) with "
+    r"(?P<model>[^\s:]+): (?P<size>\d+x\d+)\."
+)
+_IMAGE_LINK = re.compile(
+    rf"/v1/images/(?P<image>{_IMAGE_ID})/content\?expires=(?P<expires>\d+)&(?:amp;)?"
+    r"signature=(?P<signature>[0-9a-f]+)"
+)
 _LINK = re.compile(
     r"/v1/links/(?:pipelines/(?P<pipeline>[A-Za-z0-9_-]+)|(?P<video>" + _VIDEO_ID + r"))"
     r"/content\?expires=(?P<expires>\d+)&(?:amp;)?signature=(?P<signature>[0-9a-f]+)"
@@ -45,11 +58,12 @@ _LINK = re.compile(
 
 @dataclass(frozen=True)
 class Earlier:
-    """A video (or stitched pipeline) sorakit made earlier in this conversation."""
+    """A video (stitched pipeline, image) sorakit made earlier in this conversation."""
 
     id: str
     kind: WorkKind
-    """`video`: a job (it can be remixed or extended); `pipeline`: a stitched storyboard."""
+    """`video`: a job (it can be remixed or extended); `pipeline`: a stitched storyboard;
+    `image`: an image job (a first frame, or an image to edit, when asked for)."""
     model: str | None = None
     """The model it was made with, when the answer's first line said so."""
     seconds: float | None = None
@@ -74,6 +88,16 @@ class Conversation:
     """The user's words that led to `latest` (to make it again at another size or length)."""
     index: int
     """The last user message's index in `messages`."""
+    earlier_images_at: tuple[int, ...] = ()
+    """The message index of each of `earlier_images`."""
+    latest_image: Earlier | None = None
+    """sorakit's latest image of this conversation (used only when asked for)."""
+
+    @property
+    def image_is_newer(self) -> bool:
+        """sorakit's latest answer is an image: "it" means that image, not the video."""
+        image, video = self.latest_image, self.latest
+        return image is not None and (video is None or image.message > video.message)
 
 
 def _parts(content: Any) -> list[Mapping[str, Any]] | None:
@@ -156,6 +180,25 @@ def marks(text: str, message: int = 0, signer: LinkSigner | None = None) -> list
         found.append((match.start(), _earlier(match, "video", message)))
     for match in _BOARD_INTRO.finditer(text):
         found.append((match.start(), _earlier(match, "pipeline", message)))
+    for match in _IMAGE_INTRO.finditer(text):
+        for image_id in match.group("ids").split(", "):
+            found.append(
+                (
+                    match.start(),
+                    Earlier(
+                        image_id,
+                        "image",
+                        model=match.group("model"),
+                        size=match.group("size"),
+                        message=message,
+                    ),
+                )
+            )
+    for match in _IMAGE_LINK.finditer(text):
+        expires, signature = int(match.group("expires")), match.group("signature")
+        image_id = match.group("image")
+        if signer is None or signer.verify(image_id, expires, signature, kind="image") != "invalid":
+            found.append((match.start(), Earlier(image_id, "image", message=message)))
     for match in _LINK.finditer(text):
         kind: WorkKind = "pipeline" if match.group("pipeline") else "video"
         work_id = match.group("pipeline") or match.group("video")
@@ -180,9 +223,14 @@ def _earlier(match: re.Match[str], kind: WorkKind, message: int) -> Earlier:
 
 
 def latest_work(
-    messages: Sequence[object], before: int | None = None, signer: LinkSigner | None = None
+    messages: Sequence[object],
+    before: int | None = None,
+    signer: LinkSigner | None = None,
+    *,
+    images: bool = False,
 ) -> Earlier | None:
-    """sorakit's latest video in the assistant messages before index `before` (all: None).
+    """sorakit's latest video (`images`: image) in the assistant messages before index
+    `before` (all: None).
 
     A bare link names only an id; the model, length and size come from that id's first line.
     """
@@ -190,6 +238,7 @@ def latest_work(
     for index, message in enumerate(messages[:before]):
         if isinstance(message, Mapping) and message.get("role") == "assistant":
             found.extend(marks(_text_of(message), index, signer))
+    found = [earlier for earlier in found if (earlier.kind == "image") == images]
     if not found:
         return None
     last = found[-1]
@@ -211,12 +260,12 @@ def read_conversation(messages: object, signer: LinkSigner | None = None) -> Con
     index, _, parts = _last_user(messages)
     text, images = _read_last(index, parts)
     assert isinstance(messages, Sequence)
-    earlier_images = tuple(
-        url
-        for message in messages[:index]
+    earlier = [
+        (at, url)
+        for at, message in enumerate(messages[:index])
         if isinstance(message, Mapping) and message.get("role") == "user"
         for url in _user_images(message)
-    )
+    ]
     latest = latest_work(messages, index, signer)
     asked = None
     if latest is not None:
@@ -231,8 +280,10 @@ def read_conversation(messages: object, signer: LinkSigner | None = None) -> Con
     return Conversation(
         text=text,
         images=images,
-        earlier_images=earlier_images,
+        earlier_images=tuple(url for _, url in earlier),
         latest=latest,
         earlier_prompt=asked,
         index=index,
+        earlier_images_at=tuple(at for at, _ in earlier),
+        latest_image=latest_work(messages, index, signer, images=True),
     )

@@ -11,7 +11,8 @@ video of this conversation (or a video id in the message), words that continue (
 "make it longer by 8 seconds") make an extension, and words that change ("remix it", "make it
 night", "now make the cat blue", "same video but in the rain") a remix, unless the message asks
 for a new video; "a picture of", "an image", "a still" with no video words make an image; two or
-more takes make variations; a length beyond the model's longest clip (decided later) or the
+more takes make variations; when sorakit's latest answer is an image, a message that points at it
+("animate it", "a video from that image", "make it snowy") asks for that image again; a length beyond the model's longest clip (decided later) or the
 words "a long video" make a long video; anything else is a new video.
 """
 
@@ -137,6 +138,14 @@ _IMAGE = re.compile(
     r"^\s*(?:please\s+)?(?:draw|paint)\b",
     re.I,
 )
+_MADE_IMAGE = re.compile(
+    r"(?:\b(?:animate|bring|turn|make|use|using|edit|change|start\s+from|based\s+on)\s+)?"
+    r"(?:(?:a|an)\s+(?:video|clip|movie|animation)\s+)?(?:\b(?:from|of|out\s+of|with)\s+)?"
+    r"\b(?:(?:the|that|this|your)\s+(?:image|picture|photo|pic|still|one)|it|this|that)\b"
+    r"(?:\s+(?:to\s+life|move|come\s+alive|into\s+(?:an?\s+)?(?:video|clip|movie|animation)))?",
+    re.I,
+)
+"""Words that point at sorakit's latest image ("animate it", "a video from that image")."""
 _LONG_WORDS = re.compile(
     r"\b(?:long|longer|full[\s-]?length|extended|lengthy)\s+(?:video|clip|film|movie|version|one)\b",
     re.I,
@@ -312,8 +321,9 @@ def _new_intent(text: str, image: bool, values: dict[str, Any]) -> tuple[Intent,
     return "generate", _strip_leads(text, _LEADS)
 
 
-def read_words(text: str, *, earlier_video: bool = False) -> Reading:
-    """What `text` literally asks for; `earlier_video`: sorakit made a video earlier in the chat."""
+def read_words(text: str, *, earlier_video: bool = False, earlier_image: bool = False) -> Reading:
+    """What `text` literally asks for; `earlier_video`: sorakit made a video earlier in the chat;
+    `earlier_image`: sorakit's latest answer is an image (words that point at it reuse it)."""
     text = text.replace("\u2019", "'").replace("\u00d7", "x")
     board = _storyboard(text)
     if board is not None:
@@ -325,6 +335,9 @@ def read_words(text: str, *, earlier_video: bool = False) -> Reading:
     reuse: ImageReuse | None = None
     if (match := _REUSE.search(rest)) is not None and (match.group("which") or match.group("tail")):
         reuse = "first" if (match.group("which") or "").lower() == "first" else "latest"
+        rest = f"{rest[: match.start()]} {rest[match.end() :]}"
+    elif earlier_image and (match := _MADE_IMAGE.search(rest)) is not None:
+        reuse = "latest"
         rest = f"{rest[: match.start()]} {rest[match.end() :]}"
     tidy, values, more = _parameters(rest)
     has_video = earlier_video or video_id is not None

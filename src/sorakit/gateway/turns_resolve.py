@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from sorakit.catalog.capabilities import ModelCapabilities, ModelEntry, request_mode
+from sorakit.engine.images import MAX_IMAGES_PER_REQUEST
 from sorakit.engine.planning import resolve_seconds, resolve_size
 from sorakit.errors import InvalidRequestError
 from sorakit.gateway.turns_history import Conversation, Earlier
@@ -64,6 +65,9 @@ class Turn:
     """Image URLs to make it from: this message's, or the earlier one asked for again."""
     reused_image: str | None = None
     """The earlier message's image that was asked for again (also in `images`)."""
+    made_image: str | None = None
+    """sorakit's own earlier image asked for again (an `img_` id; not in `images`): the first
+    frame of a video, or the image an image model edits."""
     shots: tuple[ShotAsked, ...] = ()
     """A storyboard's shots, each with its length (asked, or the model's default)."""
     storyboard: str = ""
@@ -170,24 +174,32 @@ def _takes(reading: Reading, max_takes: int, notes: list[str]) -> int:
 
 
 def _images(
-    reading: Reading, conversation: Conversation, notes: list[str]
-) -> tuple[tuple[str, ...], str | None]:
-    """This message's images, or the earlier one asked for again; and which that was."""
+    reading: Reading, conversation: Conversation, notes: list[str], what: str = "video"
+) -> tuple[tuple[str, ...], str | None, str | None]:
+    """This message's images, or the earlier one asked for again (a user's URL, or the id of
+    an image sorakit made, whichever is the `latest` or `first`); and which that was."""
     if reading.reuse_image is None:
-        return conversation.images, None
+        return conversation.images, None, None
     if conversation.images:
         notes.append("The image in this message is used, not an earlier one.")
-        return conversation.images, None
-    if not conversation.earlier_images:
+        return conversation.images, None, None
+    made, sent = conversation.latest_image, conversation.earlier_images
+    if made is not None and (
+        not sent
+        or (reading.reuse_image == "latest" and made.message > conversation.earlier_images_at[-1])
+    ):
+        notes.append(f"Starting from image {made.id}, made earlier in this conversation.")
+        return (), None, made.id
+    if not sent:
         notes.append(
-            "There is no earlier image in this conversation, so the video is made from the "
+            f"There is no earlier image in this conversation, so the {what} is made from the "
             "words alone."
         )
-        return (), None
+        return (), None, None
     which = reading.reuse_image
-    reused = conversation.earlier_images[0 if which == "first" else -1]
+    reused = sent[0 if which == "first" else -1]
     notes.append(f"Starting from the {which} image sent earlier in this conversation.")
-    return (reused,), reused
+    return (reused,), reused, None
 
 
 def _length_intent(
@@ -221,11 +233,11 @@ def resolve_new(
     notes = [f"{reading.size_words} is used; “{extra}” was also said." for extra in reading.extras]
     asked_seconds = reading.seconds if reading.seconds is not None else seconds
     asked_size, size_words = (reading.size, reading.size_words) if reading.size else (size, size)
-    images, reused = _images(reading, conversation, notes)
+    images, reused, made = _images(reading, conversation, notes)
     caps, model = entry.capabilities, entry.name
-    moded = caps.for_mode(request_mode(first_frame=bool(images)))
+    moded = caps.for_mode(request_mode(first_frame=bool(images) or made is not None))
     prompt = reading.prompt
-    if images and _ONLY_THE_IMAGE.fullmatch(prompt):
+    if (images or made) and _ONLY_THE_IMAGE.fullmatch(prompt):
         prompt = ANIMATE_PROMPT
         notes.append("No words came with the image, so it is simply brought to life.")
     if reading.intent == "storyboard":
@@ -245,13 +257,16 @@ def resolve_new(
         size_asked=asked_size,
         images=images,
         reused_image=reused,
+        made_image=made,
     )
     if reading.intent == "image":
         if asked_seconds is not None:
             notes.append(f"An image has no length; the {asked_seconds:g} s asked is not used.")
         return replace(base, takes=takes, notes=tuple(notes))
     chosen_size = None
-    if asked_size is not None or not images:  # else the reference's shape decides, in planning
+    if asked_size is not None or not (
+        images or made
+    ):  # else the reference's shape decides, in planning
         chosen_size = pick_size(asked_size, size_words, moded, caps, model, notes)
     longest = max(moded.seconds)
     intent, one_clip = _length_intent(reading.intent, asked_seconds, takes, longest, model, notes)
@@ -313,5 +328,53 @@ def _storyboard(
         size_asked=asked_size,
         shots=shots,
         storyboard=text,
+        notes=tuple(notes),
+    )
+
+
+def resolve_image(
+    reading: Reading,
+    conversation: Conversation,
+    entry: ModelEntry,
+    model: str,
+    *,
+    size: str | None,
+    max_takes: int,
+    notes: list[str],
+) -> Turn:
+    """An image (or several) for the image model `entry` (asked for as `model`): the words'
+    shape snapped to its sizes, an edit when the message (or the person's "it") gives an image."""
+    if reading.intent == "storyboard":
+        raise InvalidRequestError(
+            f"{model} makes images; a storyboard is a video: ask a video model for it.",
+            param="messages",
+        )
+    if reading.intent in ("remix", "extend"):
+        raise InvalidRequestError(
+            f"{model} makes images; to change or continue a video, ask a video model.",
+            param="messages",
+        )
+    if reading.seconds is not None:
+        notes.append(f"An image has no length; the {reading.seconds:g} s asked is not used.")
+    images, reused, made = _images(reading, conversation, notes, "image")
+    if not reading.prompt:
+        what = "what to change in the image" if images or made else "what the image shows"
+        raise InvalidRequestError(f"The message has no prompt: say {what}.", param="messages")
+    asked_size, words = (reading.size, reading.size_words) if reading.size else (size, size)
+    caps = entry.capabilities
+    chosen = pick_size(asked_size, words, caps, caps, model, notes)
+    takes = _takes(reading, min(max_takes, MAX_IMAGES_PER_REQUEST), notes)
+    return Turn(
+        "image",
+        prompt=reading.prompt,
+        model=model,
+        seconds=None,
+        seconds_asked=reading.seconds,
+        size=chosen,
+        size_asked=asked_size,
+        takes=takes,
+        images=images,
+        reused_image=reused,
+        made_image=made,
         notes=tuple(notes),
     )

@@ -1,4 +1,4 @@
-"""The MCP server: the engine's video tools shaped for agents (`sorakit mcp` over stdio).
+"""The MCP server: the engine's video and image tools shaped for agents (`sorakit mcp`, `/mcp`).
 
 Tools are thin calls into the one `Engine`; planning, prices, budgets and the ledger are its.
 The `mcp` SDK is an optional extra (`uv sync --extra mcp`, `pip install 'sorakit[mcp]'`), so

@@ -10,7 +10,9 @@ follow it; its step videos are ordinary videos (`get_video`, `review_video`).
 from __future__ import annotations
 
 import math
+import shutil
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -42,19 +44,54 @@ def register(server: MCPServer[None], session: Session) -> None:
     _register_following(server, session)
 
 
-async def _reference(session: Session, caller: Caller, value: str | None) -> str | None:
+REFERENCE_FILE = "reference.png"
+"""A pipeline's first-frame image, kept in the pipeline's own folder (it lives and goes with it)."""
+
+
+@dataclass
+class _Reference:
     """A pipeline's first-frame image as a path its runs can read again after a restart: a
-    local file as it is, an image URL's bytes written under the server's home."""
-    if not value:
-        return None
-    image = await caller.image(value, "input_reference")
-    if isinstance(image, Path):
-        return str(image)
-    folder = session.settings.home / "mcp" / "references" / uuid.uuid4().hex
-    path = anyio.Path(folder / "reference.png")
-    await path.parent.mkdir(parents=True, exist_ok=True)
-    await path.write_bytes(image)
-    return str(path)
+    local file as it is, or an image argument's bytes staged under the home until the pipeline
+    is recorded, then moved into the pipeline's own folder (a failed pipeline's resume still
+    finds it; whatever removes the pipeline's folder removes it)."""
+
+    path: str | None = None
+    staged: Path | None = None
+    """The staging folder this call made (None: nothing of ours to move)."""
+
+    @classmethod
+    async def of(cls, session: Session, caller: Caller, value: str | None) -> _Reference:
+        if not value:
+            return cls()
+        image = await caller.image(value, "input_reference")
+        if isinstance(image, Path):
+            return cls(str(image))
+        folder = session.settings.home / "mcp" / "references" / uuid.uuid4().hex
+        await anyio.Path(folder).mkdir(parents=True, exist_ok=True)
+        await anyio.Path(folder / REFERENCE_FILE).write_bytes(image)
+        return cls(str(folder / REFERENCE_FILE), folder)
+
+    async def settle(self, session: Session, pipeline: PipelineRecord) -> PipelineRecord:
+        """Move a staged image into the just-recorded pipeline's folder, before it runs."""
+        if self.staged is None or self.path is None:
+            return pipeline
+        target = Path(pipeline.spec["folder"]) / REFERENCE_FILE
+        source = Path(self.path)
+
+        def move() -> None:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(source, target)
+
+        await anyio.to_thread.run_sync(move)
+        request = {**pipeline.spec["request"], "reference": str(target)}
+        spec = {**pipeline.spec, "request": request}
+        return await session.engine.ledger.update_pipeline(pipeline.id, spec=spec)
+
+    async def drop(self) -> None:
+        """Remove the staging folder (empty once settled; the image itself when refused)."""
+        if self.staged is not None:
+            staged = self.staged
+            await anyio.to_thread.run_sync(lambda: shutil.rmtree(staged, ignore_errors=True))
 
 
 def _eta(session: Session, model: str, size: str | None, seconds: float, rounds: int) -> float:
@@ -110,7 +147,7 @@ def _register_starting(server: MCPServer[None], session: Session) -> None:
         """
         caller = session.caller(ctx)
         check_prompt(prompt)
-        reference = await _reference(session, caller, input_reference)
+        reference = await _Reference.of(session, caller, input_reference)
         request = LongRequest(
             prompt,
             seconds,
@@ -118,13 +155,16 @@ def _register_starting(server: MCPServer[None], session: Session) -> None:
             size=size,
             mode=mode,
             crossfade=crossfade,
-            reference=reference,
+            reference=reference.path,
             **owner_fields(caller.owner),
         )
         longs = LongVideos(session.engine)
-        async with session.admitted(caller, model) as parallel:
-            request.parallel = parallel
-            pipeline = await longs.start(request)
+        try:
+            async with session.admitted(caller, model) as parallel:
+                request.parallel = parallel
+                pipeline = await reference.settle(session, await longs.start(request))
+        finally:
+            await reference.drop()
         segments = len(pipeline.spec.get("plan", {}).get("segments", [])) or 1
         rounds = 1 if mode == "keyframes" else segments
         eta = _eta(session, model, size, seconds / segments, rounds)
@@ -186,19 +226,24 @@ def _register_starting(server: MCPServer[None], session: Session) -> None:
         """
         caller = session.caller(ctx)
         check_prompt(prompt)
-        reference = await _reference(session, caller, input_reference)
+        reference = await _Reference.of(session, caller, input_reference)
         request = VariationsRequest(
             prompt,
             count=count,
             model=model,
             seconds=seconds,
             size=size,
-            reference=reference,
+            reference=reference.path,
             **owner_fields(caller.owner),
         )
-        async with session.admitted(caller, model) as parallel:
-            request.parallel = parallel
-            pipeline = await Variations(session.engine).start(request)
+        try:
+            async with session.admitted(caller, model) as parallel:
+                request.parallel = parallel
+                pipeline = await reference.settle(
+                    session, await Variations(session.engine).start(request)
+                )
+        finally:
+            await reference.drop()
         caps = session.engine.catalog.resolve(model).capabilities
         rounds = math.ceil(count / parallel) if parallel else 1
         eta = _eta(session, model, size, seconds or caps.default_seconds, rounds)

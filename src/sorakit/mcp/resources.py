@@ -1,8 +1,9 @@
 """Resources: a video job as JSON, and where its MP4, thumbnail and spritesheet are.
 
 `video://{id}` is the job (as `get_video` answers it); `video://{id}/content`, `/thumbnail`
-and `/spritesheet` say where the file is: a path on stdio, a URL over HTTP (a signed link for
-the MP4). The bytes themselves come only when asked for, as `video://{id}/content/bytes`.
+and `/spritesheet` say where the file is: a path on stdio, a signed link over HTTP (no key
+needed). The bytes themselves come only when asked for, as `video://{id}/content/bytes`.
+(Images have their own: `mcp.images`.)
 """
 
 from __future__ import annotations

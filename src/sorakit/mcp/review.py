@@ -29,22 +29,24 @@ LAST_FRAME_FILE = "mcp_last_frame.png"
 """Saved beside the job's other files, so deleting the job removes it too."""
 
 
-def _small(image: Image.Image, width: int) -> Image.Image:
+def shrunk(image: Image.Image, width: int) -> Image.Image:
+    """`image` scaled to `width` pixels wide (its shape kept)."""
     height = max(1, round(image.height * width / image.width))
     return ImageOps.contain(image, (width, height), Image.Resampling.LANCZOS)
 
 
-def _jpeg(image: Image.Image) -> ImageContent:
+def jpeg_content(image: Image.Image) -> ImageContent:
+    """`image` as a JPEG for the agent to look at (small in its tokens)."""
     data = media.encode_image(image, "JPEG", quality=80)
     return ImageContent(type="image", data=base64.b64encode(data).decode(), mime_type="image/jpeg")
 
 
 def review_images(video: str, frames: int, sheet: bool, width: int) -> list[ImageContent]:
     """`frames` evenly spaced frames, each its own image, or tiled into one contact sheet."""
-    shots = [_small(image, width) for image in media.frames_evenly(video, frames)]
+    shots = [shrunk(image, width) for image in media.frames_evenly(video, frames)]
     if sheet:
-        return [_jpeg(media.montage(shots, "auto", tile_size=shots[0].size, padding=2))]
-    return [_jpeg(shot) for shot in shots]
+        return [jpeg_content(media.montage(shots, "auto", tile_size=shots[0].size, padding=2))]
+    return [jpeg_content(shot) for shot in shots]
 
 
 def _video_of(job: JobRecord) -> str:

@@ -28,19 +28,21 @@ from sorakit.engine.planning import plan_generate
 from sorakit.engine.supervisor import JobSupervisor
 from sorakit.errors import NotFoundError, TransientProviderError
 from sorakit.gateway.auth import Gatekeeper, Principal
-from sorakit.gateway.links import LinkSigner
+from sorakit.gateway.links import LinkKind, LinkSigner
 from sorakit.gateway.pipeline_renders import PipelineRenders
 from sorakit.ledger import JobRecord
-from sorakit.mcp import pipelines, resources, review, videos
+from sorakit.mcp import images, pipelines, resources, review, videos
 from sorakit.mcp.access import PRINCIPAL_STATE, Caller
-from sorakit.mcp.views import answer, job_view, refusing
+from sorakit.mcp.views import IMAGE_ID_PREFIX, answer, image_view, job_view, refusing
 from sorakit.settings import Settings
 
 INSTRUCTIONS = """Make videos with sorakit. create_video returns at once with an id and an ETA;
 wait_for_video blocks up to timeout_seconds (call it again if the job is still running);
 review_video shows frames so you can judge the result, then remix_video or extend_video it.
-make_long_video, run_storyboard and make_variations start pipelines: get_pipeline and
-wait_for_pipeline follow them. Refused arguments come back as a one-line error saying what is allowed (see list_models)."""
+make_image makes images (and answers with them); create_video's first_frame_image_id animates
+one. make_long_video, run_storyboard and make_variations start pipelines: get_pipeline and
+wait_for_pipeline follow them. Refused arguments come back as a one-line error saying what is
+allowed (see list_models)."""
 
 
 @dataclass
@@ -98,29 +100,56 @@ class Session:
         return Caller(principal.owner, principal, base.rstrip("/"), request)
 
     async def job(self, caller: Caller, video_id: str) -> JobRecord:
-        """A job its caller may see; another key's is not found, as over `/v1`."""
+        """A video job its caller may see; another key's is not found, as over `/v1`, and an
+        image is not a video (said plainly: the id's prefix already tells it)."""
+        if video_id.startswith(IMAGE_ID_PREFIX):
+            raise NotFoundError(
+                f"{video_id} is an image, not a video: read image://{video_id} for it "
+                "(make_image made it), or animate it with create_video's first_frame_image_id.",
+                param="video_id",
+            )
         job = await self.engine.get(video_id)
-        if job.id != video_id or not caller.may_see(job.owner):
+        if job.id != video_id or not caller.may_see(job.owner) or job.kind == "image":
             raise NotFoundError(f"No video found with id '{video_id}'.", param="video_id")
         return job
 
+    async def image(self, caller: Caller, image_id: str, param: str = "image_id") -> JobRecord:
+        """An image job its caller may see; another key's (or a video) is not found."""
+        try:
+            job = await self.engine.get(image_id)
+        except NotFoundError:
+            job = None
+        if (
+            job is None
+            or job.id != image_id
+            or job.kind != "image"
+            or not caller.may_see(job.owner)
+        ):
+            raise NotFoundError(f"No image found with id '{image_id}'.", param=param)
+        return job
+
     def view(self, caller: Caller, job: JobRecord) -> dict[str, Any]:
-        """`job_view`, with signed links instead of server paths for an HTTP caller."""
-        view = job_view(job)
+        """`job_view` (`image_view` for an image), with signed links instead of server paths
+        for an HTTP caller."""
+        view = image_view(job) if job.kind == "image" else job_view(job)
         if caller.remote and "files" in view:
             view["files"] = self.urls(caller, job, list(view["files"]))
         return view
 
     def urls(self, caller: Caller, job: JobRecord, names: list[str]) -> dict[str, str]:
-        """Where an HTTP caller fetches a job's files: the MP4 through a signed link (no key
-        needed), its thumbnail and spritesheet from `/v1` with the caller's own key."""
-        urls = {}
-        for name in names:
-            if name == "video":
-                urls[name] = f"{caller.base_url}{self.links.path(job.id)}"
-            else:
-                urls[name] = f"{caller.base_url}/v1/videos/{job.id}/content?variant={name}"
-        return urls
+        """Where an HTTP caller fetches a job's files: signed links (no key needed), one per
+        file (a video's MP4, thumbnail and spritesheet; an image's file)."""
+        kinds: dict[str, LinkKind] = {
+            "video": "video",
+            "thumbnail": "thumbnail",
+            "spritesheet": "spritesheet",
+            "image": "image",
+        }
+        return {
+            name: f"{caller.base_url}{self.links.path(job.id, kind=kinds[name])}"
+            for name in names
+            if name in kinds
+        }
 
     @asynccontextmanager
     async def admitted(self, caller: Caller, *models: str) -> AsyncIterator[int | None]:
@@ -206,6 +235,7 @@ def build_server(
     _register_catalog(server, session)
     videos.register(server, session)
     review.register(server, session)
+    images.register(server, session)
     pipelines.register(server, session)
     resources.register(server, session)
     return server
@@ -215,10 +245,11 @@ def _register_catalog(server: MCPServer[None], session: Session) -> None:
     @server.tool()
     @refusing
     async def list_models(ctx: Context) -> CallToolResult:
-        """Every model: provider, sizes and seconds per mode, prices (USD per second or per
-        clip), features (remix, extension, image reference, last frame) and `configured`
-        (whether its credential is set). Aliases map old names such as sora-2 to a model.
-        Over HTTP, only the models the API key may use."""
+        """Every model: `models` (video: provider, sizes and seconds per mode, prices in USD
+        per second or per clip, features such as remix, extension, image reference, last
+        frame) and `image_models` (for make_image: sizes, USD per image, edits, masks), each
+        with `configured` (whether its credential is set). Aliases map old names such as
+        sora-2 or gpt-image-1 to a model. Over HTTP, only the models the API key may use."""
         from sorakit.cli.models import listing  # the same JSON as `sorakit models --json`
 
         data = listing(session.engine.catalog, session.engine.settings)

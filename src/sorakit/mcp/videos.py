@@ -8,6 +8,7 @@ and answered at once with its id and ETA; the tracker finishes it in the backgro
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
@@ -16,8 +17,10 @@ from mcp.types import CallToolResult
 
 from sorakit.engine import ReferenceInput
 from sorakit.engine.planning import check_prompt
-from sorakit.errors import job_failed
+from sorakit.errors import InvalidRequestError, job_failed
 from sorakit.ledger import JobStatus
+from sorakit.mcp.access import Caller
+from sorakit.mcp.images import require_kind
 from sorakit.mcp.views import answer, refusing
 
 if TYPE_CHECKING:
@@ -49,6 +52,7 @@ def _register_making(server: MCPServer[None], session: Session) -> None:
         snap: bool = False,
         input_reference: str | None = None,
         reference_images: list[str] | None = None,
+        first_frame_image_id: str | None = None,
     ) -> CallToolResult:
         """Start a video and return at once with its id, status and eta_seconds; then call
         wait_for_video (or get_video) with the id.
@@ -64,10 +68,13 @@ def _register_making(server: MCPServer[None], session: Session) -> None:
                 with `sorakit mcp` on your machine, a file path). Fitted to the size.
             reference_images: Subject or style images, in the same forms, for models that
                 take them (list_models: `image_reference`).
+            first_frame_image_id: Instead of input_reference, the id of an image make_image
+                made (img_...): the video starts from it.
         """
         caller = session.caller(ctx)
         check_prompt(prompt)
-        first = await caller.image(input_reference, "input_reference") if input_reference else None
+        require_kind(session, model, "video")
+        first = await _first_frame(session, caller, input_reference, first_frame_image_id)
         references: list[ReferenceInput] = []
         for index, value in enumerate((reference_images or [])[: MAX_REFERENCE_IMAGES + 1]):
             references.append(await caller.image(value, f"reference_images[{index}]"))
@@ -84,6 +91,26 @@ def _register_making(server: MCPServer[None], session: Session) -> None:
                 owner=caller.owner,
             )
         return await session.started(caller, job)
+
+
+async def _first_frame(
+    session: Session, caller: Caller, input_reference: str | None, image_id: str | None
+) -> ReferenceInput | None:
+    """The first frame: an image argument, or the file of one of the caller's own images."""
+    if image_id is None:
+        return await caller.image(input_reference, "input_reference") if input_reference else None
+    if input_reference:
+        raise InvalidRequestError(
+            "Give input_reference or first_frame_image_id, not both.", param="first_frame_image_id"
+        )
+    image = await session.image(caller, image_id, "first_frame_image_id")
+    if image.status is not JobStatus.COMPLETED or "image" not in image.assets:
+        raise InvalidRequestError(
+            f"Image {image.id} is {image.status.value}; only a completed image can be a "
+            "first frame.",
+            param="first_frame_image_id",
+        )
+    return Path(image.assets["image"].path)  # the server's own file, reached by its owner's id
 
 
 def _register_following(server: MCPServer[None], session: Session) -> None:
@@ -160,7 +187,7 @@ def _register_following(server: MCPServer[None], session: Session) -> None:
     async def list_videos(
         ctx: Context, limit: int = 20, after: str | None = None
     ) -> CallToolResult:
-        """Video jobs, newest first.
+        """Video jobs, newest first (images are not listed: make_image answers with them).
 
         Args:
             limit: How many, 1 to 100.
@@ -168,7 +195,10 @@ def _register_following(server: MCPServer[None], session: Session) -> None:
         """
         caller = session.caller(ctx)
         jobs, has_more = await session.engine.ledger.list_jobs(
-            after=after, limit=max(1, min(limit, 100)), owner=caller.listed_owner
+            after=after,
+            limit=max(1, min(limit, 100)),
+            owner=caller.listed_owner,
+            exclude_kinds=("image",),
         )
         videos = [session.view(caller, job) for job in jobs]
         return answer({"videos": videos, "has_more": has_more})
@@ -230,6 +260,7 @@ def _register_deriving(server: MCPServer[None], session: Session) -> None:
         caller = session.caller(ctx)
         source = await session.job(caller, video_id)
         check_prompt(prompt)
+        require_kind(session, model, "video")
         async with session.admitted(caller, model):
             job = await session.engine.edit(
                 source.id, prompt, model=model, submit=False, owner=caller.owner

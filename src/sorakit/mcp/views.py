@@ -18,6 +18,8 @@ P = ParamSpec("P")
 
 _FILES = ("video", "thumbnail", "spritesheet")
 """The archived outputs whose paths an agent may want (never their bytes)."""
+IMAGE_ID_PREFIX = "img_"
+"""How an image job's id starts (`engine.images.new_image_id`)."""
 
 
 def eta_seconds(job: JobRecord, now: float | None = None) -> float | None:
@@ -56,6 +58,28 @@ def job_view(job: JobRecord) -> dict[str, Any]:
     files = {name: job.assets[name].path for name in _FILES if name in job.assets}
     if files:
         view["files"] = files
+    return view
+
+
+def image_view(job: JobRecord) -> dict[str, Any]:
+    """An image job as an agent needs it: state, model, size, cost, where its file is."""
+    view: dict[str, Any] = {
+        "id": job.id,
+        "status": job.status.value,
+        "kind": job.kind,
+        "model": job.model,
+        "prompt": job.prompt,
+        "size": job.size,
+        "output_format": job.options.get("output_format", "png"),
+    }
+    if job.cost is not None:
+        view["cost_usd"] = job.cost
+    elif job.estimated_cost is not None:
+        view["estimated_cost_usd"] = job.estimated_cost
+    if job.error_code or job.error_message:
+        view["error"] = {"code": job.error_code, "message": job.error_message}
+    if "image" in job.assets:
+        view["files"] = {"image": job.assets["image"].path}
     return view
 
 

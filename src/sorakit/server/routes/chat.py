@@ -7,7 +7,8 @@ for the same caller (same ownership, models, budget and limits), and answers wit
 that was not literally asked for, then a signed download link and an embed; streamed, it sends
 progress chunks while the work runs. A remix or an extension is of the caller's own video; a
 storyboard (`sorakit.gateway.chat_storyboards`), variations and a long video
-(`sorakit.gateway.chat_turns`) are pipelines of the caller's jobs. Every refusal happens before
+(`sorakit.gateway.chat_turns`) are pipelines of the caller's jobs; images, asked of an image
+model or in words, are image jobs (`sorakit.gateway.chat_images`). Every refusal happens before
 the first byte, in the OpenAI error envelope; once streaming, a failure is an error event and
 `[DONE]`. The supervisor (or a pipeline's render task) tracks the work, not the request: a client
 that goes away leaves it running.
@@ -41,6 +42,13 @@ from sorakit.errors import (
 )
 from sorakit.gateway.auth import Principal
 from sorakit.gateway.chat_enhance import EnhancedAnswer, enhancement_answer
+from sorakit.gateway.chat_images import (
+    ImageWatch,
+    image_chat_model,
+    image_chat_names,
+    image_intro,
+    start_images,
+)
 from sorakit.gateway.chat_models import ChatRequest, chat_model_names, parse_model
 from sorakit.gateway.chat_storyboards import (
     StoryboardWatch,
@@ -49,7 +57,6 @@ from sorakit.gateway.chat_storyboards import (
     storyboard_intro,
 )
 from sorakit.gateway.chat_turns import (
-    IMAGES_NOT_YET,
     LinkFor,
     PipelineWatch,
     job_intro,
@@ -62,9 +69,10 @@ from sorakit.gateway.chat_turns import (
     takes_asked,
     with_notes,
 )
-from sorakit.gateway.links import LinkKind, LinkSigner
+from sorakit.gateway.links import LinkKind, LinkSigner, VideoVariant
 from sorakit.gateway.pipeline_renders import PipelineRenders
 from sorakit.ledger import JobRecord, JobStatus
+from sorakit.ledger.uncut import uncut
 from sorakit.pipelines.styles import apply_styles
 from sorakit.server.bodies import described_body, parse_json
 from sorakit.server.deps import (
@@ -259,7 +267,7 @@ async def chat_completions(
     stream = body.get("stream") is True
     options = body.get("stream_options")
     usage = stream and isinstance(options, dict) and options.get("include_usage") is True
-    chosen = parse_model(name, engine.catalog)
+    chosen = image_chat_model(name, engine.catalog, settings) or parse_model(name, engine.catalog)
     completion = Completion.new(name, usage=usage)
     if chosen.enhance is not None:
         enhanced = await enhancement_answer(body.get("messages"), chosen, settings)
@@ -267,10 +275,14 @@ async def chat_completions(
     base, signer = _base_url(request, settings), _links(request, settings)
     n = takes_asked(body)
     turn = await read_turn(body.get("messages"), chosen, engine.catalog, settings, signer, n)
-    if turn.intent == "image":
-        return _say(completion, with_notes(IMAGES_NOT_YET, turn.notes), stream=stream)
     work: Work
-    if turn.intent == "storyboard":
+    if turn.intent == "image":
+        images, styles = await start_images(
+            engine, supervisor, principal, gatekeeper, turn, principal.scoped(idempotency_key)
+        )
+        intro = with_notes(image_intro(images, styles, turn), turn.notes)
+        work = ImageWatch(engine, images[0].id, tuple(image.id for image in images))
+    elif turn.intent == "storyboard":
         renders = _renders(request)
         asked = ChatRequest(
             prompt=turn.storyboard,
@@ -336,7 +348,7 @@ def _enhance(completion: Completion, enhanced: EnhancedAnswer, *, stream: bool) 
 
 async def _ready(work: Work, link: LinkFor) -> str:
     """The final message: a Markdown link and an HTML embed of each signed URL."""
-    if isinstance(work, PipelineWatch):
+    if isinstance(work, (PipelineWatch, ImageWatch)):
         return await work.ready(link)
     what = "storyboard" if work.kind == "pipeline" else "video"
     return ready_text(what, work.id, link(work.id, work.kind))
@@ -363,7 +375,7 @@ def _failure(job: JobRecord) -> SorakitError:
 async def _finished(work: Work) -> None:
     """Wait in the ledger for the supervisor (or the render task) to finish the work."""
     deadline = time.monotonic() + WAIT_SECONDS
-    while not (await work.poll())[0]:
+    while not (await uncut(work.poll()))[0]:
         if time.monotonic() > deadline:
             raise work.too_long(WAIT_SECONDS)
         await anyio.sleep(POLL_SECONDS)
@@ -378,14 +390,14 @@ async def _stream(
     yield completion.chunk({"role": "assistant", "content": ""})
     said: dict[str, str] = {}
     try:
-        yield completion.chunk({"content": intro + "\n"}, sorakit=await _state(work, {}))
+        yield completion.chunk({"content": intro + "\n"}, sorakit=await uncut(_state(work, {})))
         quiet_since = time.monotonic()
         deadline = quiet_since + WAIT_SECONDS
-        while not (polled := await work.poll())[0]:
+        while not (polled := await uncut(work.poll()))[0]:
             if time.monotonic() > deadline:
                 raise work.too_long(WAIT_SECONDS)
             changed = [text for topic, text in polled[1].items() if said.get(topic) != text]
-            state = await _state(work, polled[1]) if changed else None
+            state = await uncut(_state(work, polled[1])) if changed else None
             for text in changed:
                 yield completion.chunk({"content": text + "\n"}, sorakit=state)
             said.update(polled[1])
@@ -461,7 +473,7 @@ def _models(engine: Engine, principal: Principal) -> list[dict[str, Any]]:
     allowed = None if principal.sees_all or key is None else key.models
     seen: set[str] = set()
     data = []
-    images = [(n, n) for e in engine.catalog.images() for n in (e.name, *e.aliases)]
+    images = image_chat_names(engine.catalog, engine.settings)
     for name, target in [*chat_model_names(engine.catalog), *images]:  # videos, then images
         if name in seen or (target is not None and allowed is not None and target not in allowed):
             continue
@@ -478,13 +490,16 @@ async def linked_content(
     request: Request,
     engine: EngineDep,
     settings: SettingsDep,
+    variant: VideoVariant = "video",
 ) -> FileResponse:
-    """The MP4 behind a chat answer's link: the signature is the credential, no bearer token."""
-    _links(request, settings).check(video_id, expires, signature)
+    """The MP4 (or its thumbnail or spritesheet) behind a link: the signature is the credential."""
+    _links(request, settings).check(video_id, expires, signature, kind=variant)
     job = await engine.get(video_id)
-    asset = job.assets.get("video") if job.status is JobStatus.COMPLETED else None
+    asset = job.assets.get(variant) if job.status is JobStatus.COMPLETED else None
     if asset is None:
-        raise NotFoundError(f"Video {video_id} has no content to download.", param="video_id")
+        raise NotFoundError(f"Video {video_id} has no {variant} to download.", param="video_id")
+    if variant != "video":
+        return FileResponse(asset.path, media_type=CONTENT_TYPES[variant])
     return _mp4(asset.path, job.id)
 
 
