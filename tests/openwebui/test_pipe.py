@@ -172,3 +172,29 @@ def test_a_video_blocked_by_moderation_reads_as_a_sentence(
     (turn,) = report["turns"]
     assert turn["answer"].startswith("The video was blocked by moderation: "), turn["answer"]
     assert turn["files"] == [] and statuses(turn)[-1]["done"]
+
+
+def test_an_image_is_stored_and_shown_and_a_later_turn_animates_it(
+    settings: Settings, serve: Serve, drive: Drive
+) -> None:
+    settings = settings.model_copy(update={"simulator_render_seconds": 0.5})
+    with serve(settings) as url:
+        story = scenario(url)
+        story["turns"] = [
+            {"content": "a red kite over the dunes, square", "model": "sorakit.gpt-image-1"},
+            {"content": "animate it, 4 seconds"},
+        ]
+        first, second = drive(story)["turns"]
+    # The image is in Open WebUI's store, as a PNG, and shown (not played) in the answer.
+    made = re.search(r"img_[0-9a-f]{32}", first["answer"])
+    assert made and first["answer"].startswith(f"Creating image {made.group(0)} with ")
+    (row,) = first["files"]
+    assert row["meta"]["content_type"] == "image/png" and row["filename"] == f"{made.group(0)}.png"
+    assert Path(row["path"]).read_bytes().startswith(b"\x89PNG")
+    content = f"/api/v1/files/{row['id']}/content"
+    assert f"![{made.group(0)}.png]({content})" in first["answer"]
+    assert "/v1/images/" not in first["answer"]  # nothing that expires
+    assert statuses(first)[-1] == {"description": "Your image is ready.", "done": True}
+    # "Animate it" found the image from the pipe's own answer and made a video of it.
+    assert second["answer"].startswith("Creating video ")
+    assert second["files"][0]["meta"]["content_type"] == "video/mp4"

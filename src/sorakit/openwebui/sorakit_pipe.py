@@ -45,9 +45,16 @@ Emitter = Callable[[dict[str, Any]], Awaitable[None]]
 FALLBACK_MODELS = "sora-2,sora-2-pro"
 UNREACHABLE_ID = "sorakit-unreachable"
 SIZE = re.compile(r"^(\d{2,5})x(\d{2,5})$")
-LINK = re.compile(r"\((https?://[^)\s]+?/v1/links/[^)\s]+?/content\?[^)\s]+)\)")
+LINK = re.compile(r"\((https?://[^)\s]+?/v1/(?:links|images)/[^)\s]+?/content\?[^)\s]+)\)")
 VIDEO_ID = re.compile(r"video_[0-9a-f]{32}")
 TAKES = re.compile(r"^Creating (\d+) takes ")
+MEDIA: tuple[tuple[str, str, Callable[[bytes], bool]], ...] = (
+    ("video/mp4", ".mp4", lambda data: data[4:8] == b"ftyp"),
+    ("image/png", ".png", lambda data: data.startswith(b"\x89PNG\r\n\x1a\n")),
+    ("image/jpeg", ".jpg", lambda data: data.startswith(b"\xff\xd8\xff")),
+    ("image/webp", ".webp", lambda data: data[:4] == b"RIFF" and data[8:12] == b"WEBP"),
+)
+"""What a finished link may serve, told by its first bytes: its media type and extension."""
 FAILURES = {
     401: "sorakit refused the API key. Set the pipe's API key valve (or your own in User Valves).",
     403: "Your sorakit key may not do this",
@@ -178,17 +185,19 @@ class Pipe:
             links = list(dict.fromkeys(LINK.findall(final)))
             if not links:
                 raise SorakitFailure(f"{intro}\n\nsorakit answered without a video:\n\n{final}")
+            noun = "image" if "/v1/images/" in links[0] else "video"
             stored = []
             for number, link in enumerate(links, 1):
-                what = f"video {number}/{len(links)}" if len(links) > 1 else "the video"
+                what = f"{noun} {number}/{len(links)}" if len(links) > 1 else f"the {noun}"
                 await emit.say(f"Copying {what} into Open WebUI…", done=False)
-                data = await self._download(client, link)
-                name = urlsplit(html.unescape(link)).path.split("/")[-2] + ".mp4"
-                stored.append((name, await _store(data, name, user)))
+                data, kind, extension = await self._download(client, link)
+                name = urlsplit(html.unescape(link)).path.split("/")[-2] + extension
+                stored.append((name, kind, await _store(data, name, kind, user)))
             if self.valves.IMMEDIATE_DELETE_JOBS:
                 for video_id in dict.fromkeys(VIDEO_ID.findall(" ".join(links))):
                     await self._delete(client, video_id)
-        await emit.finish("Your video is ready." if len(stored) == 1 else "Your videos are ready.")
+        ready = f"Your {noun} is ready." if len(stored) == 1 else f"Your {noun}s are ready."
+        await emit.finish(ready)
         return _answer(intro, stored)
 
     def _model(self, asked: str) -> str:
@@ -278,16 +287,16 @@ class Pipe:
             limit = self.valves.MAX_VARIATIONS if self.valves.ENABLE_VARIATIONS else 1
             log.warning("sorakit: %d takes asked, the pipe allows %d", count, limit)
 
-    async def _download(self, client: httpx.AsyncClient, link: str) -> bytes:
-        """The MP4 behind a signed link, through the configured server (never another host),
-        at most MAX_REMOTE_MEDIA_BYTES."""
+    async def _download(self, client: httpx.AsyncClient, link: str) -> tuple[bytes, str, str]:
+        """The MP4 or image behind a signed link, through the configured server (never another
+        host), at most MAX_REMOTE_MEDIA_BYTES; with its media type and file extension."""
         parts = urlsplit(html.unescape(link))
         limit = self.valves.MAX_REMOTE_MEDIA_BYTES
         buffer = io.BytesIO()
         async with client.stream("GET", f"{parts.path}?{parts.query}") as answer:
             if answer.status_code != 200:
                 await answer.aread()
-                raise SorakitFailure(f"The finished video could not be fetched: {_refusal(answer)}")
+                raise SorakitFailure(f"The finished file could not be fetched: {_refusal(answer)}")
             declared = int(answer.headers.get("content-length") or 0)
             if declared > limit:
                 raise SorakitFailure(_too_big(declared, limit))
@@ -296,9 +305,10 @@ class Pipe:
                 if buffer.tell() > limit:
                     raise SorakitFailure(_too_big(buffer.tell(), limit))
         data = buffer.getvalue()
-        if data[4:8] != b"ftyp":
-            raise SorakitFailure("sorakit sent something that is not an MP4 video.")
-        return data
+        for kind, extension, matches in MEDIA:
+            if matches(data):
+                return data, kind, extension
+        raise SorakitFailure("sorakit sent something that is neither an MP4 video nor an image.")
 
     async def _delete(self, client: httpx.AsyncClient, video_id: str) -> None:
         answer = await client.delete(f"/v1/videos/{video_id}")
@@ -461,8 +471,8 @@ def _read_bounded(path: str, limit: int) -> bytes:
     return data
 
 
-async def _store(data: bytes, name: str, user: dict[str, Any]) -> str:
-    """Put the video into Open WebUI's file store (its storage provider and its files table),
+async def _store(data: bytes, name: str, kind: str, user: dict[str, Any]) -> str:
+    """Put the video or image into Open WebUI's file store (its storage provider and its files table),
     as its upload route does; the file's id."""
     from open_webui.models.files import FileForm, Files
     from open_webui.storage.provider import Storage
@@ -482,22 +492,25 @@ async def _store(data: bytes, name: str, user: dict[str, Any]) -> str:
         filename=name,
         path=path,
         data={},
-        meta={"name": name, "content_type": "video/mp4", "size": len(contents)},
+        meta={"name": name, "content_type": kind, "size": len(contents)},
     )
     row = Files.insert_new_file(str(user.get("id", "")), form)
     row = await row if inspect.isawaitable(row) else row
     if row is None:
-        raise SorakitFailure("Open WebUI did not keep the video file; see its log.")
+        raise SorakitFailure("Open WebUI did not keep the file; see its log.")
     return file_id
 
 
-def _answer(intro: str, stored: list[tuple[str, str]]) -> str:
-    """sorakit's intro line (so "remix it" finds the video), then a player and a download link
-    of each video in Open WebUI's own store."""
+def _answer(intro: str, stored: list[tuple[str, str, str]]) -> str:
+    """sorakit's intro line (so "remix it" or "animate it" finds the work), then each video as
+    a player, or each image shown, with a download link, from Open WebUI's own store."""
     parts = [intro, ""]
-    for name, file_id in stored:
+    for name, kind, file_id in stored:
         url = f"/api/v1/files/{file_id}/content"
-        parts.append(f'<video src="{url}" controls></video>\n\n[Download {name}]({url})\n')
+        shown = (
+            f'<video src="{url}" controls></video>' if kind == "video/mp4" else f"![{name}]({url})"
+        )
+        parts.append(f"{shown}\n\n[Download {name}]({url})\n")
     return "\n".join(parts).rstrip() + "\n"
 
 
