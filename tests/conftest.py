@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -25,11 +27,24 @@ from sorakit.settings import Settings, get_settings
 _ENV_PREFIXES = ("SORAKIT_", "OPENAI_", "FAL_", "RUNWAYML_", "GEMINI_", "GOOGLE_")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Let Python keep the bytecode it compiles, for this run and the processes it starts."""
+    # The suite starts hundreds of `sorakit` subprocesses (and the xdist workers); where
+    # PYTHONDONTWRITEBYTECODE is set, each compiled every module it imports again: ~1 s of CPU.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    sys.dont_write_bytecode = False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The browser tests are `slow`: each launches Chromium against a real server."""
+    for item in items:
+        if item.path.name.startswith("test_browser"):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own SORAKIT_HOME and no stray credentials or .env file."""
-    import os
-
     for name in list(os.environ):
         if name.startswith(_ENV_PREFIXES):
             monkeypatch.delenv(name)

@@ -75,12 +75,16 @@ def test_kill_minus_nine_then_resume(tmp_path: Path, kill_after: float) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # Ctrl-C must land mid-render
 def test_ctrl_c_leaves_the_job_resumable(tmp_path: Path) -> None:
     home = tmp_path / "home"
     env = environment(home)
+    # A render long enough that Ctrl-C lands mid-render even when the machine is busy (with
+    # 1.5 s, a loaded run sometimes saw the job finish first and exit 0).
+    interrupted = {**env, "SORAKIT_SIMULATOR_RENDER_SECONDS": "5"}
     child = subprocess.Popen(
         [SCRIPT, "generate", "interrupted", "-q"],
-        env=env,
+        env=interrupted,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -14,6 +14,8 @@ from sorakit.pipelines.batch import Batches, BatchRequest
 from sorakit.settings import Settings
 from tests.pipelines.test_batch import write_jsonl
 
+pytestmark = pytest.mark.serial  # real creates paced in wall-clock time
+
 
 async def _submitted(engine: Engine, pipeline_id: str) -> list[float]:
     """When each of the batch's jobs was created at the provider, in order."""

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 
 import httpx
+import pytest
 import uvicorn
 from fastapi import FastAPI
 
@@ -88,6 +89,7 @@ def test_multipart_and_json_carry_last_frame_and_reference_images(settings: Sett
     assert len(second.reference_images) == 1
 
 
+@pytest.mark.serial  # the callback must beat a status poll in wall-clock time
 def test_a_callback_wakes_the_job_and_a_wrong_token_learns_nothing(settings: Settings) -> None:
     settings = settings.model_copy(update={"public_url": "https://gw.example.com"})
     fake = FakeProvider(steps=1)
