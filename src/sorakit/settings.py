@@ -74,6 +74,13 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("SORAKIT_OPENAI_BASE_URL", "OPENAI_BASE_URL")
     )
     """Base URL (ending in `/v1`) of a `/v1/videos` server; setting it routes Sora models there."""
+    openai_form_bodies: Literal["auto", "always"] = "auto"
+    """`always`: the `openai` provider sends every create as a multipart form (a form-only server
+    such as vLLM-Omni); `auto`: JSON when no file travels, re-sent once as a form on a refusal
+    that says the server reads forms only (415, or 422 for missing body fields)."""
+    openai_video_only: bool = False
+    """The `openai` provider's server serves only the video, no `thumbnail` or `spritesheet`
+    variant (vLLM-Omni, SGLang): sorakit then asks for the video alone."""
 
     fal_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("SORAKIT_FAL_KEY", "FAL_KEY")
@@ -125,7 +132,8 @@ class Settings(BaseSettings):
     chat_model: str = "gpt-4.1-mini"
     """The chat model that plans and enhances; it must support structured output."""
     image_model: str = "gpt-image-1"
-    """The image model (same OpenAI-compatible endpoint and key) that draws keyframes."""
+    """The catalog's image model that draws a long video's keyframes, as image jobs (the
+    simulator's videos use `sim-image`)."""
     planner: Literal["auto", "offline", "chat"] = "auto"
     """`auto` plans with the chat model when a key is set and offline otherwise."""
     rate_limits: dict[str, float] = Field(default_factory=dict)

@@ -134,6 +134,8 @@ def test_the_plan_is_shown_for_each_mode_as_an_editable_table(studio: Studio, mo
         prompts = [v for n, v in fields_of(answer.text) if n == "segment_prompt"]
         if mode == "keyframes":
             assert all("own start image" in text for text in prompts)
+            drawn = f"{len(lengths)} start image{'s' if len(lengths) > 1 else ''} drawn first"
+            assert f"keyframes: {drawn} with sim-image ($0.00, in the estimate)" in answer.text
         elif len(prompts) > 1:
             assert "final frame of the previous shot" in prompts[1]
         assert pipelines(client) == []  # planning records nothing
@@ -441,7 +443,7 @@ def test_a_keys_concurrency_holds_in_keyframes_mode(studio: Studio, settings: Se
         assert done.status is PipelineStatus.COMPLETED, done.error_message
         assert done.spec["request"]["parallel"] == 1  # the key's one slot
         jobs = sorted(steps_of(client, done.id), key=lambda job: job.created_at)
-        assert len(jobs) == 3
+        assert [job.kind for job in jobs] == ["image"] * 3 + ["generate"] * 3  # keyframes first
         for earlier, later in zip(jobs, jobs[1:], strict=False):
             assert earlier.completed_at is not None
-            assert later.created_at >= earlier.completed_at, "two segments rendered at once"
+            assert later.created_at >= earlier.completed_at, "two jobs ran at once"

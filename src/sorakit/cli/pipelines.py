@@ -120,7 +120,7 @@ def long(
     result = run(make, base_url=base_url, api_key=api_key, home=home, verbose=verbose)
     for note in result.notes + result.plan.notes:
         stderr.print(f"note: {note}", markup=False)
-    cost = jobs_cost(result.segments)
+    cost = jobs_cost([*result.keyframes, *result.segments])
     stderr.print(
         f"{result.pipeline.id} completed: {len(result.segments)} segments, {seconds} s, "
         f"{cost}; parts in {result.folder}",

@@ -1,75 +1,86 @@
-"""Start images for keyframes mode: one still per segment, made before any video is rendered.
+"""Start images for keyframes mode: one image job per segment, drawn before any video renders.
 
-For the simulator a still is a backdrop seeded by the segment's prompt with that prompt written
-on it: deterministic and offline, and enough for the simulator to open each segment on it. For a
-live model the still comes from an image model on the OpenAI-compatible endpoint of the chat
-settings (`SORAKIT_IMAGE_MODEL`, `gpt-image-1` by default), fitted to the video's size; keyframes
-are saved in the pipeline's folder, so a resume never draws them again.
+Each keyframe is an image job of the ledger (`Engine.create_image`), a pipeline step named
+`keyframe-N`, so it has an owner, a cost and a budget like the segments, and a resume never
+draws it (or pays for it) again. The image model is the settings' `SORAKIT_IMAGE_MODEL`, except
+that the simulator's videos open on `sim-image` stills (free and deterministic). The picture is
+drawn at the model's size nearest the video's shape, then cropped to the video's size; that
+fitted frame is what the segment starts from, and is kept in the pipeline's folder.
 """
 
 from __future__ import annotations
 
-import hashlib
+import math
+from pathlib import Path
 
-import numpy as np
-import openai
-from PIL import ImageDraw, ImageFont
-
+from sorakit.catalog import ModelEntry
 from sorakit.catalog.capabilities import parse_size
-from sorakit.media.images import encode_image
-from sorakit.providers.simulator.paint import backdrop_image, wrap
-from sorakit.settings import Settings
+from sorakit.catalog.images import SIM_IMAGE
+from sorakit.engine import Engine
+from sorakit.errors import ConfigurationError, NotFoundError
+from sorakit.media.images import encode_image, fit_image, load_image
+
+KEYFRAME_STEP = "keyframe"
+"""The step name prefix of a keyframe's image job (`keyframe-3`)."""
 
 
-def offline_keyframe(prompt: str, size: str, index: int) -> bytes:
-    """A PNG still for segment `index` (1-based): a seeded backdrop with the prompt drawn."""
-    width, height = parse_size(size)
-    seed = int.from_bytes(hashlib.sha256(f"{index}:{prompt}".encode()).digest()[:8], "big")
-    image = backdrop_image(width, height, np.random.default_rng(seed)).convert("RGB")
-    font_size = max(12, height // 24)
-    font = ImageFont.load_default(size=font_size)
-    lines = wrap(f"{index}. {prompt}", font_size, int(width * 0.8), 4)
-    line_height = font_size * 1.3
-    top = height - (len(lines) + 1) * line_height
-    draw = ImageDraw.Draw(image)
-    for number, line in enumerate(lines):
-        draw.text((width * 0.1, top + number * line_height), line, fill="white", font=font)
-    return encode_image(image, "PNG")
+def keyframe_prompt(prompt: str) -> str:
+    """What the image model is asked for: the segment's opening frame, without captions."""
+    return f"A single film frame, no text: {prompt}"
 
 
-IMAGE_SIZES = {"landscape": "1536x1024", "portrait": "1024x1536", "square": "1024x1024"}
-
-
-async def drawn_keyframe(prompt: str, size: str, *, settings: Settings) -> bytes:
-    """A PNG still from the image model, cropped to `size`; `ProviderError` when it fails."""
-    import base64
-
-    import anyio
-
-    from sorakit.errors import ProviderError
-    from sorakit.media.images import fit_image, load_image
-    from sorakit.pipelines.chat import chat_client, translate
-
-    width, height = parse_size(size)
-    shape = "square" if width == height else "landscape" if width > height else "portrait"
-    client = chat_client(settings)
+def keyframe_model(engine: Engine, video: ModelEntry, chosen: str | None = None) -> ModelEntry:
+    """The image model drawing `video`'s keyframes: `chosen` (what the pipeline recorded), else
+    `sim-image` for the simulator's videos (offline and deterministic), else the settings'
+    `SORAKIT_IMAGE_MODEL`. Refused readably where it is missing, makes videos, or is the
+    offline simulator standing in (under an OpenAI name) for a live video model's pictures."""
+    settings_model = engine.settings.image_model
+    name = chosen or (SIM_IMAGE if video.provider == "simulator" else settings_model)
     try:
-        answer = await client.images.generate(
-            model=settings.image_model,
-            prompt=f"A single film frame, no text: {prompt}",
-            size=IMAGE_SIZES[shape],
-            n=1,
+        entry, _ = engine.catalog.route(name)
+    except NotFoundError:
+        known = ", ".join(sorted(e.name for e in engine.catalog.images())) or "none"
+        raise ConfigurationError(
+            f"keyframes mode draws its start images with SORAKIT_IMAGE_MODEL={name}, which is "
+            f"not a model here; set it to an image model ({known}) or use --mode chain"
+        ) from None
+    if entry.capabilities.output != "image":
+        raise ConfigurationError(
+            f"SORAKIT_IMAGE_MODEL={name} makes videos; keyframes mode needs an image model "
+            "for its start images"
         )
-    except openai.OpenAIError as exc:
-        raise translate(exc) from exc
-    finally:
-        await client.close()
-    encoded = answer.data[0].b64_json if answer.data else None
-    if not encoded:
-        raise ProviderError("the image model returned no image", provider="chat")
+    if video.provider != "simulator" and entry.provider == "simulator" and name != entry.name:
+        raise ConfigurationError(
+            f"keyframes mode on {video.name} needs a real image model for its start images, "
+            f"but SORAKIT_IMAGE_MODEL={name} is the offline simulator here: set it to an image "
+            "model of a configured provider (e.g. fal/flux-schnell), or use --mode chain"
+        )
+    return entry
 
-    def fit() -> bytes:
-        image = fit_image(load_image(base64.b64decode(encoded)), (width, height), mode="crop")
-        return encode_image(image, "PNG")
 
-    return await anyio.to_thread.run_sync(fit)
+def keyframe_size(image: ModelEntry, video_size: str) -> str:
+    """The image model's size nearest the video's shape (aspect ratio), the smallest of those
+    that covers the video (so the crop never enlarges), else the largest."""
+    width, height = parse_size(video_size)
+    sizes = [(size, *parse_size(size)) for size in image.capabilities.sizes]
+
+    def misfit(item: tuple[str, int, int]) -> float:
+        return round(abs(math.log((item[1] / item[2]) / (width / height))), 6)
+
+    nearest = min(misfit(item) for item in sizes)
+    shaped = [item for item in sizes if misfit(item) == nearest]
+    covering = [item for item in shaped if item[1] >= width and item[2] >= height]
+    if covering:
+        return min(covering, key=lambda item: item[1] * item[2])[0]
+    return max(shaped, key=lambda item: item[1] * item[2])[0]
+
+
+def keyframes_cost(image: ModelEntry, video_size: str, count: int) -> float | None:
+    """The list price of `count` keyframes, or None where the image model's price is unknown."""
+    price = image.capabilities.price(keyframe_size(image, video_size), 0)
+    return None if price is None else round(price * count, 6)
+
+
+def fitted_keyframe(image: Path, size: str) -> bytes:
+    """The image job's picture cropped to the video's `size`, as PNG (blocking)."""
+    return encode_image(fit_image(load_image(image.read_bytes()), parse_size(size)), "PNG")

@@ -11,8 +11,9 @@ Continuity modes:
 - `chain`: each segment starts from the previous segment's exact last frame (fitted to the
   size). The shared frame appears once in the stitched video.
 - `extend`: the provider's own extension continues the previous video; the last job holds it all.
-- `keyframes`: a start image per segment is made first, so every segment renders at once; a
-  model that takes a last frame also ends each segment on the next one's keyframe.
+- `keyframes`: a start image per segment is drawn first (an image job each, priced and budgeted
+  with the segments: `pipelines.keyframes`), so every segment renders at once; a model that
+  takes a last frame also ends each segment on the next one's keyframe.
 """
 
 from __future__ import annotations
@@ -28,16 +29,12 @@ from sorakit.catalog import ModelEntry
 from sorakit.engine import Engine
 from sorakit.engine.planning import planned_size
 from sorakit.engine.runner import ProgressCallback
-from sorakit.errors import (
-    ConfigurationError,
-    InvalidRequestError,
-    JobFailedError,
-)
+from sorakit.errors import InvalidRequestError, JobFailedError
 from sorakit.ledger import JobRecord, PipelineRecord, PipelineStatus
-from sorakit.pipelines.chat import chat_api_key
+from sorakit.pipelines.keyframes import keyframe_model, keyframes_cost
 from sorakit.pipelines.plan_wording import Continuity as Continuity  # re-exported for callers
 from sorakit.pipelines.planner import Plan, PlannerMode, plan_segments
-from sorakit.pipelines.segment_run import SegmentRun, draws_offline
+from sorakit.pipelines.segment_run import SegmentRun
 from sorakit.pipelines.segments import split_seconds
 from sorakit.pipelines.steps import (
     check_budget,
@@ -93,6 +90,9 @@ class LongRequest:
     parallel: int | None = None
     """Segments rendering at once in keyframes mode (None: every one), e.g. the concurrency an
     API key has left."""
+    image_model: str | None = None
+    """The image model drawing the keyframes (None: `keyframe_model`'s choice, which `start`
+    records here so a resume draws with the same)."""
 
 
 @dataclass
@@ -105,6 +105,8 @@ class LongVideo:
     segments: list[JobRecord]
     plan: Plan
     notes: list[str] = field(default_factory=list)
+    keyframes: list[JobRecord] = field(default_factory=list)
+    """The keyframe image jobs (keyframes mode), which are paid for with the segments."""
 
 
 class LongVideos:
@@ -123,14 +125,10 @@ class LongVideos:
             raise InvalidRequestError("the total length must be positive", param="seconds")
         if request.mode == "extend":
             return entry, self._extension_lengths(entry, request)
-        drawn = request.mode == "keyframes" and not draws_offline(entry)
-        if drawn and chat_api_key(self.engine.settings) is None:
-            raise ConfigurationError(
-                f"keyframes mode on {entry.name} needs an image model for the start images: "
-                "set SORAKIT_CHAT_API_KEY (or OPENAI_API_KEY) for an OpenAI-compatible "
-                "images endpoint, or use --mode chain"
-            )
-        return entry, split_seconds(request.seconds, caps.seconds, count=request.segments)
+        lengths = split_seconds(request.seconds, caps.seconds, count=request.segments)
+        if request.mode == "keyframes":
+            keyframe_model(self.engine, entry, request.image_model)  # refused before planning
+        return entry, lengths
 
     def _extension_lengths(self, entry: ModelEntry, request: LongRequest) -> list[int]:
         caps = entry.capabilities
@@ -178,28 +176,53 @@ class LongVideos:
 
     async def plan(self, request: LongRequest) -> Plan:
         """The segment plan: the given plan file (checked), or a new one from the planner."""
-        _, lengths = self.lengths(request)
+        entry, lengths = self.lengths(request)
         if request.plan_file:
             path = Path(request.plan_file)
-            return await anyio.to_thread.run_sync(lambda: Plan.load(path, seconds=lengths))
-        prompt, styles = apply_styles(request.prompt)  # `{anime}` etc. reach every segment
-        plan = await plan_segments(
-            prompt,
-            lengths,
-            settings=self.engine.settings,
-            mode=request.planner,
-            continuity=request.mode,
-        )
-        if styles:
-            plan.notes.append(f"styles applied to every segment: {', '.join(styles)}")
+            plan = await anyio.to_thread.run_sync(lambda: Plan.load(path, seconds=lengths))
+        else:
+            prompt, styles = apply_styles(request.prompt)  # `{anime}` etc. reach every segment
+            plan = await plan_segments(
+                prompt,
+                lengths,
+                settings=self.engine.settings,
+                mode=request.planner,
+                continuity=request.mode,
+            )
+            if styles:
+                plan.notes.append(f"styles applied to every segment: {', '.join(styles)}")
+        if request.mode == "keyframes":
+            note = self._keyframes_note(request, entry, len(lengths))
+            if note not in plan.notes:  # a saved plan may say it already
+                plan.notes.append(note)
         return plan
 
     def estimate(self, request: LongRequest) -> float | None:
-        """The list price of every segment together, or None where a price is unknown."""
+        """The list price of every segment (and keyframe image) together, or None where a
+        price is unknown."""
         entry, lengths = self.lengths(request)
         size = planned_size(request.size, entry)
         prices = [entry.capabilities.price(size, seconds) for seconds in lengths]
+        if request.mode == "keyframes":
+            prices.append(self.keyframes_cost(request, entry, len(lengths)))
         return None if any(p is None for p in prices) else round(sum(p or 0 for p in prices), 6)
+
+    def keyframes_cost(self, request: LongRequest, entry: ModelEntry, count: int) -> float | None:
+        """The list price of the keyframe images (none for a first frame the user gave)."""
+        image = keyframe_model(self.engine, entry, request.image_model)
+        drawn = count - (1 if request.reference else 0)
+        return keyframes_cost(image, planned_size(request.size, entry, "image"), drawn)
+
+    def _keyframes_note(self, request: LongRequest, entry: ModelEntry, count: int) -> str:
+        """What a keyframes plan draws before any video, and its price, said with the plan."""
+        image = keyframe_model(self.engine, entry, request.image_model)
+        drawn = count - (1 if request.reference else 0)
+        cost = self.keyframes_cost(request, entry, count)
+        price = "price unknown" if cost is None else f"${cost:.2f}"
+        return (
+            f"keyframes: {drawn} start image{'s' if drawn != 1 else ''} drawn first with "
+            f"{image.name} ({price}, in the estimate)"
+        )
 
     async def check_budget(self, request: LongRequest) -> None:
         """Refuse a long video whose segments together would pass a budget, before planning."""
@@ -210,6 +233,10 @@ class LongVideos:
     async def start(self, request: LongRequest) -> PipelineRecord:
         """Check, plan, save the plan, and record the pipeline; nothing is paid for yet."""
         await self.check_budget(request)
+        if request.mode == "keyframes":  # recorded, so a resume draws with the same model
+            entry, _ = self.engine.catalog.route(request.model)
+            image = keyframe_model(self.engine, entry, request.image_model)
+            request = replace(request, image_model=image.name)
         enhanced = None
         if request.enhance and not request.plan_file:
             from sorakit.pipelines.enhance import enhance_prompt
@@ -282,7 +309,9 @@ class LongVideos:
             output=str(video),
             state={"notes": segments.notes},
         )
-        return LongVideo(pipeline, folder, video, jobs, plan, segments.notes)
+        return LongVideo(
+            pipeline, folder, video, jobs, plan, segments.notes, segments.keyframe_jobs
+        )
 
     async def resume(
         self, pipeline_id: str, on_progress: ProgressCallback | None = None

@@ -8,17 +8,24 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from sorakit.catalog import ModelEntry
 from sorakit.engine import Engine, Step
 from sorakit.engine.planning import planned_size
 from sorakit.engine.runner import ProgressCallback
 from sorakit.errors import JobFailedError, ProviderBadRequestError, ReferenceImageError
 from sorakit.ledger import JobRecord, PipelineRecord
+from sorakit.pipelines.keyframes import (
+    KEYFRAME_STEP,
+    fitted_keyframe,
+    keyframe_model,
+    keyframe_prompt,
+    keyframe_size,
+)
 from sorakit.pipelines.planner import Plan
 from sorakit.pipelines.steps import StepMaker, StepRunner, copy_file, owner_of
 
@@ -30,11 +37,6 @@ logger = logging.getLogger(__name__)
 SEGMENT_OPTIONS = {"variants": ["video"]}
 """A segment's thumbnail and spritesheet are never used: only its video is downloaded."""
 _REFERENCE_REFUSAL = re.compile(r"image|face|person|people|reference|frame|likeness", re.I)
-
-
-def draws_offline(entry: ModelEntry) -> bool:
-    """The simulator opens on offline stills; a live model needs real pictures."""
-    return entry.provider == "simulator"
 
 
 class SegmentRun(StepRunner):
@@ -55,6 +57,7 @@ class SegmentRun(StepRunner):
         self.folder = folder
         self.size = request.size
         self.owner = owner_of(pipeline.spec)
+        self.keyframe_jobs: list[JobRecord] = []
 
     async def step(self, name: str, make: StepMaker) -> JobRecord:
         job = await super().step(name, make)
@@ -132,44 +135,56 @@ class SegmentRun(StepRunner):
         return jobs
 
     async def keyframes(self) -> list[JobRecord]:
-        from sorakit.pipelines.keyframes import drawn_keyframe, offline_keyframe
-
         entry, _ = self.engine.routes.entry(self.pipeline, self.request.model)  # the first run's
         self.size = planned_size(self.size, entry, "image")  # keyframes are first frames
+        size = self.size
+        image = keyframe_model(self.engine, entry, self.request.image_model)
+        drawn_at = keyframe_size(image, size)
         count = len(self.plan.segments)
         given = await self._first_reference()
-        frames: list[bytes] = []
-        for index, segment in enumerate(self.plan.segments, start=1):
-            path = self.folder / "keyframes" / f"{index:02d}.png"
+        slots = anyio.CapacityLimiter(max(1, self.request.parallel or count))  # a key's limit
+        frames: dict[int, bytes] = {}
+        drawn: dict[int, JobRecord] = {}
+
+        async def draw(index: int) -> None:
             if index == 1 and given is not None:
                 data = given
-            elif await anyio.Path(path).exists():  # drawn in an earlier run
-                data = await anyio.Path(path).read_bytes()
-            elif draws_offline(entry):
-                data = await anyio.to_thread.run_sync(
-                    offline_keyframe, segment.prompt, self.size, index
-                )
             else:
-                data = await drawn_keyframe(
-                    segment.prompt, self.size, settings=self.engine.settings
-                )
+                async with slots:
+                    drawn[index] = await self._keyframe(index, image.name, drawn_at)
+                picture = Path(drawn[index].assets["image"].path)
+                data = await anyio.to_thread.run_sync(fitted_keyframe, picture, size)
+            path = self.folder / "keyframes" / f"{index:02d}.png"
             await anyio.to_thread.run_sync(_write, path, data)
-            frames.append(data)
+            frames[index] = data
+
+        await at_once(draw, count)
+        self.keyframe_jobs = [drawn[i] for i in sorted(drawn)]
         ends = entry.capabilities.last_frame
         if not ends:
             self.note(f"{entry.name} takes no last frame: segments meet at a cut between keyframes")
         results: dict[int, JobRecord] = {}
-        slots = anyio.CapacityLimiter(max(1, self.request.parallel or count))  # a key's limit
 
         async def one(index: int) -> None:
-            last = frames[index] if ends and index < count else None
+            last = frames[index + 1] if ends and index < count else None
             async with slots:
-                results[index] = await self._segment(index, frames[index - 1], last)
+                results[index] = await self._segment(index, frames[index], last)
 
-        async with anyio.create_task_group() as group:
-            for index in range(1, count + 1):
-                group.start_soon(one, index)
+        await at_once(one, count)
         return [results[i] for i in range(1, count + 1)]
+
+    async def _keyframe(self, index: int, model: str, size: str) -> JobRecord:
+        """Segment `index`'s start image: an image job, a step, drawn once however often run."""
+        prompt = keyframe_prompt(self.plan.segments[index - 1].prompt)
+
+        async def make(step: Step) -> JobRecord:
+            (job,) = await self.engine.create_image(
+                prompt, model=model, size=size, step=step, owner=self.owner
+            )
+            return job
+
+        # The runner's own step: this run's `step` would take the image's size for the videos.
+        return await StepRunner.step(self, f"{KEYFRAME_STEP}-{index}", make)
 
     async def _first_reference(self) -> bytes | None:
         if not self.request.reference:
@@ -213,6 +228,17 @@ class SegmentRun(StepRunner):
             lambda: media.stitch(videos, output, chained=chained, crossfade=crossfade)
         )
         return output
+
+
+async def at_once(work: Callable[[int], Coroutine[Any, Any, None]], count: int) -> None:
+    """`work(1)` to `work(count)` together; the first failure is raised as itself (as a
+    sequential run would raise it), not inside an exception group."""
+    try:
+        async with anyio.create_task_group() as group:
+            for index in range(1, count + 1):
+                group.start_soon(work, index)
+    except ExceptionGroup as failed:
+        raise failed.exceptions[0] from None
 
 
 def reference_refused(exc: Exception) -> bool:
