@@ -7,6 +7,7 @@ deprecated.
 
 - `_provider`: `OpenAIProvider`, the provider seam over one `httpx.AsyncClient`.
 - `_bodies`: the request bodies of each job kind, as JSON or bracket-nested multipart.
+- `_answers`: answers of servers that bend the contract (vLLM-Omni, SGLang), read as it says.
 - `_errors`: the one translation of error answers and httpx failures into `sorakit.errors`.
 - `_images`: image jobs over the Images API (`/images/generations`, `/images/edits`),
   answered at once and spooled so a paid image is never paid for twice.

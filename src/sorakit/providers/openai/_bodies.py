@@ -1,15 +1,16 @@
 """Request bodies for `/v1/videos`: one JSON-shaped body per job kind, sent as JSON or multipart.
 
 A body goes out as JSON when no file travels with it, and as `multipart/form-data` when one does
-(a reference image, an uploaded source video). Multipart fields use the bracket notation the
-official SDK sends (`input_reference[image_url]`, `video[id]`, `characters[][id]`) and each file
+(a reference image, an uploaded source video) or when the server reads forms only
+(`SORAKIT_OPENAI_FORM_BODIES`, or learnt from its refusal of a JSON body: see `OpenAIProvider`).
+Multipart fields use the bracket notation the official SDK sends (`input_reference[image_url]`, `video[id]`, `characters[][id]`) and each file
 part is named after its field. `seconds` is always a string, in JSON as in forms.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 from sorakit.errors import InvalidRequestError
@@ -18,6 +19,9 @@ from sorakit.wire.videos import Video
 
 FileTuple = tuple[str, bytes, str]
 """`(filename, content, media_type)`, as httpx takes a file part."""
+
+FormBodies = Literal["auto", "always"]
+"""When a body without a file goes as a form: after a server refused it as JSON, or always."""
 
 _IMAGE_SUFFIXES = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
 
@@ -30,11 +34,21 @@ class Body:
     fields: dict[str, Any]
     files: dict[str, FileTuple] = field(default_factory=dict)
 
-    def httpx_kwargs(self) -> dict[str, Any]:
-        """`json=` when no file travels, else `data=` (bracket-flattened) and `files=`."""
-        if not self.files:
+    def httpx_kwargs(self, *, form: bool = False) -> dict[str, Any]:
+        """`json=` when no file travels and `form` is false, else `data=` (bracket-flattened)
+        and `files=` (multipart even without a file, as a form-only server needs)."""
+        if self.files:
+            return {"data": form_fields(self.fields), "files": self.files}
+        if not form:
             return {"json": self.fields}
-        return {"data": form_fields(self.fields), "files": self.files}
+        # httpx makes multipart only from `files`; a `(None, text)` part is a plain form field.
+        # A url-encoded form would not do: SGLang reads a form only when it is multipart.
+        parts = [
+            (key, (None, value))
+            for key, values in form_fields(self.fields).items()
+            for value in values
+        ]
+        return {"files": parts}
 
 
 def path_segment(value: str, param: str) -> str:

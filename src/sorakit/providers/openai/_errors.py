@@ -3,6 +3,7 @@
 ```
 HTTP answer / httpx failure          sorakit error
 400, 422, other 4xx                  ProviderBadRequestError
+415, or 422 for missing body fields  ProviderBadRequestError, code `json_body_refused` (see below)
 404, 410  looking an object up       NotFoundError (cause: ProviderBadRequestError with the details)
 404, 410  anything else              ProviderBadRequestError (a wrong model, path or base URL)
 401, 403                             ProviderAuthError
@@ -16,6 +17,11 @@ timeout, connect, read, write,
 unsupported scheme, invalid URL      ConfigurationError (names OPENAI_BASE_URL)
 anything else                        ProviderError
 ```
+
+A server that reads form fields only (vLLM-Omni) answers a JSON body with 415, or with FastAPI's
+422 saying that required `body` fields are missing: `JSON_REFUSED` marks that error so the
+provider can send the same body once more as a form. FastAPI's list-shaped `detail` is rendered
+as `body.prompt: Field required; ...` in the message.
 
 `retry_after` comes from `retry-after-ms`, else `retry-after` (seconds or an HTTP date), as the
 official SDK reads them. `NotFoundError` and `InvalidStateError` carry no provider or status
@@ -44,6 +50,9 @@ from sorakit.errors import (
 from sorakit.providers._http import parse_retry_after
 
 PROVIDER = "openai"
+
+JSON_REFUSED = "json_body_refused"
+"""The code of a refusal that means the server could not read a JSON body, only a form."""
 
 HTTPX_ERRORS = (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError)
 """Everything httpx raises that must be translated before it leaves the provider."""
@@ -75,6 +84,8 @@ def translate_error(
         return ProviderUnavailableError(message, retry_after=retry_after, **details)
     if status == 408 or (status == 409 and lookup is None):
         return TransientProviderError(message, retry_after=retry_after, **details)
+    if status == 415 or (status == 422 and _missing_body_fields(response)):
+        details["code"] = JSON_REFUSED
     cause = ProviderBadRequestError(message, **details)
     if lookup is not None and status in (404, 410):
         error: SorakitError = NotFoundError(message, param=lookup)
@@ -139,4 +150,37 @@ def _envelope(response: httpx.Response) -> tuple[str, str | None]:
     detail = body.get("detail") if isinstance(body, dict) else None  # FastAPI's default shape
     if isinstance(detail, str) and detail:
         return f"{fallback}: {detail}", None
+    if isinstance(detail, list) and detail:  # FastAPI's validation errors
+        return f"{fallback}: {_validation_text(detail)}", None
     return fallback, None
+
+
+def _validation_text(items: list[Any]) -> str:
+    parts = []
+    for item in items[:5]:
+        if isinstance(item, dict):
+            where = ".".join(str(part) for part in item.get("loc") or ())
+            parts.append(
+                f"{where}: {item.get('msg', 'invalid')}" if where else str(item.get("msg"))
+            )
+    return "; ".join(parts)[:300] or "invalid request"
+
+
+def _missing_body_fields(response: httpx.Response) -> bool:
+    """Whether a 422 is FastAPI saying that required body fields are missing, and only that.
+
+    That is what a form-only endpoint answers to a JSON body: it read no field at all.
+    """
+    try:
+        body = response.json()
+    except (ValueError, httpx.StreamError):
+        return False
+    detail = body.get("detail") if isinstance(body, dict) else None
+    if not isinstance(detail, list) or not detail:
+        return False
+    return all(
+        isinstance(item, dict)
+        and item.get("type") in ("missing", "value_error.missing")
+        and list(item.get("loc") or ())[:1] == ["body"]
+        for item in detail
+    )

@@ -30,8 +30,14 @@ from sorakit.providers.base import (
     SourceVideo,
     SubmitRequest,
 )
-from sorakit.providers.openai._bodies import Body, matches, path_segment, submit_body
-from sorakit.providers.openai._errors import HTTPX_ERRORS, PROVIDER, translate_error
+from sorakit.providers.openai._answers import (
+    failed_job_body,
+    normalize_deleted,
+    normalize_list,
+    normalize_video,
+)
+from sorakit.providers.openai._bodies import Body, FormBodies, matches, path_segment, submit_body
+from sorakit.providers.openai._errors import HTTPX_ERRORS, JSON_REFUSED, PROVIDER, translate_error
 from sorakit.providers.openai._images import OpenAIImages, is_spool_id
 from sorakit.settings import Settings, default_home
 from sorakit.wire.videos import (
@@ -52,8 +58,6 @@ FIND_MAX_PAGES = 20
 """`find` reads at most this many pages of 100 videos."""
 _CLAIMED_MAX = 10_000
 """How many job ids handed out by `submit` or `find` are remembered, so `find` skips them."""
-_STATUS_ALIASES = {"cancelled": "failed", "canceled": "failed", "expired": "failed"}
-"""Statuses outside the contract that some servers send; read as failed, with the status as code."""
 
 
 def _user_agent() -> str:
@@ -97,6 +101,7 @@ class OpenAIProvider(Provider):
         project: str | None = None,
         proxy: str | None = None,
         spool_dir: Path | None = None,
+        form_bodies: FormBodies = "auto",
     ) -> None:
         url = _checked_base_url(base_url)
         proxy = checked_proxy(proxy, PROVIDER)
@@ -109,6 +114,7 @@ class OpenAIProvider(Provider):
             headers["OpenAI-Project"] = project
         self.base_url = str(url)
         self._claimed: dict[str, None] = {}
+        self._forms = form_bodies == "always"
         self._client = httpx.AsyncClient(
             base_url=url,
             headers=headers,
@@ -140,11 +146,13 @@ class OpenAIProvider(Provider):
                 "the base URL of a /v1/videos server, e.g. http://127.0.0.1:8000/v1"
             )
         key = settings.openai_api_key
-        return cls(
+        kind = VideoOnlyOpenAIProvider if settings.openai_video_only else cls
+        return kind(
             base_url=settings.openai_base_url,
             api_key=key.get_secret_value() if key is not None else None,
             proxy=settings.proxies.get(cls.name),
             spool_dir=settings.assets_dir / "spool" / "openai-images",
+            form_bodies=settings.openai_form_bodies,
         )
 
     def __repr__(self) -> str:
@@ -170,12 +178,22 @@ class OpenAIProvider(Provider):
             request.model,
             request.idempotency_key,
         )
-        response = await self._send(
-            "POST",
-            body.path,
-            headers={"Idempotency-Key": request.idempotency_key},
-            **body.httpx_kwargs(),
-        )
+        headers = {"Idempotency-Key": request.idempotency_key}
+        try:
+            response = await self._send(
+                "POST", body.path, headers=headers, **body.httpx_kwargs(form=self._forms)
+            )
+        except ProviderBadRequestError as exc:
+            if self._forms or body.files or exc.code != JSON_REFUSED:
+                raise
+            # A 415, or FastAPI's 422 for missing body fields, is a refusal before the handler
+            # ran: nothing was created, so sending the same body (same Idempotency-Key) as a
+            # form cannot make a second job. The server is remembered as form-only.
+            logger.info("openai: %s reads forms only; sending forms from now on", self.base_url)
+            self._forms = True
+            response = await self._send(
+                "POST", body.path, headers=headers, **body.httpx_kwargs(form=True)
+            )
         job = _remote_job(self._parse_video(response), response)
         self._claim(job.id)
         return job
@@ -185,7 +203,8 @@ class OpenAIProvider(Provider):
         if is_spool_id(remote_id):
             return await self._images.retrieve(remote_id)
         path = f"/videos/{path_segment(remote_id, 'video_id')}"
-        response = await self._send("GET", path, lookup="video_id")
+        # Some servers answer a failed job with an error status and the job as the body.
+        response = await self._send("GET", path, lookup="video_id", keep=failed_job_body)
         return _remote_job(self._parse_video(response), response)
 
     async def delete(self, remote_id: str) -> None:
@@ -195,7 +214,7 @@ class OpenAIProvider(Provider):
             return
         path = f"/videos/{path_segment(remote_id, 'video_id')}"
         response = await self._send("DELETE", path, lookup="video_id")
-        _parse(VideoDeleted, response)
+        _parse(VideoDeleted, response, normalize=normalize_deleted)
 
     async def list_videos(
         self,
@@ -209,7 +228,7 @@ class OpenAIProvider(Provider):
         if after is not None:
             params["after"] = after
         response = await self._send("GET", "/videos", params=params)
-        return _parse(VideoList, response, normalize=_normalize_list)
+        return _parse(VideoList, response, normalize=normalize_list)
 
     async def find(
         self, request: SubmitRequest, *, since: float, exclude: Collection[str] = ()
@@ -293,6 +312,13 @@ class OpenAIProvider(Provider):
             encoded = response.headers.get("content-encoding", "identity").lower() != "identity"
             expected = content_length(response)
             media_type = response.headers.get("content-type", CONTENT_TYPES[variant])
+            if variant != "video" and media_type.startswith("video/"):
+                raise ProviderError(
+                    f"the server answered the {variant} of {remote_id} with a video: it serves "
+                    "the video only; set SORAKIT_OPENAI_VIDEO_ONLY=true",
+                    provider=PROVIDER,
+                    status_code=response.status_code,
+                )
             yield Download(
                 chunks=checked_chunks(response, expected, provider=PROVIDER, raw=not encoded),
                 media_type=media_type.split(";")[0].strip(),
@@ -326,14 +352,21 @@ class OpenAIProvider(Provider):
     # -- plumbing ----------------------------------------------------------------------------
 
     async def _send(
-        self, method: str, path: str, *, lookup: str | None = None, **kwargs: Any
+        self,
+        method: str,
+        path: str,
+        *,
+        lookup: str | None = None,
+        keep: Callable[[httpx.Response], object] | None = None,
+        **kwargs: Any,
     ) -> httpx.Response:
-        """One request; any httpx failure or error status leaves as a sorakit error."""
+        """One request; any httpx failure or error status leaves as a sorakit error, except an
+        error answer that `keep` finds something in (it is returned as it is)."""
         try:
             response = await self._client.request(method, path, **kwargs)
         except HTTPX_ERRORS as exc:
             raise translate_error(exc) from exc
-        if not response.is_success:
+        if not response.is_success and not (keep is not None and keep(response) is not None):
             logger.debug(
                 "openai: %s %s -> HTTP %s (request id %s)",
                 method,
@@ -350,7 +383,19 @@ class OpenAIProvider(Provider):
             del self._claimed[next(iter(self._claimed))]
 
     def _parse_video(self, response: httpx.Response) -> Video:
-        return _parse(Video, response, normalize=_normalize_video)
+        if not response.is_success:  # an error answer that carries a failed job
+            job = failed_job_body(response)
+            try:
+                return Video.model_validate(job)
+            except pydantic.ValidationError as exc:
+                raise translate_error(response, lookup="video_id") from exc
+        return _parse(Video, response, normalize=normalize_video)
+
+
+class VideoOnlyOpenAIProvider(OpenAIProvider):
+    """An `OpenAIProvider` whose server serves no thumbnail or spritesheet (vLLM-Omni, SGLang)."""
+
+    variants: ClassVar[frozenset[ContentVariant]] = frozenset({"video", "image"})
 
 
 def _checked_base_url(base_url: str) -> httpx.URL:
@@ -366,22 +411,6 @@ def _checked_base_url(base_url: str) -> httpx.URL:
     if url.userinfo:
         raise ConfigurationError("OPENAI_BASE_URL must not carry credentials; use OPENAI_API_KEY")
     return url
-
-
-def _normalize_video(data: Any) -> Any:
-    """Read a status outside the contract (`cancelled`, `expired`) as `failed` with that code."""
-    if isinstance(data, dict) and data.get("status") in _STATUS_ALIASES:
-        status = data["status"]
-        data = {**data, "status": _STATUS_ALIASES[status]}
-        if not data.get("error"):
-            data["error"] = {"code": status, "message": f"the server reports the job {status}"}
-    return data
-
-
-def _normalize_list(data: Any) -> Any:
-    if isinstance(data, dict) and isinstance(data.get("data"), list):
-        return {**data, "data": [_normalize_video(item) for item in data["data"]]}
-    return data
 
 
 def _parse(
