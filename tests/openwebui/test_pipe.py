@@ -198,3 +198,15 @@ def test_an_image_is_stored_and_shown_and_a_later_turn_animates_it(
     # "Animate it" found the image from the pipe's own answer and made a video of it.
     assert second["answer"].startswith("Creating video ")
     assert second["files"][0]["meta"]["content_type"] == "video/mp4"
+
+
+def test_variations_off_makes_one_video_even_when_takes_are_asked_in_words(
+    settings: Settings, serve: Serve, drive: Drive
+) -> None:
+    settings = settings.model_copy(update={"simulator_render_seconds": 0.5})
+    with serve(settings) as url:
+        story = scenario(url, "three takes of a red kite, 4 seconds", ENABLE_VARIATIONS=False)
+        (turn,) = drive(story)["turns"]
+    assert turn["answer"].startswith("Creating video video_"), turn["answer"]
+    assert "1 take, the most at once (not 3)." in turn["answer"]
+    assert len(turn["files"]) == 1 and turn["files"][0]["meta"]["content_type"] == "video/mp4"

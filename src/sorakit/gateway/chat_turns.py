@@ -69,6 +69,19 @@ def takes_asked(body: Mapping[str, object]) -> int | None:
     return n
 
 
+def takes_allowed(body: Mapping[str, object]) -> int:
+    """The body's `max_takes`, sorakit's own field: the most takes a client lets one turn make
+    (the Open WebUI pipe's variations valves), whether asked in words or by `n`."""
+    most = body.get("max_takes")
+    if most is None:
+        return MAX_TAKES
+    if isinstance(most, bool) or not isinstance(most, int) or not 1 <= most <= MAX_TAKES:
+        raise InvalidRequestError(
+            f"'max_takes' must be a whole number from 1 to {MAX_TAKES}.", param="max_takes"
+        )
+    return most
+
+
 async def read_turn(
     messages: object,
     chosen: ChatModel,
@@ -76,10 +89,12 @@ async def read_turn(
     settings: Settings,
     signer: LinkSigner,
     n: int | None,
+    max_takes: int = MAX_TAKES,
 ) -> Turn:
     """The last user message as a turn for the chosen model (its name's length and shape are
-    defaults), read by the chat model when one is set; `n` asks for takes (or images). A
-    picture asked of a video model is made by the settings' `image_model`."""
+    defaults), read by the chat model when one is set; `n` asks for takes (or images), never
+    more than `max_takes`. A picture asked of a video model is made by the settings'
+    `image_model`."""
     assert chosen.model is not None
     chat = turn_chat(settings)
     try:
@@ -92,12 +107,16 @@ async def read_turn(
             chat=chat,
             signer=signer,
             image_model=settings.image_model,
+            max_takes=max_takes,
         )
     finally:
         if chat is not None:
             await chat.client.close()
     if turn.intent == "storyboard":
         parse_messages(messages)  # a storyboard is text alone: no images, no video id
+    if n is not None and n > max_takes and turn.intent != "image":
+        turn = replace(turn, notes=(*turn.notes, f"{_takes(max_takes)}, the most here (not {n})."))
+        n = max_takes
     if n is None or n == 1 or turn.takes == n:
         return turn
     if turn.intent == "image":
@@ -110,6 +129,10 @@ async def read_turn(
         return replace(turn, intent="variations", takes=n, notes=notes)
     what = "long video" if turn.intent == "long" else turn.intent
     return replace(turn, notes=(*turn.notes, f"One {what}: 'n' ({n}) is not used for it."))
+
+
+def _takes(count: int) -> str:
+    return f"{count} take" if count == 1 else f"{count} takes"
 
 
 def with_notes(text: str, notes: tuple[str, ...] | list[str]) -> str:

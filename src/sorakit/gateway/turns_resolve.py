@@ -168,7 +168,8 @@ def _takes(reading: Reading, max_takes: int, notes: list[str]) -> int:
         notes.append(f"{VAGUE_TAKES} takes: “{reading.takes_words}” was taken as {VAGUE_TAKES}.")
         takes = VAGUE_TAKES
     if takes > max_takes:
-        notes.append(f"{max_takes} takes, the most at once (not {takes}).")
+        most = f"{max_takes} take" if max_takes == 1 else f"{max_takes} takes"
+        notes.append(f"{most}, the most at once (not {takes}).")
         return max_takes
     return max(1, takes)
 

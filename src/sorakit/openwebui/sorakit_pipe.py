@@ -47,7 +47,6 @@ UNREACHABLE_ID = "sorakit-unreachable"
 SIZE = re.compile(r"^(\d{2,5})x(\d{2,5})$")
 LINK = re.compile(r"\((https?://[^)\s]+?/v1/(?:links|images)/[^)\s]+?/content\?[^)\s]+)\)")
 VIDEO_ID = re.compile(r"video_[0-9a-f]{32}")
-TAKES = re.compile(r"^Creating (\d+) takes ")
 MEDIA: tuple[tuple[str, str, Callable[[bytes], bool]], ...] = (
     ("video/mp4", ".mp4", lambda data: data[4:8] == b"ftyp"),
     ("image/png", ".png", lambda data: data.startswith(b"\x89PNG\r\n\x1a\n")),
@@ -174,10 +173,16 @@ class Pipe:
     async def _turn(self, body: dict[str, Any], user: dict[str, Any], emit: _Status) -> str:
         model = self._model(str(body.get("model") or ""))
         messages = await _messages(body.get("messages") or [], self.valves.MAX_REMOTE_MEDIA_BYTES)
-        request: dict[str, Any] = {"model": model, "messages": messages, "stream": True}
+        most = self.valves.MAX_VARIATIONS if self.valves.ENABLE_VARIATIONS else 1
+        request: dict[str, Any] = {
+            "model": model,
+            "messages": messages,
+            "stream": True,
+            "max_takes": most,  # takes asked in words too: the server cuts them, with a note
+        }
         n = body.get("n")
-        if isinstance(n, int) and n > 1 and self.valves.ENABLE_VARIATIONS:
-            request["n"] = min(n, self.valves.MAX_VARIATIONS)
+        if isinstance(n, int) and n > 1:
+            request["n"] = min(n, most)
         key = _user_key(user) or self.valves.API_KEY
         self._log("sending a turn to %s with %s", self.valves.SORAKIT_URL, model)
         async with self._client(key) as client:
@@ -258,7 +263,6 @@ class Pipe:
                     )
                     if content and not intro:
                         intro = content.strip()
-                        self._check_takes(intro)
                     elif content:
                         final = content
                     if "sorakit" in event:
@@ -277,15 +281,6 @@ class Pipe:
             raise SorakitFailure("sorakit ended the answer before it started; try again.")
         self._log("sorakit answered %s", intro)
         return intro, final
-
-    def _check_takes(self, intro: str) -> None:
-        takes = TAKES.match(intro)
-        if takes is None:
-            return
-        count = int(takes.group(1))
-        if not self.valves.ENABLE_VARIATIONS or count > self.valves.MAX_VARIATIONS:
-            limit = self.valves.MAX_VARIATIONS if self.valves.ENABLE_VARIATIONS else 1
-            log.warning("sorakit: %d takes asked, the pipe allows %d", count, limit)
 
     async def _download(self, client: httpx.AsyncClient, link: str) -> tuple[bytes, str, str]:
         """The MP4 or image behind a signed link, through the configured server (never another

@@ -66,6 +66,7 @@ from sorakit.gateway.chat_turns import (
     start_job,
     start_long,
     start_takes,
+    takes_allowed,
     takes_asked,
     with_notes,
 )
@@ -274,7 +275,8 @@ async def chat_completions(
         return _enhance(completion, enhanced, stream=stream)
     base, signer = _base_url(request, settings), _links(request, settings)
     n = takes_asked(body)
-    turn = await read_turn(body.get("messages"), chosen, engine.catalog, settings, signer, n)
+    most = takes_allowed(body)
+    turn = await read_turn(body.get("messages"), chosen, engine.catalog, settings, signer, n, most)
     work: Work
     if turn.intent == "image":
         images, styles = await start_images(
