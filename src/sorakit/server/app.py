@@ -41,6 +41,7 @@ from sorakit.server.routes import (
     chat,
     health,
     images,
+    links,
     openwebui,
     pools,
     videos,
@@ -143,6 +144,7 @@ def create_app(
     app.include_router(admin_catalog.router, responses=ERROR_RESPONSES)
     app.include_router(pools.router, responses=ERROR_RESPONSES)
     app.include_router(chat.router, responses=ERROR_RESPONSES)
+    app.include_router(links.router, responses=ERROR_RESPONSES)
     app.include_router(openwebui.router)  # the pipe's source, for Open WebUI
     mcp_endpoint = _mount_mcp(app, settings)
     app.include_router(studio_router)  # the web studio at `/`, outside the OpenAPI schema

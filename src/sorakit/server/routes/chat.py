@@ -24,12 +24,11 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any, Protocol
 
 import anyio
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from sorakit.engine import Engine
 from sorakit.errors import (
@@ -52,7 +51,6 @@ from sorakit.gateway.chat_images import (
 from sorakit.gateway.chat_models import ChatRequest, chat_model_names, parse_model
 from sorakit.gateway.chat_storyboards import (
     StoryboardWatch,
-    pipeline_video,
     start_storyboard,
     storyboard_intro,
 )
@@ -70,7 +68,7 @@ from sorakit.gateway.chat_turns import (
     takes_asked,
     with_notes,
 )
-from sorakit.gateway.links import LinkKind, LinkSigner, VideoVariant
+from sorakit.gateway.links import LinkKind
 from sorakit.gateway.pipeline_renders import PipelineRenders
 from sorakit.ledger import JobRecord, JobStatus
 from sorakit.ledger.uncut import uncut
@@ -85,9 +83,9 @@ from sorakit.server.deps import (
     SupervisorDep,
 )
 from sorakit.server.errors import error_response
+from sorakit.server.routes.links import link_signer
 from sorakit.settings import Settings
 from sorakit.wire.chat import ChatCompletionParams
-from sorakit.wire.videos import CONTENT_TYPES
 
 logger = logging.getLogger(__name__)
 
@@ -191,14 +189,6 @@ async def _body(request: Request) -> dict[str, Any]:
     return body
 
 
-def _links(request: Request, settings: Settings) -> LinkSigner:
-    """The app's link signer, made on first use (its key lives in SORAKIT_HOME)."""
-    signer: LinkSigner | None = getattr(request.app.state, "links", None)
-    if signer is None:
-        signer = request.app.state.links = LinkSigner.from_settings(settings)
-    return signer
-
-
 def _renders(request: Request) -> PipelineRenders:
     """The app's pipeline runs (made by its lifespan, which stops them at shutdown)."""
     renders: PipelineRenders = request.app.state.pipelines
@@ -273,7 +263,7 @@ async def chat_completions(
     if chosen.enhance is not None:
         enhanced = await enhancement_answer(body.get("messages"), chosen, settings)
         return _enhance(completion, enhanced, stream=stream)
-    base, signer = _base_url(request, settings), _links(request, settings)
+    base, signer = _base_url(request, settings), link_signer(request, settings)
     n = takes_asked(body)
     most = takes_allowed(body)
     turn = await read_turn(body.get("messages"), chosen, engine.catalog, settings, signer, n, most)
@@ -482,48 +472,3 @@ def _models(engine: Engine, principal: Principal) -> list[dict[str, Any]]:
         seen.add(name)
         data.append({"id": name, "object": "model", "created": 0, "owned_by": "sorakit"})
     return data
-
-
-@router.get("/links/{video_id}/content", summary="Download through a signed link")
-async def linked_content(
-    video_id: str,
-    expires: int,
-    signature: str,
-    request: Request,
-    engine: EngineDep,
-    settings: SettingsDep,
-    variant: VideoVariant = "video",
-) -> FileResponse:
-    """The MP4 (or its thumbnail or spritesheet) behind a link: the signature is the credential."""
-    _links(request, settings).check(video_id, expires, signature, kind=variant)
-    job = await engine.get(video_id)
-    asset = job.assets.get(variant) if job.status is JobStatus.COMPLETED else None
-    if asset is None:
-        raise NotFoundError(f"Video {video_id} has no {variant} to download.", param="video_id")
-    if variant != "video":
-        return FileResponse(asset.path, media_type=CONTENT_TYPES[variant])
-    return _mp4(asset.path, job.id)
-
-
-@router.get(
-    "/links/pipelines/{pipeline_id}/content", summary="Download a storyboard through a signed link"
-)
-async def linked_pipeline_content(
-    pipeline_id: str,
-    expires: int,
-    signature: str,
-    request: Request,
-    engine: EngineDep,
-    settings: SettingsDep,
-) -> FileResponse:
-    """The stitched MP4 behind a storyboard answer's link; no key can fetch it any other way."""
-    _links(request, settings).check(pipeline_id, expires, signature, kind="pipeline")
-    return _mp4(await pipeline_video(engine, pipeline_id), pipeline_id)
-
-
-def _mp4(path: str | Path, name: str) -> FileResponse:
-    return FileResponse(
-        path,
-        media_type=CONTENT_TYPES["video"],
-        headers={"content-disposition": f'inline; filename="{name}.mp4"'},
-    )

@@ -31,7 +31,6 @@ from sorakit.errors import (
     job_failed,
 )
 from sorakit.gateway.auth import Principal
-from sorakit.gateway.links import LinkSigner
 from sorakit.gateway.references import image_bytes
 from sorakit.ledger import JobRecord, JobStatus
 from sorakit.server.bodies import Upload, read_body, refuse_unknown, string_field
@@ -45,6 +44,7 @@ from sorakit.server.deps import (
     principal_of,
 )
 from sorakit.server.errors import ERROR_RESPONSES
+from sorakit.server.routes.links import link_signer
 from sorakit.server.views import video_view
 from sorakit.settings import Settings
 from sorakit.wire.images import (
@@ -331,21 +331,10 @@ async def _image(
     return Image(b64_json=base64.b64encode(data).decode())
 
 
-def _links(request: Request, settings: Settings) -> LinkSigner:
-    """The app's link signer, shared with the chat facade's (made on first use)."""
-    signer: LinkSigner | None = getattr(request.app.state, "links", None)
-    if signer is None:
-        signer = request.app.state.links = LinkSigner.from_settings(settings)
-    return signer
-
-
 def image_link(request: Request, settings: Settings, image_id: str) -> str:
     """An absolute, signed, expiring link to an image's content."""
-    signer = _links(request, settings)
-    expires = int(time.time() + signer.ttl)
     base = (settings.public_url or str(request.base_url)).rstrip("/")
-    signature = signer.signature(image_id, expires, "image")
-    return f"{base}{CONTENT_PATH.format(image_id=image_id)}?expires={expires}&signature={signature}"
+    return base + link_signer(request, settings).path(image_id, kind="image")
 
 
 @router.get("/images/{image_id}", summary="Retrieve an image job")
@@ -371,7 +360,7 @@ async def image_content(
 ) -> Response:
     """The image file: for its owner's key, or for anyone with a valid signed link."""
     if signature is not None or expires is not None:
-        _links(request, settings).check(image_id, expires or 0, signature or "", kind="image")
+        link_signer(request, settings).check(image_id, expires or 0, signature or "", kind="image")
         job = await engine.get(image_id)
         if job.id != image_id or job.kind != "image":
             raise _not_found(image_id)
