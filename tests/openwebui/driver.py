@@ -44,7 +44,14 @@ async def main(scenario: dict[str, Any]) -> dict[str, Any]:
     }
     history: list[dict[str, Any]] = []
     for turn in scenario.get("turns", []):
-        history.append({"role": "user", "content": turn["content"]})
+        content = turn["content"]
+        if "upload_png" in turn:  # an image the user attached: a file in Open WebUI's store
+            url = f"/api/v1/files/{await upload(turn['upload_png'])}/content"
+            content = [
+                {"type": "text", "text": content},
+                {"type": "image_url", "image_url": {"url": url}},
+            ]
+        history.append({"role": "user", "content": content})
         events: list[dict[str, Any]] = []
         began = time.monotonic()
 
@@ -71,6 +78,26 @@ async def main(scenario: dict[str, Any]) -> dict[str, Any]:
             {"answer": answer, "events": events, "elapsed": elapsed, "files": files}
         )
     return report
+
+
+async def upload(encoded: str) -> str:
+    """Store a base64 PNG as Open WebUI's upload route does; the file's id."""
+    import base64
+    import io
+    import uuid
+
+    from open_webui.models.files import FileForm, Files
+    from open_webui.storage.provider import Storage
+
+    file_id = str(uuid.uuid4())
+    data = base64.b64decode(encoded)
+    contents, path = Storage.upload_file(io.BytesIO(data), f"{file_id}_upload.png", {})
+    meta = {"name": "upload.png", "content_type": "image/png", "size": len(contents)}
+    form = FileForm(id=file_id, filename="upload.png", path=path, data={}, meta=meta)
+    row = Files.insert_new_file("user-1", form)
+    if hasattr(row, "__await__"):
+        await row
+    return file_id
 
 
 if __name__ == "__main__":

@@ -210,3 +210,18 @@ def test_variations_off_makes_one_video_even_when_takes_are_asked_in_words(
     assert turn["answer"].startswith("Creating video video_"), turn["answer"]
     assert "1 take, the most at once (not 3)." in turn["answer"]
     assert len(turn["files"]) == 1 and turn["files"][0]["meta"]["content_type"] == "video/mp4"
+
+
+def test_an_image_attached_as_an_open_webui_file_is_the_first_frame(
+    settings: Settings, serve: Serve, drive: Drive
+) -> None:
+    green = base64.b64encode(png((20, 200, 40))).decode()
+    with serve(settings.model_copy(update={"simulator_render_seconds": 0.5})) as url:
+        story = scenario(url)
+        story["turns"] = [{"content": "a paper boat on a pond, 4 seconds", "upload_png": green}]
+        (turn,) = drive(story)["turns"]
+    assert turn["answer"].startswith("Creating video video_"), turn["answer"]
+    with av.open(turn["files"][0]["path"]) as container:
+        first_frame = next(container.decode(video=0)).to_image()
+    r, g, b = first_frame.resize((1, 1)).getpixel((0, 0))  # type: ignore[misc]
+    assert g > 150 and r < 90 and b < 90, (r, g, b)
