@@ -8,9 +8,15 @@ than an httpx client, so the server is the bottleneck; `--driver httpx` uses htt
 each sending GETs back to back over the seeded ids, for a fixed number of requests after a
 warm-up. The sorakit server's ledger is seeded first with completed jobs (each with its three
 asset rows), written through `sorakit.ledger.Ledger`. `--profile` runs the sorakit server
-under cProfile and prints where its time goes.
+under cProfile and prints where its time goes. `--before SRC` adds `sorakit serve` run from
+another source tree (a `src/` folder, e.g. `git archive HEAD src | tar -x -C /tmp/before`), so
+a change is measured against what it replaces in the same run.
 
-Run: .venv/bin/python bench/serve_latency.py [--quick] [--profile]
+Besides latency and throughput, each row has the server's CPU time per request (its process's
+user + system time over the measured requests): on a machine shared with other work the
+throughput of each server moves with the neighbours' load, its CPU time per request much less.
+
+Run: .venv/bin/python bench/serve_latency.py [--quick] [--profile] [--before SRC]
 """
 
 from __future__ import annotations
@@ -175,10 +181,16 @@ def raw_app() -> Any:
     return app
 
 
-def server_main(kind: str, home: Path | None, port_file: str, profile: str | None) -> None:
+def server_main(
+    kind: str, home: Path | None, port_file: str, profile: str | None, source: str | None
+) -> None:
+    if source:  # before anything imports sorakit
+        sys.path.insert(0, source)
     import uvicorn
 
-    if kind in ("sorakit", "gateway"):
+    if home is not None:
+        (home / f"{kind}.pid").write_text(str(os.getpid()))
+    if kind in ("sorakit", "gateway", "before"):
         from sorakit.server import create_app
         from sorakit.settings import get_settings
 
@@ -254,7 +266,15 @@ async def _httpx_worker(client: Any, paths: list[bytes], count: int, lat: list[f
         lat.append(time.perf_counter() - start)
 
 
-async def load(port: int, ids: list[str], total: int, driver: str, token: bytes) -> dict[str, Any]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def load(
+    port: int, ids: list[str], total: int, driver: str, token: bytes, server_pid: int
+) -> dict[str, Any]:
     paths = [f"/v1/videos/{i}".encode() for i in ids]
     per = total // CONNECTIONS
 
@@ -285,21 +305,26 @@ async def load(port: int, ids: list[str], total: int, driver: str, token: bytes)
     # polling finished videos (a cold first read goes to the ledger; see the breakdown below).
     await burst(max(per // 5, len(paths)), [])
     latencies: list[float] = []
+    cpu = cpu_seconds(server_pid)
     start = time.perf_counter()
     await burst(per, latencies)
     wall = time.perf_counter() - start
+    cpu = cpu_seconds(server_pid) - cpu
     return {
         "requests": len(latencies),
         "wall": wall,
+        "cpu_ms": cpu * 1000 / len(latencies),
         "p50": percentile(latencies, 50),
+        "p95": percentile(latencies, 95),
         "p99": percentile(latencies, 99),
     }
 
 
-def load_main(port: int, home: Path, total: int, driver: str, result: Path) -> None:
+def load_main(port: int, home: Path, total: int, driver: str, result: Path, kind: str) -> None:
     os.sched_setaffinity(0, CLIENT_CPU)
+    pid = int((home / f"{kind}.pid").read_text())
     outcome = asyncio.run(
-        asyncio.wait_for(load(port, video_ids(home), total, driver, bearer(home)), 300)
+        asyncio.wait_for(load(port, video_ids(home), total, driver, bearer(home), pid), 300)
     )
     result.write_text(json.dumps(outcome))
 
@@ -307,6 +332,7 @@ def load_main(port: int, home: Path, total: int, driver: str, result: Path) -> N
 # --- the driver --------------------------------------------------------------------------
 
 SERVERS = [
+    ("before", "`sorakit serve` from `--before SRC` (what the change replaces)"),
     ("sorakit", "**`sorakit serve`** (`create_app`, SQLite ledger)"),
     ("gateway", "**`sorakit serve` with API keys** (auth, ownership, request log)"),
     ("bare", "bare FastAPI endpoint, same JSON (the target's reference)"),
@@ -314,10 +340,19 @@ SERVERS = [
 ]
 
 
-def measure(kind: str, home: Path, total: int, driver: str, profile: str | None) -> dict[str, Any]:
+def measure(
+    kind: str,
+    home: Path,
+    total: int,
+    driver: str,
+    profile: str | None,
+    source: str | None = None,
+) -> dict[str, Any]:
     args = [__file__, "--server", kind, "--home", str(home)]
     if profile:
         args += ["--profile-out", profile]
+    if source:
+        args += ["--source", source]
     with child(args, cpus=SERVER_CPU) as port:
         result = home / f"load-{kind}.json"
         subprocess.run(
@@ -334,6 +369,8 @@ def measure(kind: str, home: Path, total: int, driver: str, profile: str | None)
                 driver,
                 "--result",
                 str(result),
+                "--kind",
+                kind,
             ],
             cwd=ROOT,
             check=True,
@@ -349,6 +386,7 @@ def main() -> None:
     parser.add_argument("--driver", choices=("raw", "httpx"), default="raw")
     parser.add_argument("--requests", type=int, default=None)
     parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--before", metavar="SRC", help="also measure sorakit from this src/")
     parser.add_argument("--server", help=argparse.SUPPRESS)
     parser.add_argument("--home", help=argparse.SUPPRESS)
     parser.add_argument("--port-file", help=argparse.SUPPRESS)
@@ -356,15 +394,23 @@ def main() -> None:
     parser.add_argument("--load", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--total", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
+    parser.add_argument("--kind", help=argparse.SUPPRESS)
+    parser.add_argument("--source", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.server:
         server_main(
-            args.server, Path(args.home) if args.home else None, args.port_file, args.profile_out
+            args.server,
+            Path(args.home) if args.home else None,
+            args.port_file,
+            args.profile_out,
+            args.source,
         )
         return
     if args.load:
-        load_main(args.load, Path(args.home), args.total, args.driver, Path(args.result))
+        load_main(args.load, Path(args.home), args.total, args.driver, Path(args.result), args.kind)
         return
+    servers = [(k, label) for k, label in SERVERS if k != "before" or args.before]
+    before = str(Path(args.before).resolve()) if args.before else None
 
     total = args.requests or (3000 if args.quick else 20000)
     rounds = args.rounds or (1 if args.quick else 3)
@@ -374,10 +420,13 @@ def main() -> None:
         gateway = home / "gateway"
         asyncio.run(seed_gateway(home, gateway))
         homes = {"gateway": gateway}
-        results: dict[str, list[dict[str, Any]]] = {kind: [] for kind, _ in SERVERS}
+        results: dict[str, list[dict[str, Any]]] = {kind: [] for kind, _ in servers}
         for _ in range(rounds):
-            for kind, _label in SERVERS:
-                results[kind].append(measure(kind, homes.get(kind, home), total, args.driver, None))
+            for kind, _label in servers:
+                results[kind].append(
+                    measure(kind, homes.get(kind, home), total, args.driver, None, before)
+                )
+        inproc = in_process(home, before, 2000 if args.quick else 5000, 1 if args.quick else 3)
         os.sched_setaffinity(0, SERVER_CPU)
         parts = asyncio.run(breakdown(home, 500 if args.quick else 2000))
         os.sched_setaffinity(0, SERVER_CPU | CLIENT_CPU)
@@ -393,22 +442,47 @@ def main() -> None:
         f"seeded.\n"
     )
     rows, summary = [], {}
-    for kind, label in SERVERS:
+    for kind, label in servers:
         outs = results[kind]
         rps = statistics.median(o["requests"] / o["wall"] for o in outs)
-        p50 = statistics.median(o["p50"] for o in outs) * 1000
-        p99 = statistics.median(o["p99"] for o in outs) * 1000
-        summary[kind] = (rps, p50, p99)
-        rows.append([label, f"{rps:.0f}", f"{p50:.1f}", f"{p99:.1f}"])
-    print(table(["server", "req/s", "p50 (ms)", "p99 (ms)"], rows))
-    s, b, r = summary["sorakit"], summary["bare"], summary["raw"]
-    ratio = b[0] / s[0]
+        cpu, p50, p95, p99 = (
+            statistics.median(o[name] for o in outs) * (1 if name == "cpu_ms" else 1000)
+            for name in ("cpu_ms", "p50", "p95", "p99")
+        )
+        summary[kind] = (rps, p50, p99, p95, cpu)
+        rows.append([label, f"{rps:.0f}", f"{cpu:.3f}", f"{p50:.1f}", f"{p95:.1f}", f"{p99:.1f}"])
     print(
-        f"\nRatio sorakit / bare FastAPI: {ratio:.2f}x the time per request "
-        f"(throughput {s[0] / b[0]:.2f}x), p50 {s[1] / b[1]:.2f}x, p99 {s[2] / b[2]:.2f}x "
-        f"(target <= 1.2x: {'met' if ratio <= 1.2 else 'MISSED'}). Bare FastAPI / raw ASGI: "
-        f"{r[0] / b[0]:.2f}x."
+        table(["server", "req/s", "server CPU ms / req", "p50 (ms)", "p95 (ms)", "p99 (ms)"], rows)
     )
+    b, r = summary["bare"], summary["raw"]
+    for kind in ("before", "sorakit"):
+        if kind not in summary:
+            continue
+        s = summary[kind]
+        ratio = b[0] / s[0]
+        print(
+            f"\nRatio {'before' if kind == 'before' else 'sorakit'} / bare FastAPI: {ratio:.2f}x "
+            f"the time per request (throughput {s[0] / b[0]:.2f}x), CPU per request "
+            f"{s[4] / b[4]:.2f}x, p50 {s[1] / b[1]:.2f}x, p95 {s[3] / b[3]:.2f}x, p99 "
+            f"{s[2] / b[2]:.2f}x (target <= 1.2x: {'met' if ratio <= 1.2 else 'MISSED'})."
+        )
+    print(f"\nBare FastAPI / raw ASGI: {r[0] / b[0]:.2f}x.")
+    print(
+        "\nThe whole ASGI app in-process, no sockets (`bench/_serve_inproc.py`: CPU per GET of a "
+        "finished video, alternating with the bare endpoint in one process on CPU 0; median of "
+        "the runs):\n"
+    )
+    rows = [
+        [
+            label,
+            f"{statistics.median(o['sorakit_us'] for o in outs):.1f}",
+            f"{statistics.median(o['bare_us'] for o in outs):.1f}",
+            f"{statistics.median(o['sorakit_us'] / o['bare_us'] for o in outs):.2f}x",
+        ]
+        for label, outs in inproc
+    ]
+    print(table(["tree", "sorakit µs / GET", "bare µs / GET", "sorakit / bare"], rows))
+    s = summary["sorakit"]
     g = summary["gateway"]
     added = s[0] / g[0]
     print(
@@ -424,6 +498,31 @@ def main() -> None:
     if profile_rows:
         print("\nThe sorakit server under load, cProfile (main thread only; by self time):\n")
         print(profile_rows)
+
+
+def in_process(
+    home: Path, before: str | None, requests: int, runs: int
+) -> list[tuple[str, list[dict[str, float]]]]:
+    """`bench/_serve_inproc.py` for each tree, alternating, `runs` times each."""
+    trees = ([("before (`--before SRC`)", before)] if before else []) + [("this tree", None)]
+    outcomes: dict[str, list[dict[str, float]]] = {label: [] for label, _ in trees}
+    for _ in range(runs):
+        for label, source in trees:
+            command = [sys.executable, str(Path(__file__).with_name("_serve_inproc.py"))]
+            command += ["--home", str(home), "--requests", str(requests)]
+            if source:
+                command += ["--source", source]
+            done = subprocess.run(
+                command,
+                cwd=ROOT,
+                check=True,
+                timeout=600,
+                capture_output=True,
+                text=True,
+                preexec_fn=lambda: os.sched_setaffinity(0, SERVER_CPU),
+            )
+            outcomes[label].append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return list(outcomes.items())
 
 
 def _profile_summary(path: str, top: int = 10) -> str:

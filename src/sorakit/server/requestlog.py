@@ -1,8 +1,12 @@
 """The request log: one row per request, collected in memory and written in batches.
 
 The middleware only appends to a list, so the hottest route pays microseconds for it; a
-background task writes the rows every second in one statement. Routes say what the row should
-carry (model, video, cost) through `request.state`; the key comes from authentication.
+background task hands the rows to the ledger every second, which writes them in one statement
+off the event loop (a worker thread on SQLite), so a batch does not stall the requests being
+served. The list is bounded: past `CAPACITY` waiting rows (a database that stays locked) new rows
+are counted as dropped and the count is logged at the next flush, never lost silently. Routes
+say what the row should carry (model, video, cost) through `request.state`; the key comes from
+authentication.
 """
 
 from __future__ import annotations
@@ -21,40 +25,81 @@ from sorakit.ledger.requests import RequestRecord
 logger = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 1.0
+CAPACITY = 200_000
+"""Rows that may wait for the database: about a minute of the gateway's peak rate."""
 _UNLOGGED = ("/healthz", "/openapi.json", "/docs", "/static/")  # /static/: the studio's files
 
 
 class RequestLog:
     """Rows waiting to be written, and the task that writes them."""
 
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(
+        self, ledger: Ledger, *, capacity: int = CAPACITY, flush_seconds: float = FLUSH_SECONDS
+    ) -> None:
         self.ledger = ledger
+        self.capacity = capacity
+        self.flush_seconds = flush_seconds
+        self.dropped = 0
+        """Rows refused because `capacity` rows were already waiting (since the start)."""
+        self._unreported = 0
         self._pending: list[RequestRecord] = []
+        self._writing = asyncio.Lock()  # one batch at a time, so rows land in order
+        self._closing = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def pending(self) -> int:
+        """Rows not yet handed to the ledger."""
+        return len(self._pending)
+
     def add(self, record: RequestRecord) -> None:
+        if len(self._pending) >= self.capacity:
+            self.dropped += 1
+            self._unreported += 1
+            return
         self._pending.append(record)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_SECONDS)
+        while not self._closing.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), self.flush_seconds)
             await self.flush()
 
     async def flush(self) -> None:
-        rows, self._pending = self._pending, []
-        try:
-            await self.ledger.log_requests(rows)
-        except Exception:  # the log must never take the gateway down
-            logger.warning("could not write %d request-log rows", len(rows), exc_info=True)
+        """Write every waiting row now (a failed batch goes back to wait, within `capacity`)."""
+        async with self._writing:
+            rows, self._pending = self._pending, []
+            if self._unreported:
+                logger.warning(
+                    "the request log was full: %d rows dropped (%d since the start)",
+                    self._unreported,
+                    self.dropped,
+                )
+                self._unreported = 0
+            try:
+                await self.ledger.log_requests(rows)
+            except Exception:  # the log must never take the gateway down
+                logger.warning("could not write %d request-log rows", len(rows), exc_info=True)
+                self._requeue(rows)
+
+    def _requeue(self, rows: list[RequestRecord]) -> None:
+        """Put a failed batch back in front of the rows that came meanwhile, within `capacity`."""
+        kept = (rows + self._pending)[: self.capacity]
+        lost = len(rows) + len(self._pending) - len(kept)
+        self.dropped += lost
+        self._unreported += lost
+        self._pending = kept
 
     async def aclose(self) -> None:
+        """Stop the writer after a last flush of everything logged so far."""
+        self._closing.set()
         if self._task is not None:
-            self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+            self._task = None
         await self.flush()
 
 

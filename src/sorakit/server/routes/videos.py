@@ -454,3 +454,9 @@ async def _own(engine: Any, video_id: str, principal: Principal) -> JobRecord:
 def data_url(data: bytes, media_type: str) -> str:
     """A base64 data URL (for tests and clients that send references inline)."""
     return f"data:{media_type};base64,{base64.b64encode(data).decode()}"
+
+
+# Pollers call `retrieve_video` far more than anything else, and FastAPI tries a router's routes
+# in order (once from the app, once within this router): trying it first saves a dozen regex
+# matches a poll. It shadows nothing: `{video_id}` matches no path with a further `/`.
+router.routes.sort(key=lambda route: getattr(route, "endpoint", None) is not retrieve_video)
