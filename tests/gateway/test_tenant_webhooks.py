@@ -342,7 +342,9 @@ async def test_a_listener_never_waits_and_skips_keys_without_a_webhook(
     sender, ledger, key_id, _ = await deliveries(settings, f"{base}/slow")
     plain, _ = await ledger.create_key("plain")
     try:
-        job = SimpleNamespace(id="video_2", status=JobStatus.COMPLETED, owner=key_id)
+        job = SimpleNamespace(
+            id="video_2", kind="generate", status=JobStatus.COMPLETED, owner=key_id
+        )
         started = time.monotonic()
         await sender(job)  # type: ignore[arg-type]
         assert time.monotonic() - started < 0.5  # the slow receiver is not awaited here
