@@ -9,7 +9,7 @@ imports torch: the catalog reads these records to list models on a machine witho
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 
@@ -105,18 +105,8 @@ LTX = Family(
     image_pipeline="LTXImageToVideoPipeline",
     call_options={"frame_rate": 24},
 )
-LTX_I2V = Family(
-    key="ltx-i2v",
-    label="LTX-Video image-to-video",
-    fps=LTX.fps,
-    frame_multiple=8,
-    size_multiple=32,
-    sizes=LTX.sizes,
-    max_frames=161,
-    steps=50,
-    guidance=3.0,
-    takes_image=True,
-    call_options={"frame_rate": 24},
+LTX_I2V = replace(  # the image-to-video pipeline's own folder: LTX's rules, a first frame
+    LTX, key="ltx-i2v", label="LTX-Video image-to-video", takes_image=True, image_pipeline=None
 )
 COGVIDEOX = Family(
     key="cogvideox",
@@ -130,18 +120,8 @@ COGVIDEOX = Family(
     guidance=6.0,
     fixed_frames=49,
 )
-COGVIDEOX_I2V = Family(
-    key="cogvideox-i2v",
-    label="CogVideoX image-to-video",
-    fps=8,
-    frame_multiple=4,
-    size_multiple=16,
-    sizes=("720x480",),
-    max_frames=49,
-    steps=50,
-    guidance=6.0,
-    fixed_frames=49,
-    takes_image=True,
+COGVIDEOX_I2V = replace(
+    COGVIDEOX, key="cogvideox-i2v", label="CogVideoX image-to-video", takes_image=True
 )
 
 FAMILIES: dict[str, Family] = {
